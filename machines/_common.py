@@ -1,0 +1,58 @@
+"""Small helpers the machine definitions share: due dates that explain themselves, people lookups."""
+
+from __future__ import annotations
+
+from datetime import date, datetime, timedelta
+from typing import Any
+
+from workflow.context import Ctx
+from workflow.errors import BadInput
+from workflow.model import Person
+from workflow.timeutil import LOCAL_TZ, end_of_day, local_midnight, parse_date
+
+
+def param_date(ctx: Ctx, key: str, required: bool = True) -> date | None:
+    value = ctx.params.get(key)
+    if value is None:
+        if required:
+            raise BadInput(f"--{key.replace('_', '-')} is required")
+        return None
+    if isinstance(value, date):
+        return value
+    return parse_date(str(value), f"--{key.replace('_', '-')}")
+
+
+def data_date(data: dict[str, Any], key: str) -> date:
+    return date.fromisoformat(str(data[key]))
+
+
+def after_workdays(ctx: Ctx, anchor: datetime, n: int) -> tuple[datetime, str]:
+    """The same local time, `n` working days after `anchor` (R-0.6); and the note on its source."""
+    local = anchor.astimezone(LOCAL_TZ)
+    result = ctx.calendar.add_workdays(local.date(), n)
+    due = datetime.combine(result.day, local.timetz()).astimezone(anchor.tzinfo)
+    return due, result.note
+
+
+def end_of_workday_after(ctx: Ctx, day: date, n: int) -> tuple[datetime, date, str]:
+    """The end of the n-th working day after `day`."""
+    result = ctx.calendar.add_workdays(day, n)
+    return end_of_day(result.day), result.day, result.note
+
+
+def show(at: datetime) -> str:
+    """A due instant as people read it: local date, weekday, time."""
+    local = at.astimezone(LOCAL_TZ)
+    return local.strftime("%Y-%m-%d %a %H:%M")
+
+
+def start_of(day: date) -> datetime:
+    return local_midnight(day)
+
+
+def days_before(day: date, n: int) -> date:
+    return day - timedelta(days=n)
+
+
+def people(ctx: Ctx, role: str, office: str | None = None, exclude: str | None = None) -> list[Person]:
+    return [p for p in ctx.org.holders(role, office) if p.id != exclude]

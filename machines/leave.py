@@ -1,0 +1,344 @@
+"""`leave` — 离岗请假 (REGULATION.md R-2).
+
+Routing is decided when the request is made and kept in the case data:
+- a director away 7 days or more asks the supervising leader (R-2.1); fewer than 7 days is recorded,
+  not approved, and the General Office is told (R-2.2);
+- anyone else asks their office's director, whatever the length (R-2.3);
+- nobody approves their own leave; an absent or vacant approver passes the request up (R-2.4);
+- an extension is routed on the total length of the leave it extends (R-2.6).
+Approval checks the presence rule (R-2.5); the daemon starts the leave on its first day and chases
+an unrecorded return (R-2.7) and an undecided request (R-2.8).
+"""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+from typing import Any
+
+from machines._common import after_workdays, data_date, end_of_workday_after, param_date, people, show, start_of
+from workflow import registry
+from workflow.context import Ctx
+from workflow.definition import DeadlineSpec, Guard, Notice, OpenPlan, ProcessDefinition, Refusal, Transition
+from workflow.errors import BadInput, NotFound, RuleViolation
+from workflow.model import OFFICE_ROLES, OffSite, Person
+from workflow.timeutil import days_in_year, days_inclusive, overlap_days
+
+DIRECTOR_APPROVAL_DAYS = 7  # R-2.1 / R-0.1: "一周以上" = 7 days or more
+PROCESS = "leave"
+
+
+# -- who ---------------------------------------------------------------------------------------------
+def presence_limit(year: int) -> int:
+    """R-2.5: at least 2/3 of the year on site, so at most ⌊days/3⌋ off site (121, or 122 in a leap year)."""
+    return days_in_year(year) // 3
+
+
+def approver_levels(data: dict[str, Any]) -> list[str]:
+    levels = [str(data["approver_role"])]
+    if data.get("escalated") and "supervising_leader" not in levels:
+        levels.append("supervising_leader")  # R-2.8: escalated to the next level up
+    return levels
+
+
+def approvers(ctx: Ctx) -> list[Person]:
+    """Everyone who may decide this request now (never the requester, R-2.4)."""
+    case = ctx.require_case()
+    found: list[Person] = []
+    for level in approver_levels(case.data):
+        office = case.office if level == "director" else None
+        found += people(ctx, level, office, exclude=case.subject)
+    return found
+
+
+def superiors(ctx: Ctx) -> list[Person]:
+    """The level above the current approver: the supervising leader, or the clerks above them."""
+    case = ctx.require_case()
+    if "supervising_leader" in approver_levels(case.data):
+        return people(ctx, "clerk", exclude=case.subject)
+    return people(ctx, "supervising_leader", exclude=case.subject)
+
+
+def requester(ctx: Ctx) -> list[Person]:
+    subject = ctx.require_case().subject
+    p = ctx.org.person(subject) if subject else None
+    return [p] if p is not None else []
+
+
+def clerks(ctx: Ctx) -> list[Person]:
+    return people(ctx, "clerk")
+
+
+def may_decide(ctx: Ctx) -> Refusal | None:
+    case, actor = ctx.require_case(), ctx.actor
+    assert actor is not None
+    if actor.id == case.subject:
+        return ("R-2.4", "nobody approves their own leave")
+    if any(p.id == actor.id for p in approvers(ctx)):
+        return None
+    rule = str(case.data.get("route_rule", "R-2.3"))
+    who = " or ".join(
+        f"the director of {case.office}" if level == "director" else "a supervising leader"
+        for level in approver_levels(case.data)
+    )
+    return (rule, f"this request is decided by {who}")
+
+
+def is_requester(ctx: Ctx) -> Refusal | None:
+    assert ctx.actor is not None
+    if ctx.actor.id == ctx.require_case().subject:
+        return None
+    return ("R-2", "only the requester may do this")
+
+
+def requester_or_director(ctx: Ctx) -> Refusal | None:
+    case, actor = ctx.require_case(), ctx.actor
+    assert actor is not None
+    if actor.id == case.subject or (actor.has("director") and actor.office == case.office):
+        return None
+    return ("R-2.7", "the return is recorded by the requester or their director")
+
+
+# -- guards ------------------------------------------------------------------------------------------
+def _presence_excess(ctx: Ctx, person: str, start: date, end: date, case_id: int | None) -> str | None:
+    for year in range(start.year, end.year + 1):
+        used = sum(overlap_days(r.start, r.end, year) for r in ctx.tx.off_site(person, year)
+                   if case_id is None or r.case_id != case_id)
+        total = used + overlap_days(start, end, year)
+        limit = presence_limit(year)
+        if total > limit:
+            return (f"{person} would be off site {total} days in {year} ({used} already), over the limit of "
+                    f"{limit} = ⌊{days_in_year(year)}/3⌋ (at least 2/3 of the year on site)")
+    return None
+
+
+def within_presence_limit(ctx: Ctx) -> str | None:
+    case = ctx.require_case()
+    assert case.subject is not None
+    return _presence_excess(ctx, case.subject, data_date(case.data, "start"), data_date(case.data, "end"),
+                            case.id)
+
+
+def before_start(ctx: Ctx) -> str | None:
+    start = data_date(ctx.data, "start")
+    if ctx.today >= start:
+        return f"the leave started on {start}; it can only be withdrawn before it starts"
+    return None
+
+
+def return_date_valid(ctx: Ctx) -> str | None:
+    day = param_date(ctx, "date", required=False) or ctx.today
+    start = data_date(ctx.data, "start")
+    if day < start:
+        return f"the return date {day} is before the leave started ({start})"
+    if day > ctx.today:
+        return f"the return date {day} is in the future; record it when it happens"
+    return None
+
+
+# -- effects -----------------------------------------------------------------------------------------
+def count_off_site(ctx: Ctx) -> None:
+    case = ctx.require_case()
+    assert case.subject is not None
+    ctx.tx.add_off_site(OffSite(person=case.subject, start=data_date(case.data, "start"),
+                                end=data_date(case.data, "end"), case_id=case.id, source="leave"))
+
+
+def uncount_off_site(ctx: Ctx) -> None:
+    ctx.tx.remove_off_site(ctx.require_case().id)
+
+
+def record_return(ctx: Ctx) -> None:
+    case = ctx.require_case()
+    day = param_date(ctx, "date", required=False) or ctx.today
+    case.data["returned_on"] = day.isoformat()
+    ctx.details["returned_on"] = day.isoformat()
+    if day - timedelta(days=1) < data_date(case.data, "end"):
+        ctx.tx.trim_off_site(case.id, day - timedelta(days=1))  # back early: fewer days off site
+
+
+# -- opening -----------------------------------------------------------------------------------------
+def open_leave(ctx: Ctx) -> OpenPlan:
+    actor = ctx.actor
+    if actor is None:
+        raise BadInput("a leave request needs --as PERSON")
+    if actor.office is None or not (actor.roles & OFFICE_ROLES):
+        raise RuleViolation("R-2.3", f"{actor.id} is not staff of an office; R-2 covers the offices' people")
+    start = param_date(ctx, "start")
+    end = param_date(ctx, "end")
+    assert start is not None and end is not None
+    if end < start:
+        raise BadInput(f"--end {end} is before --start {start}")
+    if (end - start).days > 366:
+        raise BadInput("--end: a leave is at most one year long")
+    days = days_inclusive(start, end)
+    total = days
+    data: dict[str, Any] = {"start": start.isoformat(), "end": end.isoformat(), "days": days}
+    if ctx.params.get("reason") is not None:
+        data["reason"] = str(ctx.params["reason"])
+    extends = ctx.params.get("extends")
+    if extends is not None:
+        try:
+            base_id = int(extends)
+        except (TypeError, ValueError):
+            raise BadInput(f"--extends: expected a case id, got {extends!r}") from None
+        base = ctx.tx.get_case(base_id)
+        if base is None or base.process != PROCESS:
+            raise NotFound("leave case", extends)
+        if base.subject != actor.id:
+            raise RuleViolation("R-2.6", f"case {base_id} is not {actor.id}'s leave")
+        if base.state not in ("approved", "on_leave"):
+            raise RuleViolation("R-2.6", f"case {base_id} is {base.state}; only an approved leave is extended")
+        base_end = data_date(base.data, "end")
+        if start != base_end + timedelta(days=1):
+            raise BadInput(f"--start: an extension of case {base_id} starts on {base_end + timedelta(days=1)}")
+        total = int(base.data.get("total_days", base.data["days"])) + days
+        data["extends"] = base_id
+    data["total_days"] = total
+    extension = " (R-2.6: routed on the total length)" if extends is not None else ""
+
+    if actor.has("director"):
+        if total >= DIRECTOR_APPROVAL_DAYS:
+            route, rule = "supervising_leader", "R-2.6" if extends is not None else "R-2.1"
+            why = f"a director away {total} days (7 or more) asks the supervising leader{extension}"
+        else:
+            if start < ctx.today - timedelta(days=366):
+                raise BadInput("--start: more than a year in the past")
+            excess = _presence_excess(ctx, actor.id, start, end, None)
+            if excess and not ctx.override:
+                raise RuleViolation("R-2.5", excess + " (pass it with --override REASON)")
+            if excess:
+                ctx.details["overridden"] = [{"rule": "R-2.5", "was": excess}]
+            data.update(approver_role="none", route_rule="R-2.2", recorded=True)
+            return OpenPlan(state="approved", office=actor.office, subject=actor.id, data=data,
+                            details={"route": "recorded", "rule": "R-2.2",
+                                     "why": f"a director away {total} days (fewer than 7) is recorded"})
+    else:
+        director = ctx.org.director_of(actor.office)
+        if director is None:
+            route, rule, why = "supervising_leader", "R-2.4", f"no director in {actor.office}: next level up"
+        elif ctx.tx.off_site_on(director.id, ctx.today):
+            route, rule = "supervising_leader", "R-2.4"
+            why = f"the director {director.id} is away: next level up"
+        else:
+            route, rule, why = "director", "R-2.3", f"staff ask their office's director ({director.id})"
+    if start < ctx.today:
+        raise RuleViolation(rule if rule != "R-2.4" else "R-2.3",
+                            f"leave is asked before it starts; {start} has passed")
+    candidates = [p for p in ctx.org.holders(route, actor.office if route == "director" else None)
+                  if p.id != actor.id]
+    if not candidates:
+        raise RuleViolation("R-2.4", f"nobody can approve this request (no {route.replace('_', ' ')} "
+                                     "other than the requester)")
+    data.update(approver_role=route, route_rule=rule, escalated=False)
+    return OpenPlan(state="pending", office=actor.office, subject=actor.id, data=data,
+                    details={"route": route, "rule": rule, "why": why})
+
+
+def count_recorded(ctx: Ctx) -> None:
+    if ctx.require_case().state == "approved":
+        count_off_site(ctx)
+
+
+# -- deadlines ---------------------------------------------------------------------------------------
+def due_remind(ctx: Ctx) -> tuple[Any, str] | None:
+    n = ctx.policy.int("leave.remind_approver_after_workdays")
+    due, note = after_workdays(ctx, ctx.now, n)
+    return due, f"approver reminded {show(due)} = {n} working day(s) after the request without a decision (R-2.8){note}"
+
+
+def due_escalate(ctx: Ctx) -> tuple[Any, str] | None:
+    n = ctx.policy.int("leave.escalate_after_workdays")
+    due, note = after_workdays(ctx, ctx.now, n)
+    return due, f"escalated {show(due)} = {n} working days after the request without a decision (R-2.8){note}"
+
+
+def due_undecided(ctx: Ctx) -> tuple[Any, str] | None:
+    start = data_date(ctx.data, "start")
+    due = start_of(start)
+    return due, f"flagged at {show(due)}: the leave starts {start} and is still undecided (R-2.8)"
+
+
+def due_start(ctx: Ctx) -> tuple[Any, str] | None:
+    start = data_date(ctx.data, "start")
+    due = start_of(start)
+    return due, f"on leave from {show(due)}, the first day {start} (R-2.5 counts it off site)"
+
+
+def due_return(ctx: Ctx) -> tuple[Any, str] | None:
+    n = ctx.policy.int("leave.return_reminder_after_workdays")
+    end = data_date(ctx.data, "end")
+    due, day, note = end_of_workday_after(ctx, end, n)
+    return due, (f"return (销假) expected by {show(due)} = end of the {n}th working day after the last day "
+                 f"{end} (R-2.7){note}")
+
+
+def remind_approver(ctx: Ctx) -> None:
+    ctx.notify("leave.reminder", approvers(ctx), "R-2.8")
+
+
+def escalate(ctx: Ctx) -> None:
+    case = ctx.require_case()
+    if case.data.get("escalated") or case.data["approver_role"] == "supervising_leader":
+        ctx.notify("leave.escalated", people(ctx, "supervising_leader", exclude=case.subject), "R-2.8")
+        return
+    case.data["escalated"] = True
+    ctx.record("escalate", {"rule": "R-2.8", "to": "supervising_leader",
+                            "why": "no decision 2 working days after the request"})
+    ctx.notify("leave.escalated", people(ctx, "supervising_leader", exclude=case.subject), "R-2.8")
+
+
+def flag_undecided(ctx: Ctx) -> None:
+    case = ctx.require_case()
+    case.data["flagged"] = True
+    ctx.record("flag", {"rule": "R-2.8", "why": "the leave starts today and is still undecided"})
+    ctx.notify("leave.undecided_at_start", requester(ctx) + superiors(ctx), "R-2.8")
+
+
+def remind_return(ctx: Ctx) -> None:
+    ctx.notify("leave.return_overdue", requester(ctx) + approvers(ctx), "R-2.7")
+
+
+DEFINITION = registry.register(ProcessDefinition(
+    name=PROCESS,
+    version=1,
+    title="Leave from post (离岗请假)",
+    states=("pending", "approved", "rejected", "withdrawn", "on_leave", "returned"),
+    initial_states=("pending", "approved"),
+    final_states=("rejected", "withdrawn", "returned"),
+    opener=open_leave,
+    open_options=frozenset({"start", "end", "reason", "extends"}),
+    open_effects=(count_recorded,),
+    open_notices=(
+        Notice("leave.requested", approvers, "R-2.1", states=("pending",)),
+        Notice("leave.recorded", clerks, "R-2.2", states=("approved",)),
+    ),
+    transitions=(
+        Transition("approve", ("pending",), "approved", may_decide,
+                   "the approver of R-2.1/R-2.3/R-2.4 (not the requester)",
+                   guards=(Guard("R-2.5", within_presence_limit, overridable=True),),
+                   effects=(count_off_site,),
+                   notices=(Notice("leave.approved", requester, "R-2.1"),)),
+        Transition("reject", ("pending",), "rejected", may_decide,
+                   "the approver of R-2.1/R-2.3/R-2.4 (not the requester)",
+                   notices=(Notice("leave.rejected", requester, "R-2.1"),)),
+        Transition("withdraw", ("pending", "approved"), "withdrawn", is_requester, "the requester",
+                   guards=(Guard("R-2.1", before_start),), effects=(uncount_off_site,)),
+        Transition("start", ("approved",), "on_leave", None, "the daemon, on the first day"),
+        Transition("return", ("on_leave",), "returned", requester_or_director,
+                   "the requester or their director", guards=(Guard("R-2.7", return_date_valid),),
+                   options=frozenset({"date"}), effects=(record_return,)),
+    ),
+    deadlines=(
+        DeadlineSpec("remind_approver", "pending", "R-2.8", due_remind, "remind_approver"),
+        DeadlineSpec("escalate", "pending", "R-2.8", due_escalate, "escalate"),
+        DeadlineSpec("undecided_at_start", "pending", "R-2.8", due_undecided, "flag_undecided"),
+        DeadlineSpec("start", "approved", "R-2.5", due_start, "trigger:start"),
+        DeadlineSpec("return_overdue", "on_leave", "R-2.7", due_return, "remind_return"),
+    ),
+    handlers={
+        "remind_approver": remind_approver,
+        "escalate": escalate,
+        "flag_undecided": flag_undecided,
+        "remind_return": remind_return,
+    },
+))

@@ -1,0 +1,462 @@
+"""The SQL store: SQLAlchemy Core statements on the SQLModel tables, SQLite (WAL) or PostgreSQL."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from datetime import date, datetime
+from pathlib import Path
+from typing import Any, cast
+
+from sqlalchemy import (
+    Connection,
+    Engine,
+    and_,
+    create_engine,
+    delete,
+    event,
+    exists,
+    func,
+    insert,
+    select,
+    update,
+)
+from sqlalchemy import exc as sa_exc
+from sqlalchemy.engine import make_url
+from sqlalchemy.pool import NullPool
+
+from store.tables import (
+    CaseRow,
+    DeadlineRow,
+    HistoryRow,
+    HolidayRow,
+    MailRow,
+    MetaRow,
+    OfficeRow,
+    OffSiteRow,
+    PersonRoleRow,
+    PersonRow,
+)
+from workflow.errors import BadInput, Busy, Conflict
+from workflow.model import (
+    LEADING_CADRE_ROLES,
+    Case,
+    Deadline,
+    HistoryEntry,
+    Mail,
+    Office,
+    OffSite,
+    Org,
+    Person,
+)
+from workflow.ports import CaseFilter, OrgChange
+
+cases_t = CaseRow.__table__  # type: ignore[attr-defined]
+history_t = HistoryRow.__table__  # type: ignore[attr-defined]
+deadline_t = DeadlineRow.__table__  # type: ignore[attr-defined]
+mail_t = MailRow.__table__  # type: ignore[attr-defined]
+office_t = OfficeRow.__table__  # type: ignore[attr-defined]
+person_t = PersonRow.__table__  # type: ignore[attr-defined]
+role_t = PersonRoleRow.__table__  # type: ignore[attr-defined]
+offsite_t = OffSiteRow.__table__  # type: ignore[attr-defined]
+holiday_t = HolidayRow.__table__  # type: ignore[attr-defined]
+meta_t = MetaRow.__table__  # type: ignore[attr-defined]
+
+BUSY_TIMEOUT_MS = 5000
+ORG_META_KEY = "org"
+
+
+def make_engine(url: str, busy_timeout_ms: int = BUSY_TIMEOUT_MS) -> Engine:
+    """An engine with Outpost's connection settings (WAL, busy timeout, foreign keys on SQLite)."""
+    try:
+        parsed = make_url(url)
+    except sa_exc.ArgumentError:
+        raise BadInput(f"database_url: not a database URL: {url!r}") from None
+    backend = parsed.get_backend_name()
+    if backend == "sqlite":
+        path = parsed.database
+        if path and path != ":memory:":
+            _create_private_file(Path(path))
+        engine = create_engine(parsed, poolclass=NullPool if path in (None, "", ":memory:") else None,
+                               connect_args={"timeout": busy_timeout_ms / 1000})
+        _sqlite_setup(engine, busy_timeout_ms)
+        return engine
+    if backend == "postgresql":
+        return create_engine(parsed, pool_pre_ping=True, pool_size=5, max_overflow=5)
+    raise BadInput(f"database_url: unsupported database {backend!r} (use sqlite or postgresql+psycopg)")
+
+
+def _create_private_file(path: Path) -> None:
+    """Create the SQLite file readable by its owner only (it holds people's leave and e-mail)."""
+    if path.exists():
+        return
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_CREAT | os.O_WRONLY, 0o600)
+    os.close(fd)
+
+
+def _sqlite_setup(engine: Engine, busy_timeout_ms: int) -> None:
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_conn: Any, _record: Any) -> None:
+        # Let SQLAlchemy's "begin" event emit BEGIN itself, so writers take the lock up front.
+        dbapi_conn.isolation_level = None
+        cur = dbapi_conn.cursor()
+        cur.execute("PRAGMA journal_mode=WAL")
+        cur.execute(f"PRAGMA busy_timeout={int(busy_timeout_ms)}")
+        cur.execute("PRAGMA foreign_keys=ON")
+        cur.execute("PRAGMA synchronous=NORMAL")
+        cur.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(conn: Connection) -> None:
+        # BEGIN IMMEDIATE: a writer waits (busy timeout) for the lock before it reads, so it never
+        # decides on a snapshot that another writer has already changed.
+        mode = "DEFERRED" if conn.get_execution_options().get("outpost_readonly") else "IMMEDIATE"
+        conn.exec_driver_sql(f"BEGIN {mode}")
+
+
+def translate_db_error(exc: sa_exc.DBAPIError) -> Exception:
+    """Map driver errors to the error tree: lock waits are `Busy`, races on unique keys `Conflict`."""
+    text = str(exc.orig).lower() if exc.orig is not None else str(exc).lower()
+    if "database is locked" in text or "database is busy" in text or "lock timeout" in text:
+        return Busy(text)
+    if isinstance(exc, sa_exc.IntegrityError) or "could not serialize" in text or "deadlock" in text:
+        return Conflict(f"the case changed meanwhile, nothing written; retry ({text.splitlines()[0][:120]})")
+    return exc
+
+
+def _case_from(row: Any) -> Case:
+    return Case(
+        id=row.id, process=row.process, definition_version=row.definition_version, office=row.office,
+        subject=row.subject, period=row.period, state=row.state, version=row.version,
+        data=dict(row.data or {}), opened_at=row.opened_at, opened_by=row.opened_by,
+        updated_at=row.updated_at, history_count=row.history_count, history_head=row.history_head,
+    )
+
+
+def _history_from(row: Any) -> HistoryEntry:
+    return HistoryEntry(
+        id=row.id, case_id=row.case_id, seq=row.seq, trigger=row.trigger, from_state=row.from_state,
+        to_state=row.to_state, actor=row.actor, at=row.at, comment=row.comment,
+        override_reason=row.override_reason, definition_version=row.definition_version,
+        details=dict(row.details or {}), prev_hash=row.prev_hash, hash=row.hash,
+    )
+
+
+def _deadline_from(row: Any) -> Deadline:
+    return Deadline(
+        id=row.id, case_id=row.case_id, kind=row.kind, due_at=row.due_at, rule_id=row.rule_id,
+        why=row.why, action=row.action, for_state=row.for_state, created_at=row.created_at,
+        occurrence=row.occurrence, created_seq=row.created_seq, payload=dict(row.payload or {}), status=row.status,
+        fired_at=row.fired_at, attempts=row.attempts, last_error=row.last_error,
+    )
+
+
+def _mail_from(row: Any) -> Mail:
+    return Mail(
+        id=row.id, case_id=row.case_id, event=row.event, dedupe_key=row.dedupe_key,
+        message_id=row.message_id, recipients=list(row.recipients or []), params=dict(row.params or {}),
+        lang=row.lang, created_at=row.created_at, next_attempt_at=row.next_attempt_at,
+        subject=row.subject, status=row.status, attempts=row.attempts, last_error=row.last_error,
+        sent_at=row.sent_at,
+    )
+
+
+def _deadline_values(d: Deadline) -> dict[str, Any]:
+    return {
+        "case_id": d.case_id, "kind": d.kind, "action": d.action, "for_state": d.for_state,
+        "created_seq": d.created_seq, "occurrence": d.occurrence, "due_at": d.due_at,
+        "rule_id": d.rule_id, "why": d.why, "payload": d.payload, "status": d.status,
+        "created_at": d.created_at, "fired_at": d.fired_at, "attempts": d.attempts,
+        "last_error": d.last_error,
+    }
+
+
+class SqlTx:
+    """One transaction on a connection (implements `workflow.ports.Tx`)."""
+
+    def __init__(self, store: SqlStore, conn: Connection) -> None:
+        self.store = store
+        self.conn = conn
+
+    # -- organisation -------------------------------------------------------------------------
+    def org(self) -> Org:
+        row = self.conn.execute(select(meta_t.c.value).where(meta_t.c.key == ORG_META_KEY)).first()
+        version = int(row[0].get("version", 0)) if row else 0
+        cached = self.store._org_cache
+        if cached is not None and cached[0] == version:
+            return cached[1]
+        org = self._load_org()
+        self.store._org_cache = (version, org)
+        return org
+
+    def _load_org(self) -> Org:
+        offices = {
+            r.code: Office(code=r.code, name=r.name, city=r.city, covers=tuple(r.covers or ()))
+            for r in self.conn.execute(select(office_t))
+        }
+        roles: dict[str, set[str]] = {}
+        for r in self.conn.execute(select(role_t)):
+            roles.setdefault(r.person, set()).add(r.role)
+        people = {
+            r.id: Person(id=r.id, name=r.name, email=r.email, office=r.office,
+                         roles=frozenset(roles.get(r.id, ())), active=bool(r.active))
+            for r in self.conn.execute(select(person_t))
+        }
+        return Org(offices=offices, people=people)
+
+    def replace_org(self, offices: Sequence[Office], people: Sequence[Person]) -> OrgChange:
+        """Make the stored organisation equal to the given one; write only what differs."""
+        current = self._load_org()
+        offices_added, offices_changed = [], []
+        for o in offices:
+            old = current.offices.get(o.code)
+            values = {"name": o.name, "city": o.city, "covers": list(o.covers)}
+            if old is None:
+                self.conn.execute(insert(office_t).values(code=o.code, **values))
+                offices_added.append(o.code)
+            elif old != o:
+                self.conn.execute(update(office_t).where(office_t.c.code == o.code).values(**values))
+                offices_changed.append(o.code)
+        added, changed, removed = [], [], []
+        cadre: list[tuple[str, str | None, frozenset[str], frozenset[str]]] = []
+        given = {p.id: p for p in people}
+        for p in people:
+            old_p = current.people.get(p.id)
+            values = {"name": p.name, "email": p.email, "office": p.office, "active": True}
+            if old_p is None:
+                self.conn.execute(insert(person_t).values(id=p.id, **values))
+                added.append(p.id)
+            elif (old_p.name, old_p.email, old_p.office, old_p.active) != (p.name, p.email, p.office, True):
+                self.conn.execute(update(person_t).where(person_t.c.id == p.id).values(**values))
+                changed.append(p.id)
+            old_roles = old_p.roles if old_p is not None and old_p.active else frozenset()
+            if old_p is not None and old_p.roles != p.roles:
+                self.conn.execute(delete(role_t).where(role_t.c.person == p.id))
+                if p.id not in changed:
+                    changed.append(p.id)
+            if old_p is None or old_p.roles != p.roles:
+                if p.roles:
+                    self.conn.execute(insert(role_t), [{"person": p.id, "role": r} for r in sorted(p.roles)])
+            lost = (old_roles & LEADING_CADRE_ROLES) - p.roles
+            moved = old_p is not None and old_p.office != p.office and bool(old_roles & LEADING_CADRE_ROLES)
+            if lost or moved:
+                cadre.append((p.id, old_p.office if old_p else None, old_roles, p.roles))
+        for pid, old_p in sorted(current.people.items()):
+            if pid in given or not old_p.active:
+                continue
+            self.conn.execute(update(person_t).where(person_t.c.id == pid).values(active=False))
+            self.conn.execute(delete(role_t).where(role_t.c.person == pid))
+            removed.append(pid)
+            if old_p.roles & LEADING_CADRE_ROLES:
+                cadre.append((pid, old_p.office, old_p.roles, frozenset()))
+        change = OrgChange(tuple(offices_added), tuple(offices_changed), tuple(added), tuple(changed),
+                           tuple(removed), tuple(cadre))
+        if change.changed:
+            meta = self.get_meta(ORG_META_KEY) or {"version": 0}
+            self.set_meta(ORG_META_KEY, {"version": int(meta.get("version", 0)) + 1})
+        return change
+
+    # -- cases ---------------------------------------------------------------------------------
+    def get_case(self, case_id: int) -> Case | None:
+        row = self.conn.execute(select(cases_t).where(cases_t.c.id == case_id)).first()
+        return _case_from(row) if row is not None else None
+
+    def find_case(self, process: str, office: str | None, period: str) -> Case | None:
+        cond = [cases_t.c.process == process, cases_t.c.period == period]
+        cond.append(cases_t.c.office.is_(None) if office is None else cases_t.c.office == office)
+        row = self.conn.execute(select(cases_t).where(*cond)).first()
+        return _case_from(row) if row is not None else None
+
+    def insert_case(self, case: Case) -> int:
+        result = self.conn.execute(
+            insert(cases_t).values(
+                process=case.process, definition_version=case.definition_version, office=case.office,
+                subject=case.subject, period=case.period, state=case.state, version=case.version,
+                data=case.data, opened_at=case.opened_at, opened_by=case.opened_by,
+                updated_at=case.updated_at, history_count=case.history_count,
+                history_head=case.history_head,
+            ).returning(cases_t.c.id)
+        )
+        return int(result.scalar_one())
+
+    def update_case(self, case: Case, expected_version: int) -> None:
+        result = self.conn.execute(
+            update(cases_t)
+            .where(cases_t.c.id == case.id, cases_t.c.version == expected_version)
+            .values(state=case.state, version=case.version, data=case.data, updated_at=case.updated_at,
+                    history_count=case.history_count, history_head=case.history_head,
+                    subject=case.subject)
+        )
+        if result.rowcount != 1:
+            raise Conflict(f"case {case.id} changed meanwhile (expected version {expected_version}); "
+                           "nothing written, retry")
+
+    # -- history -------------------------------------------------------------------------------
+    def append_history(self, entry: HistoryEntry) -> None:
+        self.conn.execute(
+            insert(history_t).values(
+                case_id=entry.case_id, seq=entry.seq, trigger=entry.trigger, from_state=entry.from_state,
+                to_state=entry.to_state, actor=entry.actor, at=entry.at, comment=entry.comment,
+                override_reason=entry.override_reason, definition_version=entry.definition_version,
+                details=entry.details, prev_hash=entry.prev_hash, hash=entry.hash,
+            )
+        )
+
+    def history(self, case_id: int) -> list[HistoryEntry]:
+        rows = self.conn.execute(select(history_t).where(history_t.c.case_id == case_id)
+                                 .order_by(history_t.c.seq))
+        return [_history_from(r) for r in rows]
+
+    # -- deadlines -----------------------------------------------------------------------------
+    def deadlines(self, case_id: int, pending_only: bool = False) -> list[Deadline]:
+        stmt = select(deadline_t).where(deadline_t.c.case_id == case_id)
+        if pending_only:
+            stmt = stmt.where(deadline_t.c.status == "pending")
+        return [_deadline_from(r) for r in self.conn.execute(stmt.order_by(deadline_t.c.due_at,
+                                                                           deadline_t.c.id))]
+
+    def add_deadlines(self, rows: Sequence[Deadline]) -> None:
+        if not rows:
+            return
+        self.conn.execute(insert(deadline_t), [_deadline_values(d) for d in rows])
+
+    def cancel_deadlines(self, case_id: int, at: datetime, keep: int | None = None) -> int:
+        stmt = (update(deadline_t)
+                .where(deadline_t.c.case_id == case_id, deadline_t.c.status == "pending")
+                .values(status="cancelled", fired_at=at))
+        if keep is not None:
+            stmt = stmt.where(deadline_t.c.id != keep)
+        return int(self.conn.execute(stmt).rowcount)
+
+    # -- mail ----------------------------------------------------------------------------------
+    def queue_mail(self, rows: Sequence[Mail]) -> int:
+        if not rows:
+            return 0
+        keys = [m.dedupe_key for m in rows]
+        seen = set(self.conn.execute(select(mail_t.c.dedupe_key).where(mail_t.c.dedupe_key.in_(keys)))
+                   .scalars())
+        fresh = [m for m in rows if m.dedupe_key not in seen]
+        if fresh:
+            self.conn.execute(insert(mail_t), [
+                {"case_id": m.case_id, "event": m.event, "dedupe_key": m.dedupe_key,
+                 "message_id": m.message_id, "recipients": m.recipients, "params": m.params,
+                 "lang": m.lang, "subject": m.subject, "status": m.status, "attempts": m.attempts,
+                 "next_attempt_at": m.next_attempt_at, "created_at": m.created_at,
+                 "last_error": m.last_error}
+                for m in fresh
+            ])
+        return len(fresh)
+
+    # -- off-site days (R-2.5) -----------------------------------------------------------------
+    def off_site(self, person: str, year: int) -> list[OffSite]:
+        rows = self.conn.execute(
+            select(offsite_t).where(offsite_t.c.person == person, offsite_t.c.start <= date(year, 12, 31),
+                                    offsite_t.c.end >= date(year, 1, 1))
+        )
+        return [OffSite(person=r.person, start=r.start, end=r.end, case_id=r.case_id, source=r.source)
+                for r in rows]
+
+    def off_site_on(self, person: str, day: date) -> bool:
+        stmt = select(exists().where(offsite_t.c.person == person, offsite_t.c.start <= day,
+                                     offsite_t.c.end >= day))
+        return bool(self.conn.execute(stmt).scalar())
+
+    def add_off_site(self, row: OffSite) -> None:
+        self.conn.execute(insert(offsite_t).values(person=row.person, case_id=row.case_id, start=row.start,
+                                                   end=row.end, source=row.source))
+
+    def remove_off_site(self, case_id: int) -> None:
+        self.conn.execute(delete(offsite_t).where(offsite_t.c.case_id == case_id))
+
+    def trim_off_site(self, case_id: int, last_day: date) -> None:
+        self.conn.execute(delete(offsite_t).where(offsite_t.c.case_id == case_id,
+                                                  offsite_t.c.start > last_day))
+        self.conn.execute(update(offsite_t).where(offsite_t.c.case_id == case_id, offsite_t.c.end > last_day)
+                          .values(end=last_day))
+
+    # -- meta ----------------------------------------------------------------------------------
+    def get_meta(self, key: str) -> dict[str, Any] | None:
+        row = self.conn.execute(select(meta_t.c.value).where(meta_t.c.key == key)).first()
+        return dict(row[0]) if row is not None else None
+
+    def set_meta(self, key: str, value: dict[str, Any]) -> None:
+        done = self.conn.execute(update(meta_t).where(meta_t.c.key == key).values(value=value))
+        if done.rowcount == 0:
+            self.conn.execute(insert(meta_t).values(key=key, value=value))
+
+
+class SqlStore:
+    """Implements `workflow.ports.CaseStore` on a SQLAlchemy engine."""
+
+    def __init__(self, url: str, busy_timeout_ms: int = BUSY_TIMEOUT_MS) -> None:
+        self.url = url
+        self.engine = make_engine(url, busy_timeout_ms)
+        self.dialect = self.engine.dialect.name
+        self._org_cache: tuple[int, Org] | None = None
+
+    @contextmanager
+    def transaction(self, write: bool = True) -> Iterator[SqlTx]:
+        try:
+            with self.engine.connect() as conn:
+                if not write:
+                    conn = conn.execution_options(outpost_readonly=True)
+                with conn.begin():
+                    yield SqlTx(self, conn)
+        except sa_exc.DBAPIError as exc:
+            raise translate_db_error(exc) from exc
+
+    def list_cases(self, flt: CaseFilter) -> list[Case]:
+        stmt = select(cases_t)
+        if flt.process:
+            stmt = stmt.where(cases_t.c.process == flt.process)
+        if flt.office:
+            stmt = stmt.where(cases_t.c.office == flt.office)
+        if flt.state:
+            stmt = stmt.where(cases_t.c.state == flt.state)
+        if flt.overdue_at is not None:
+            stmt = stmt.where(exists().where(
+                and_(deadline_t.c.case_id == cases_t.c.id, deadline_t.c.status.in_(("pending", "fired")),
+                     deadline_t.c.kind.like("%overdue%") | (deadline_t.c.kind == "due"),
+                     deadline_t.c.due_at <= flt.overdue_at)
+            ))
+        stmt = stmt.order_by(cases_t.c.id)
+        if flt.limit:
+            stmt = stmt.limit(flt.limit)
+        with self.transaction(write=False) as tx:
+            return [_case_from(r) for r in tx.conn.execute(stmt)]
+
+    def iter_history_chains(self) -> Iterator[tuple[Case, list[HistoryEntry]]]:
+        with self.transaction(write=False) as tx:
+            cases = [_case_from(r) for r in tx.conn.execute(select(cases_t).order_by(cases_t.c.id))]
+            by_case: dict[int, list[HistoryEntry]] = {}
+            for r in tx.conn.execute(select(history_t).order_by(history_t.c.case_id, history_t.c.seq,
+                                                                 history_t.c.id)):
+                by_case.setdefault(r.case_id, []).append(_history_from(r))
+            known = {c.id for c in cases}
+            for case in cases:
+                yield case, by_case.get(case.id, [])
+            for case_id in sorted(set(by_case) - known):
+                yield cast(Case, None), by_case[case_id]
+
+    def mails(self, status: str | None = None, case_id: int | None = None) -> list[Mail]:
+        stmt = select(mail_t).order_by(mail_t.c.id)
+        if status:
+            stmt = stmt.where(mail_t.c.status == status)
+        if case_id is not None:
+            stmt = stmt.where(mail_t.c.case_id == case_id)
+        with self.transaction(write=False) as tx:
+            return [_mail_from(r) for r in tx.conn.execute(stmt)]
+
+    def count(self, table: str) -> int:
+        t = {"cases": cases_t, "history": history_t, "deadline": deadline_t, "mail": mail_t}[table]
+        with self.transaction(write=False) as tx:
+            return int(tx.conn.execute(select(func.count()).select_from(t)).scalar_one())
+
+    def holidays(self) -> dict[date, tuple[bool, str]]:
+        with self.transaction(write=False) as tx:
+            return {r.day: (bool(r.workday), r.name) for r in tx.conn.execute(select(holiday_t))}
+
+    def close(self) -> None:
+        self.engine.dispose()

@@ -1,0 +1,183 @@
+"""The schema, as SQLModel tables. Alembic migrations (store/migrations) create and upgrade it.
+
+The hot path uses SQLAlchemy Core statements on these tables (`Model.__table__`); SQLModel stays the
+single description of the schema.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Any, ClassVar
+
+from sqlalchemy import Column, Index, Integer, MetaData, String, UniqueConstraint, text
+from sqlalchemy.ext.mutable import MutableDict, MutableList
+from sqlmodel import Field, SQLModel
+
+from store.types import UTCDateTime, json_type
+
+# Stable constraint names, so that migrations can refer to them on every dialect.
+SQLModel.metadata.naming_convention = {
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+metadata: MetaData = SQLModel.metadata
+
+PENDING = text("status = 'pending'")
+
+
+def _utc(nullable: bool = False, index: bool = False) -> Any:
+    return Field(default=None, sa_column=Column(UTCDateTime(), nullable=nullable, index=index))
+
+
+def _json_dict() -> Any:
+    return Field(default_factory=dict, sa_column=Column(MutableDict.as_mutable(json_type()), nullable=False))
+
+
+def _json_list() -> Any:
+    return Field(default_factory=list, sa_column=Column(MutableList.as_mutable(json_type()), nullable=False))
+
+
+class OfficeRow(SQLModel, table=True):
+    __tablename__: ClassVar[str] = "office"  # type: ignore[misc]
+    code: str = Field(primary_key=True, max_length=32)
+    name: str = Field(max_length=200)
+    city: str = Field(default="", max_length=100)
+    covers: list[str] = _json_list()
+
+
+class PersonRow(SQLModel, table=True):
+    __tablename__: ClassVar[str] = "person"  # type: ignore[misc]
+    id: str = Field(primary_key=True, max_length=64)
+    name: str = Field(max_length=200)
+    email: str | None = Field(default=None, max_length=254)
+    office: str | None = Field(default=None, foreign_key="office.code", max_length=32)
+    active: bool = Field(default=True)
+
+
+class PersonRoleRow(SQLModel, table=True):
+    __tablename__: ClassVar[str] = "person_role"  # type: ignore[misc]
+    person: str = Field(primary_key=True, foreign_key="person.id", max_length=64)
+    role: str = Field(primary_key=True, max_length=32)
+
+
+class CaseRow(SQLModel, table=True):
+    __tablename__: ClassVar[str] = "cases"  # type: ignore[misc]
+    __table_args__ = (UniqueConstraint("process", "office", "period"),)
+    id: int | None = Field(default=None, sa_column=Column(Integer, primary_key=True, autoincrement=True))
+    process: str = Field(max_length=32, index=True)
+    definition_version: int
+    office: str | None = Field(default=None, foreign_key="office.code", max_length=32, index=True)
+    subject: str | None = Field(default=None, foreign_key="person.id", max_length=64, index=True)
+    period: str | None = Field(default=None, max_length=16)
+    state: str = Field(max_length=32)
+    version: int = Field(default=1)
+    data: dict[str, Any] = _json_dict()
+    opened_at: datetime = _utc()
+    opened_by: str | None = Field(default=None, foreign_key="person.id", max_length=64)
+    updated_at: datetime = _utc()
+    history_count: int = Field(default=0)
+    history_head: str = Field(default="", max_length=64)
+
+
+class HistoryRow(SQLModel, table=True):
+    __tablename__: ClassVar[str] = "history"  # type: ignore[misc]
+    __table_args__ = (UniqueConstraint("case_id", "seq"),)
+    id: int | None = Field(default=None, sa_column=Column(Integer, primary_key=True, autoincrement=True))
+    case_id: int = Field(foreign_key="cases.id")
+    seq: int
+    trigger: str = Field(max_length=32)
+    from_state: str | None = Field(default=None, max_length=32)
+    to_state: str = Field(max_length=32)
+    actor: str | None = Field(default=None, max_length=64)
+    at: datetime = _utc()
+    comment: str | None = None
+    override_reason: str | None = None
+    definition_version: int
+    details: dict[str, Any] = _json_dict()
+    prev_hash: str = Field(max_length=64)
+    hash: str = Field(max_length=64)
+
+
+class DeadlineRow(SQLModel, table=True):
+    __tablename__: ClassVar[str] = "deadline"  # type: ignore[misc]
+    __table_args__ = (
+        # The tick asks "what is due now": only pending rows are indexed, so it costs O(due), not O(open).
+        Index("ix_deadline_pending_due", "due_at", sqlite_where=PENDING, postgresql_where=PENDING),
+        UniqueConstraint("case_id", "kind", "occurrence", "for_state", "created_seq"),
+    )
+    id: int | None = Field(default=None, sa_column=Column(Integer, primary_key=True, autoincrement=True))
+    case_id: int = Field(foreign_key="cases.id", index=True)
+    kind: str = Field(max_length=48)
+    action: str = Field(max_length=48)
+    for_state: str = Field(max_length=32)
+    created_seq: int = Field(default=0)  # the history seq that created it (one set per state entry)
+    occurrence: int = Field(default=1)
+    due_at: datetime = _utc()
+    rule_id: str = Field(max_length=16)
+    why: str
+    payload: dict[str, Any] = _json_dict()
+    status: str = Field(default="pending", max_length=16)
+    created_at: datetime = _utc()
+    fired_at: datetime | None = _utc(nullable=True)
+    attempts: int = Field(default=0)
+    last_error: str | None = None
+    lock_owner: str | None = Field(default=None, max_length=128)
+    lock_expires_at: datetime | None = _utc(nullable=True)
+
+
+class MailRow(SQLModel, table=True):
+    __tablename__: ClassVar[str] = "mail"  # type: ignore[misc]
+    __table_args__ = (
+        Index("ix_mail_queued_next", "next_attempt_at", sqlite_where=text("status = 'queued'"),
+              postgresql_where=text("status = 'queued'")),
+    )
+    id: int | None = Field(default=None, sa_column=Column(Integer, primary_key=True, autoincrement=True))
+    case_id: int | None = Field(default=None, foreign_key="cases.id", index=True)
+    event: str = Field(max_length=64)
+    dedupe_key: str = Field(sa_column=Column(String(200), nullable=False, unique=True))
+    message_id: str = Field(max_length=200)
+    recipients: list[dict[str, Any]] = _json_list()
+    params: dict[str, Any] = _json_dict()
+    lang: str = Field(default="zh", max_length=8)
+    subject: str | None = None
+    status: str = Field(default="queued", max_length=16)
+    attempts: int = Field(default=0)
+    next_attempt_at: datetime = _utc()
+    created_at: datetime = _utc()
+    sent_at: datetime | None = _utc(nullable=True)
+    last_error: str | None = None
+    lock_owner: str | None = Field(default=None, max_length=128)
+    lock_expires_at: datetime | None = _utc(nullable=True)
+
+
+class OffSiteRow(SQLModel, table=True):
+    """Days a person spends away from the office's city (R-2.5)."""
+
+    __tablename__: ClassVar[str] = "off_site"  # type: ignore[misc]
+    id: int | None = Field(default=None, sa_column=Column(Integer, primary_key=True, autoincrement=True))
+    person: str = Field(foreign_key="person.id", max_length=64, index=True)
+    case_id: int | None = Field(default=None, foreign_key="cases.id", index=True)
+    start: date
+    end: date
+    source: str = Field(default="leave", max_length=32)
+
+
+class HolidayRow(SQLModel, table=True):
+    """A day of an official holiday notice loaded by an administrator (R-0.6)."""
+
+    __tablename__: ClassVar[str] = "holiday"  # type: ignore[misc]
+    day: date = Field(primary_key=True)
+    year: int = Field(index=True)
+    workday: bool  # False: statutory holiday; True: adjusted working day (调休上班)
+    name: str = Field(default="", max_length=100)
+
+
+class MetaRow(SQLModel, table=True):
+    """Small key/value facts: organisation version, last tick, daemon heartbeats."""
+
+    __tablename__: ClassVar[str] = "meta"  # type: ignore[misc]
+    key: str = Field(primary_key=True, max_length=100)
+    value: dict[str, Any] = _json_dict()

@@ -1,0 +1,94 @@
+"""The composition root: settings → store, policy, calendar, clock → case service.
+
+Entry points (CLI, daemon, tests) build one `App`; the engine below it only sees the interfaces.
+"""
+
+from __future__ import annotations
+
+from functools import cached_property
+from pathlib import Path
+from typing import Any
+
+from workflow import registry
+from workflow.audit import AuditResult, verify
+from workflow.calendar import WorkCalendar
+from workflow.clock import Clock, SystemClock
+from workflow.errors import NotFound
+from workflow.org import read_org_file
+from workflow.policy import Policy, load_policy
+from workflow.service import CaseService
+from workflow.settings import Settings
+from workflow.views import case_json
+
+
+class App:
+    def __init__(self, settings: Settings, clock: Clock | None = None) -> None:
+        self.settings = settings
+        self.clock: Clock = clock or SystemClock()
+
+    @cached_property
+    def store(self) -> Any:
+        from store import open_store
+
+        return open_store(self.settings.database_url)
+
+    @cached_property
+    def policy(self) -> Policy:
+        return load_policy(self.settings.policy_file)
+
+    @cached_property
+    def calendar(self) -> WorkCalendar:
+        return WorkCalendar(self.store.holidays())
+
+    @cached_property
+    def service(self) -> CaseService:
+        sender = self.settings.smtp.sender
+        domain = sender.rsplit("@", 1)[-1] if "@" in sender else "outpost.local"
+        return CaseService(self.store, self.clock, self.policy, self.calendar, mail_domain=domain,
+                           lang=self.settings.language)
+
+    def close(self) -> None:
+        if "store" in self.__dict__:
+            self.store.close()
+
+    # -- use cases that span more than one step ---------------------------------------------------------
+    def init(self) -> tuple[str | None, str]:
+        from store import migrate
+
+        return migrate(self.settings.database_url)
+
+    def load_org(self, path: Path) -> dict[str, Any]:
+        spec = read_org_file(path)  # validated as a whole before the database is touched
+        audits: list[int] = []
+        with self.store.transaction() as tx:
+            change = tx.replace_org(spec.offices, spec.people)
+            if change.cadre_changes and registry.has("departure_audit"):
+                definition = registry.latest("departure_audit")
+                for person, office, old, new in change.cadre_changes:
+                    case = self.service.open_in(
+                        tx, definition, None,
+                        {"subject": person, "office": office, "old_roles": sorted(old), "new_roles": sorted(new)},
+                    )
+                    audits.append(case.id)
+        return {
+            "changed": change.changed,
+            "offices_added": list(change.offices_added),
+            "offices_changed": list(change.offices_changed),
+            "people_added": list(change.people_added),
+            "people_changed": list(change.people_changed),
+            "people_removed": list(change.people_removed),
+            "cadre_changes": [c[0] for c in change.cadre_changes],
+            "departure_audits_opened": audits,
+        }
+
+    def case_view(self, case_id: int, with_history: bool = True) -> dict[str, Any]:
+        with self.store.transaction(write=False) as tx:
+            case = tx.get_case(case_id)
+            if case is None:
+                raise NotFound("case", case_id)
+            deadlines = tx.deadlines(case_id)
+            history = tx.history(case_id) if with_history else None
+        return case_json(case, deadlines, history)
+
+    def verify(self) -> AuditResult:
+        return verify(self.store)

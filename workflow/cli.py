@@ -1,0 +1,357 @@
+"""The `outpost` command line. Heavy imports happen inside commands so that `--help` stays fast."""
+
+from __future__ import annotations
+
+import json
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import typer
+
+from workflow.errors import BadInput, WorkflowError
+
+if TYPE_CHECKING:
+    from workflow.app import App
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
+                  rich_markup_mode=None, help="Outpost: approvals, deadlines and escalations for the "
+                  "General Office and its stationed offices.")
+org_app = typer.Typer(no_args_is_help=True, help="The organisation: offices, people, roles.")
+case_app = typer.Typer(no_args_is_help=True, help="Open, inspect and advance cases.")
+audit_app = typer.Typer(no_args_is_help=True, help="Integrity of the history.")
+app.add_typer(org_app, name="org")
+app.add_typer(case_app, name="case")
+app.add_typer(audit_app, name="audit")
+
+
+@dataclass
+class _Opts:
+    config: Path | None
+    database_url: str | None
+    app: App | None = None
+
+
+@app.callback()
+def _root(
+    ctx: typer.Context,
+    config: Path | None = typer.Option(None, "--config", help="outpost.toml to read (default: ./outpost.toml)"),
+    database_url: str | None = typer.Option(None, "--database-url", help="overrides OUTPOST_DATABASE_URL"),
+) -> None:
+    ctx.obj = _Opts(config, database_url)
+
+
+def _app(ctx: typer.Context) -> App:
+    from workflow.app import App
+    from workflow.settings import load_settings
+
+    opts: _Opts = ctx.find_root().obj
+    if opts.app is None:
+        settings = load_settings({"database_url": opts.database_url}, config_path=opts.config)
+        opts.app = App(settings)
+        ctx.find_root().call_on_close(opts.app.close)
+    return opts.app
+
+
+def _print_json(obj: Any) -> None:
+    typer.echo(json.dumps(obj, ensure_ascii=False, indent=2, default=str))
+
+
+def _case_id(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise BadInput(f"unknown case: {text[:40]!r} (a case id is a number)") from None
+    if value <= 0 or value > 2**62:
+        raise BadInput(f"unknown case: {text[:40]}")
+    return value
+
+
+def _console() -> Any:
+    from rich.console import Console
+
+    return Console(highlight=False, soft_wrap=True)
+
+
+# -- init ----------------------------------------------------------------------------------------------
+@app.command()
+def init(ctx: typer.Context) -> None:
+    """Create or upgrade the database (idempotent)."""
+    before, after = _app(ctx).init()
+    url = _app(ctx).settings.database_url
+    if before == after:
+        typer.echo(f"database at schema {after}, nothing to do ({_redact(url)})")
+    else:
+        typer.echo(f"database {'created' if before is None else 'upgraded from ' + before} at schema {after} "
+                   f"({_redact(url)})")
+
+
+def _redact(url: str) -> str:
+    if "@" in url and "://" in url:
+        scheme, rest = url.split("://", 1)
+        creds, host = rest.rsplit("@", 1)
+        if ":" in creds:
+            return f"{scheme}://{creds.split(':', 1)[0]}:***@{host}"
+    return url
+
+
+# -- org -----------------------------------------------------------------------------------------------
+@org_app.command("load")
+def org_load(ctx: typer.Context, file: Path = typer.Argument(..., help="organisation TOML file"),
+             as_json: bool = typer.Option(False, "--json")) -> None:
+    """Load the organisation file, validated as a whole; loading it twice changes nothing."""
+    result = _app(ctx).load_org(file)
+    if as_json:
+        _print_json(result)
+        return
+    if not result["changed"]:
+        typer.echo("organisation unchanged")
+        return
+    parts = [f"{k.replace('_', ' ')}: {', '.join(map(str, v))}" for k, v in result.items()
+             if isinstance(v, list) and v]
+    typer.echo("organisation loaded; " + "; ".join(parts))
+
+
+@org_app.command("show")
+def org_show(ctx: typer.Context, as_json: bool = typer.Option(False, "--json")) -> None:
+    """Show offices and people."""
+    from workflow.views import org_json
+
+    application = _app(ctx)
+    with application.store.transaction(write=False) as tx:
+        data = org_json(tx.org())
+    if as_json:
+        _print_json(data)
+        return
+    from rich.table import Table
+
+    table = Table(title="Offices")
+    for col in ("code", "name", "city", "covers"):
+        table.add_column(col)
+    for o in data["offices"]:
+        table.add_row(o["code"], o["name"], o["city"], ", ".join(o["covers"]))
+    people = Table(title="People")
+    for col in ("id", "name", "office", "roles", "email"):
+        people.add_column(col)
+    for p in data["people"]:
+        if p["active"]:
+            people.add_row(p["id"], p["name"], p["office"] or "(General Office)", ", ".join(p["roles"]),
+                           p["email"] or "—")
+    console = _console()
+    console.print(table)
+    console.print(people)
+
+
+# -- case ----------------------------------------------------------------------------------------------
+@case_app.command("open")
+def case_open(
+    ctx: typer.Context,
+    process: str = typer.Argument(..., help="leave | matter | departure_audit"),
+    as_: str = typer.Option(..., "--as", help="the person acting"),
+    start: str | None = typer.Option(None, "--start", help="leave: first day, YYYY-MM-DD"),
+    end: str | None = typer.Option(None, "--end", help="leave: last day, YYYY-MM-DD"),
+    reason: str | None = typer.Option(None, "--reason"),
+    extends: str | None = typer.Option(None, "--extends", help="leave: the case this one extends"),
+    category: str | None = typer.Option(None, "--category"),
+    kind: str | None = typer.Option(None, "--kind", help="matter: report | request"),
+    title: str | None = typer.Option(None, "--title"),
+    event_date: str | None = typer.Option(None, "--event-date"),
+    amount: str | None = typer.Option(None, "--amount"),
+    subject: str | None = typer.Option(None, "--subject", help="departure_audit: the audited person"),
+    comment: str | None = typer.Option(None, "--comment"),
+    override: str | None = typer.Option(None, "--override", help="reason for passing an overridable rule"),
+    as_json: bool = typer.Option(False, "--json"),
+) -> None:
+    """Open a case."""
+    from workflow.service import check_text
+
+    params = {"start": start, "end": end, "reason": check_text(reason, "--reason"), "extends": extends,
+              "category": category, "kind": kind, "title": check_text(title, "--title"),
+              "event_date": event_date, "amount": amount, "subject": subject}
+    application = _app(ctx)
+    case = application.service.open(process, as_, params, comment=comment, override=override)
+    view = application.case_view(case.id)
+    if as_json:
+        _print_json(view)
+    else:
+        typer.echo(f"case {case.id} opened: {case.process} {case.state}")
+
+
+@case_app.command("list")
+def case_list(
+    ctx: typer.Context,
+    process: str | None = typer.Option(None, "--process"),
+    office: str | None = typer.Option(None, "--office"),
+    state: str | None = typer.Option(None, "--state"),
+    overdue: bool = typer.Option(False, "--overdue", help="only cases past a due date"),
+    as_json: bool = typer.Option(False, "--json"),
+) -> None:
+    """List cases."""
+    from workflow.ports import CaseFilter
+    from workflow.views import case_json
+
+    application = _app(ctx)
+    flt = CaseFilter(process=process, office=office, state=state,
+                     overdue_at=application.clock.now() if overdue else None)
+    cases = application.store.list_cases(flt)
+    if as_json:
+        _print_json([case_json(c) for c in cases])
+        return
+    from rich.table import Table
+
+    table = Table()
+    for col in ("id", "process", "office", "subject", "period", "state", "opened"):
+        table.add_column(col)
+    for c in cases:
+        table.add_row(str(c.id), c.process, c.office or "", c.subject or "", c.period or "", c.state,
+                      c.opened_at.date().isoformat())
+    _console().print(table)
+
+
+@case_app.command("show")
+def case_show(ctx: typer.Context, case: str = typer.Argument(...),
+              as_json: bool = typer.Option(False, "--json")) -> None:
+    """State, people, deadlines (each with why it is due then), full history."""
+    view = _app(ctx).case_view(_case_id(case))
+    if as_json:
+        _print_json(view)
+        return
+    console = _console()
+    console.print(f"[bold]case {view['id']}[/bold] {view['process']} · office {view['office'] or '—'} · "
+                  f"subject {view['subject'] or '—'} · [bold]{view['state']}[/bold] (version {view['version']})")
+    shown = {k: v for k, v in view["data"].items() if k != "v"}
+    console.print("data: " + json.dumps(shown, ensure_ascii=False), markup=False)
+    pending = [d for d in view["deadlines"] if d["status"] == "pending"]
+    if pending:
+        console.print("deadlines:")
+        for d in pending:
+            console.print(f"  {d['due_at']}  {d['kind']}: {d['why']}", markup=False)
+    console.print("history:")
+    for h in view["history"]:
+        extra = f" — {h['comment']}" if h["comment"] else ""
+        if h["override"]:
+            extra += f" [override: {h['override']}]"
+        console.print(f"  #{h['seq']} {h['at']} {h['actor'] or 'system'}: {h['trigger']} "
+                      f"{h['from'] or '∅'} → {h['to']}{extra}", markup=False)
+
+
+@case_app.command("triggers")
+def case_triggers(ctx: typer.Context, case: str = typer.Argument(...),
+                  as_: str = typer.Option(..., "--as"), as_json: bool = typer.Option(False, "--json")) -> None:
+    """What this person may do now."""
+    infos = _app(ctx).service.triggers(_case_id(case), as_)
+    if as_json:
+        _print_json([i.as_json() for i in infos])
+        return
+    for i in infos:
+        typer.echo(f"{'yes' if i.allowed else 'no ':3} {i.trigger}" + (f"  ({i.reason})" if i.reason else ""))
+
+
+@case_app.command("advance")
+def case_advance(
+    ctx: typer.Context,
+    case: str = typer.Argument(...),
+    trigger: str = typer.Argument(...),
+    as_: str = typer.Option(..., "--as"),
+    comment: str | None = typer.Option(None, "--comment"),
+    override: str | None = typer.Option(None, "--override", help="reason for passing an overridable rule"),
+    date: str | None = typer.Option(None, "--date", help="a date the trigger records, YYYY-MM-DD"),
+    score: str | None = typer.Option(None, "--score"),
+    plan: str | None = typer.Option(None, "--plan"),
+    reason: str | None = typer.Option(None, "--reason"),
+    finding: str | None = typer.Option(None, "--finding"),
+    as_json: bool = typer.Option(False, "--json"),
+) -> None:
+    """Fire a trigger on a case."""
+    from workflow.service import check_text
+
+    options = {"date": date, "score": score, "plan": check_text(plan, "--plan"),
+               "reason": check_text(reason, "--reason"), "finding": check_text(finding, "--finding")}
+    application = _app(ctx)
+    result = application.service.advance(_case_id(case), trigger, as_, comment=comment, override=override,
+                                         options=options)
+    if as_json:
+        _print_json(application.case_view(result.id))
+    else:
+        typer.echo(f"case {result.id}: {trigger} → {result.state}")
+
+
+# -- audit ---------------------------------------------------------------------------------------------
+@audit_app.command("verify")
+def audit_verify(ctx: typer.Context, as_json: bool = typer.Option(False, "--json")) -> None:
+    """Check the integrity of every case's hash-chained history."""
+    result = _app(ctx).verify()
+    if as_json:
+        _print_json({"ok": result.ok, "cases": result.cases, "rows": result.rows, "problem": result.problem})
+    if not result.ok:
+        if not as_json:
+            typer.echo(f"outpost: audit FAILED: {result.problem}", err=True)
+        raise typer.Exit(1)
+    if not as_json:
+        typer.echo(f"audit ok: {result.rows} history rows in {result.cases} cases chain correctly")
+
+
+# -- diagram -------------------------------------------------------------------------------------------
+@app.command()
+def diagram(process: str = typer.Argument(...),
+            fmt: str = typer.Option("mermaid", "--format", help="mermaid | dot")) -> None:
+    """Draw a process's state machine, generated from its definition."""
+    from workflow import registry
+    from workflow.diagram import dot, mermaid
+
+    if fmt not in ("mermaid", "dot"):
+        raise BadInput(f"--format: expected mermaid or dot, got {fmt[:20]!r}")
+    definition = registry.latest(process)
+    typer.echo(mermaid(definition) if fmt == "mermaid" else dot(definition), nl=False)
+
+
+# -- entry point ---------------------------------------------------------------------------------------
+def _one_line(text: str, limit: int = 400) -> str:
+    flat = " ".join(str(text).split())
+    return flat if len(flat) <= limit else flat[:limit] + "…"
+
+
+def run(argv: list[str] | None = None) -> int:
+    """Run the CLI and return its exit code; errors become one line on stderr."""
+    try:  # typer ≥ 0.20 vendors click
+        from typer._click.exceptions import ClickException, NoArgsIsHelpError
+    except ImportError:  # pragma: no cover - older typer on real click
+        from click.exceptions import ClickException, NoArgsIsHelpError  # type: ignore[no-redef]
+
+    command = typer.main.get_command(app)
+    try:
+        result = command.main(args=argv, prog_name="outpost", standalone_mode=False)
+        return result if isinstance(result, int) else 0
+    except typer.Exit as exc:
+        return int(exc.exit_code)
+    except NoArgsIsHelpError as exc:
+        sys.stdout.write((exc.ctx.get_help() if exc.ctx else "") + "\n")
+        return 2
+    except ClickException as exc:
+        sys.stderr.write(f"outpost: {_one_line(exc.format_message())}\n")
+        return 2
+    except typer.Abort:
+        sys.stderr.write("outpost: aborted\n")
+        return 130
+    except WorkflowError as exc:
+        sys.stderr.write(f"outpost: {_one_line(str(exc))}\n")
+        return exc.exit_code
+    except KeyboardInterrupt:
+        sys.stderr.write("outpost: interrupted\n")
+        return 130
+    except Exception as exc:  # an internal error: one line, the traceback only on request
+        import os
+
+        debug = os.environ.get("OUTPOST_DEBUG", "") not in ("", "0")
+        if debug:
+            import traceback
+
+            traceback.print_exc()
+        sys.stderr.write(f"outpost: internal error: {type(exc).__name__}: {_one_line(str(exc), 200)} "
+                         "(set OUTPOST_DEBUG=1 for details)\n")
+        return 1
+
+
+def main() -> None:
+    sys.exit(run())

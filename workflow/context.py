@@ -1,0 +1,79 @@
+"""What guards, permissions, effects and deadline handlers see: one context per step."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from typing import Any
+
+from workflow.calendar import WorkCalendar
+from workflow.definition import ProcessDefinition
+from workflow.model import Case, Deadline, Org, Person
+from workflow.policy import Policy
+from workflow.ports import Tx
+from workflow.timeutil import local_date
+
+
+@dataclass
+class PendingMail:
+    event: str
+    people: list[Person]
+    rule_id: str
+    key: str
+    extra: dict[str, Any]
+
+
+@dataclass
+class PendingRecord:
+    trigger: str
+    details: dict[str, Any]
+    comment: str | None = None
+
+
+@dataclass
+class Ctx:
+    tx: Tx
+    org: Org
+    definition: ProcessDefinition
+    case: Case | None
+    actor: Person | None  # None: the daemon
+    now: datetime
+    policy: Policy
+    calendar: WorkCalendar
+    trigger: str
+    params: dict[str, Any] = field(default_factory=dict)
+    comment: str | None = None
+    override: str | None = None
+    details: dict[str, Any] = field(default_factory=dict)  # recorded in the history row
+    overridden: list[str] = field(default_factory=list)  # rule ids passed by `--override`
+    deadline: Deadline | None = None  # the deadline being fired, for handlers
+    mail: list[PendingMail] = field(default_factory=list)
+    records: list[PendingRecord] = field(default_factory=list)
+    scheduled: list[Deadline] = field(default_factory=list)
+
+    @property
+    def today(self) -> date:
+        return local_date(self.now)
+
+    @property
+    def data(self) -> dict[str, Any]:
+        assert self.case is not None
+        return self.case.data
+
+    def require_case(self) -> Case:
+        assert self.case is not None, "no case in this context"
+        return self.case
+
+    def notify(self, event: str, people: list[Person], rule_id: str, key: str | None = None,
+               **extra: Any) -> None:
+        """Queue mail to these people in this transaction (de-duplicated by person)."""
+        unique = list({p.id: p for p in people}.values())
+        if unique:
+            self.mail.append(PendingMail(event, unique, rule_id, key or "", dict(extra)))
+
+    def record(self, trigger: str, details: dict[str, Any], comment: str | None = None) -> None:
+        """Add a history row that changes no state (an escalation, a flag, a finding)."""
+        self.records.append(PendingRecord(trigger, details, comment))
+
+    def schedule(self, deadline: Deadline) -> None:
+        self.scheduled.append(deadline)

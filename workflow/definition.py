@@ -1,0 +1,239 @@
+"""Declarative process definitions, checked when they are loaded.
+
+A definition is data: states, transitions (who may fire each trigger, guards naming their rule id),
+deadlines set on entering a state, and the mail each step sends. Each definition builds ONE
+`transitions.Machine`, shared by every case of that process; a case is attached for a trigger
+through a tiny token object and never registered with the machine.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from transitions import Machine
+
+from workflow.errors import DefinitionError
+
+if TYPE_CHECKING:
+    from workflow.context import Ctx
+    from workflow.model import Person
+
+Refusal = tuple[str, str]  # (rule id, reason)
+Permission = Callable[["Ctx"], "Refusal | None"]
+Check = Callable[["Ctx"], "str | None"]
+Effect = Callable[["Ctx"], None]
+Recipients = Callable[["Ctx"], "list[Person]"]
+DueFn = Callable[["Ctx"], "tuple[datetime, str] | None"]
+Handler = Callable[["Ctx"], None]
+
+_NAME = re.compile(r"[a-z][a-z0-9_]*")
+_RULE = re.compile(r"R-\d+(\.\d+)?")
+
+
+@dataclass(frozen=True)
+class Guard:
+    """A rule a trigger must satisfy. `check` returns None when satisfied, else the reason."""
+
+    rule_id: str
+    check: Check
+    overridable: bool = False  # may be passed with `--override REASON` (recorded)
+
+
+@dataclass(frozen=True)
+class Notice:
+    """Mail sent when a trigger (or `open`) lands in one of `states` (all states when empty)."""
+
+    event: str
+    to: Recipients
+    rule_id: str
+    states: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Transition:
+    trigger: str
+    source: tuple[str, ...]
+    dest: str
+    who: Permission | None  # None: only the daemon fires it (system trigger)
+    who_doc: str
+    guards: tuple[Guard, ...] = ()
+    options: frozenset[str] = frozenset()
+    effects: tuple[Effect, ...] = ()
+    notices: tuple[Notice, ...] = ()
+
+    @property
+    def system(self) -> bool:
+        return self.who is None
+
+
+@dataclass(frozen=True)
+class DeadlineSpec:
+    """A deadline set on entering `state`; `due` gives (due_at, why) or None when it does not apply.
+
+    `action` is `trigger:<system trigger>` or the name of a handler of the definition.
+    """
+
+    kind: str
+    state: str
+    rule_id: str
+    due: DueFn
+    action: str
+
+
+@dataclass(frozen=True)
+class OpenPlan:
+    """What `open` decided: where the case starts and what it carries."""
+
+    state: str
+    office: str | None
+    subject: str | None
+    data: dict[str, Any]
+    period: str | None = None
+    details: dict[str, Any] = field(default_factory=dict)
+
+
+Opener = Callable[["Ctx"], OpenPlan]
+
+
+class _Token:
+    """The object a shared Machine moves: it only has a state."""
+
+    __slots__ = ("state",)
+
+    def __init__(self, state: str) -> None:
+        self.state = state
+
+
+@dataclass
+class ProcessDefinition:
+    name: str
+    version: int
+    title: str
+    states: tuple[str, ...]
+    initial_states: tuple[str, ...]
+    final_states: tuple[str, ...]
+    transitions: tuple[Transition, ...]
+    opener: Opener
+    open_options: frozenset[str]
+    open_notices: tuple[Notice, ...] = ()
+    open_effects: tuple[Effect, ...] = ()  # run once the new case has its id
+    deadlines: tuple[DeadlineSpec, ...] = ()
+    handlers: Mapping[str, Handler] = field(default_factory=dict)
+    periodic: bool = False  # cases created by the daemon, not by a person
+    machine: Machine = field(init=False, repr=False)
+    _by_trigger: dict[str, dict[str, Transition]] = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        self.validate()
+        self._by_trigger = {}
+        for t in self.transitions:
+            for s in t.source:
+                self._by_trigger.setdefault(t.trigger, {})[s] = t
+        self.machine = Machine(
+            model=None,
+            states=list(self.states),
+            transitions=[{"trigger": t.trigger, "source": list(t.source), "dest": t.dest}
+                         for t in self.transitions],
+            initial=self.initial_states[0],
+            auto_transitions=False,
+            ignore_invalid_triggers=False,
+        )
+
+    # -- queries -----------------------------------------------------------------------------------
+    @property
+    def triggers(self) -> list[str]:
+        return list(dict.fromkeys(t.trigger for t in self.transitions))
+
+    def transition(self, trigger: str, state: str) -> Transition | None:
+        return self._by_trigger.get(trigger, {}).get(state)
+
+    def knows_trigger(self, trigger: str) -> bool:
+        return trigger in self._by_trigger
+
+    def deadlines_for(self, state: str) -> list[DeadlineSpec]:
+        return [d for d in self.deadlines if d.state == state]
+
+    def move(self, state: str, trigger: str) -> str:
+        """Run the trigger through the shared Machine; return the new state."""
+        token = _Token(state)
+        self.machine.events[trigger].trigger(token)
+        return token.state
+
+    # -- validation --------------------------------------------------------------------------------
+    def validate(self) -> None:
+        errors: list[str] = []
+        where = f"process {self.name!r}"
+        if not _NAME.fullmatch(self.name):
+            errors.append("name must be lower_snake_case")
+        states = set(self.states)
+        if len(states) != len(self.states):
+            errors.append("duplicate state")
+        for s in self.states:
+            if not _NAME.fullmatch(s):
+                errors.append(f"state {s!r} is not lower_snake_case")
+        if not self.initial_states:
+            errors.append("no initial state")
+        for s in (*self.initial_states, *self.final_states):
+            if s not in states:
+                errors.append(f"initial/final state {s!r} is not a state")
+        outgoing: dict[str, set[str]] = {s: set() for s in self.states}
+        seen_pairs: set[tuple[str, str]] = set()
+        for t in self.transitions:
+            if not _NAME.fullmatch(t.trigger) or t.trigger in {"open", "escalate"}:
+                errors.append(f"trigger {t.trigger!r} is not a valid trigger name")
+            if t.dest not in states:
+                errors.append(f"trigger {t.trigger!r} goes to unknown state {t.dest!r}")
+            if not t.source:
+                errors.append(f"trigger {t.trigger!r} has no source state")
+            for s in t.source:
+                if s not in states:
+                    errors.append(f"trigger {t.trigger!r} leaves unknown state {s!r}")
+                    continue
+                if (t.trigger, s) in seen_pairs:
+                    errors.append(f"trigger {t.trigger!r} is defined twice from {s!r}")
+                seen_pairs.add((t.trigger, s))
+                outgoing[s].add(t.dest)
+                if s in self.final_states:
+                    errors.append(f"final state {s!r} has outgoing trigger {t.trigger!r}")
+            if t.who is not None and not t.who_doc:
+                errors.append(f"trigger {t.trigger!r} does not say who may fire it")
+            for g in t.guards:
+                if not _RULE.fullmatch(g.rule_id):
+                    errors.append(f"guard of {t.trigger!r} names no rule id ({g.rule_id!r})")
+            for n in t.notices:
+                for s in n.states:
+                    if s not in states:
+                        errors.append(f"notice {n.event!r} names unknown state {s!r}")
+        # Every state reachable from an initial state; no dead end short of a final state.
+        reached = set(self.initial_states) & states
+        frontier = list(reached)
+        while frontier:
+            for nxt in outgoing.get(frontier.pop(), ()):
+                if nxt not in reached:
+                    reached.add(nxt)
+                    frontier.append(nxt)
+        for s in self.states:
+            if s not in reached:
+                errors.append(f"state {s!r} is unreachable")
+            if s not in self.final_states and not outgoing[s] and not any(
+                d.state == s for d in self.deadlines
+            ):
+                errors.append(f"state {s!r} is a dead end (no trigger leaves it and it is not final)")
+        for d in self.deadlines:
+            if d.state not in states:
+                errors.append(f"deadline {d.kind!r} is set on unknown state {d.state!r}")
+            if not _RULE.fullmatch(d.rule_id):
+                errors.append(f"deadline {d.kind!r} names no rule id")
+            if d.action.startswith("trigger:"):
+                trig = d.action.split(":", 1)[1]
+                tr = next((t for t in self.transitions if t.trigger == trig and d.state in t.source), None)
+                if tr is None:
+                    errors.append(f"deadline {d.kind!r} fires {trig!r}, which does not leave {d.state!r}")
+            elif d.action not in self.handlers:
+                errors.append(f"deadline {d.kind!r} has unknown action {d.action!r}")
+        if errors:
+            raise DefinitionError(f"{where}: " + "; ".join(errors))

@@ -1,0 +1,144 @@
+"""Plain data the engine works with. The store maps its rows to these; nothing here knows SQL."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from typing import Any
+
+OFFICE_ROLES = frozenset({"director", "deputy_director", "staff", "petition_deputy"})
+GENERAL_OFFICE_ROLES = frozenset({"clerk", "supervising_leader", "finance", "auditor", "org_dept"})
+ROLES = OFFICE_ROLES | GENERAL_OFFICE_ROLES
+LEADING_CADRE_ROLES = frozenset({"director", "deputy_director"})  # R-1.4, R-4.1
+
+
+@dataclass(frozen=True)
+class Office:
+    code: str
+    name: str
+    city: str = ""
+    covers: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Person:
+    id: str
+    name: str
+    email: str | None
+    office: str | None
+    roles: frozenset[str]
+    active: bool = True
+
+    def has(self, role: str) -> bool:
+        return self.active and role in self.roles
+
+
+@dataclass(frozen=True)
+class Org:
+    """A snapshot of the organisation, as loaded by `org load`."""
+
+    offices: dict[str, Office]
+    people: dict[str, Person]
+
+    def person(self, person_id: str) -> Person | None:
+        return self.people.get(person_id)
+
+    def holders(self, role: str, office: str | None = None) -> list[Person]:
+        """Active people holding `role` (in `office`, when one is given), in id order."""
+        return [
+            p
+            for p in sorted(self.people.values(), key=lambda p: p.id)
+            if p.has(role) and (office is None or p.office == office)
+        ]
+
+    def director_of(self, office: str) -> Person | None:
+        found = self.holders("director", office)
+        return found[0] if found else None
+
+
+@dataclass
+class Case:
+    id: int
+    process: str
+    definition_version: int
+    office: str | None
+    subject: str | None
+    period: str | None
+    state: str
+    version: int
+    data: dict[str, Any]
+    opened_at: datetime
+    opened_by: str | None
+    updated_at: datetime
+    history_count: int = 0
+    history_head: str = ""
+
+
+@dataclass(frozen=True)
+class HistoryEntry:
+    case_id: int
+    seq: int
+    trigger: str
+    from_state: str | None
+    to_state: str
+    actor: str | None
+    at: datetime
+    comment: str | None
+    override_reason: str | None
+    definition_version: int
+    details: dict[str, Any]
+    prev_hash: str
+    hash: str
+    id: int | None = None
+
+
+@dataclass
+class Deadline:
+    case_id: int
+    kind: str
+    due_at: datetime
+    rule_id: str
+    why: str
+    action: str
+    for_state: str
+    created_at: datetime
+    occurrence: int = 1
+    created_seq: int = 0  # the history seq of the state entry that set it
+    payload: dict[str, Any] = field(default_factory=dict)
+    status: str = "pending"  # pending | fired | cancelled | failed | skipped
+    fired_at: datetime | None = None
+    attempts: int = 0
+    last_error: str | None = None
+    id: int | None = None
+
+
+@dataclass
+class Mail:
+    case_id: int | None
+    event: str
+    dedupe_key: str
+    message_id: str
+    recipients: list[dict[str, Any]]
+    params: dict[str, Any]
+    lang: str
+    created_at: datetime
+    next_attempt_at: datetime
+    subject: str | None = None
+    status: str = "queued"  # queued | sent | failed
+    attempts: int = 0
+    last_error: str | None = None
+    sent_at: datetime | None = None
+    id: int | None = None
+
+    @property
+    def to(self) -> list[str]:
+        return [r["email"] for r in self.recipients if r.get("email")]
+
+
+@dataclass(frozen=True)
+class OffSite:
+    person: str
+    start: date
+    end: date
+    case_id: int | None
+    source: str

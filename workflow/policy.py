@@ -1,0 +1,101 @@
+"""The policy file: the administrator-editable defaults of REGULATION.md, validated as a whole."""
+
+from __future__ import annotations
+
+import tomllib
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from workflow.errors import BadInput
+
+POLICY_VERSION = 1
+
+
+def _default_text() -> str:
+    return resources.files("workflow").joinpath("policy_default.toml").read_text(encoding="utf-8")
+
+
+class Policy:
+    """Read-only access by dotted key: `policy.int("leave.escalate_after_workdays")`."""
+
+    def __init__(self, data: dict[str, Any], source: str = "shipped defaults") -> None:
+        self._data = data
+        self.source = source
+
+    def get(self, key: str) -> Any:
+        node: Any = self._data
+        for part in key.split("."):
+            if not isinstance(node, dict) or part not in node:
+                raise KeyError(f"policy key {key!r} is not defined")
+            node = node[part]
+        return node
+
+    def int(self, key: str) -> int:
+        value = self.get(key)
+        assert isinstance(value, int)
+        return value
+
+    def ints(self, key: str) -> list[int]:
+        value = self.get(key)
+        assert isinstance(value, list)
+        return [int(v) for v in value]
+
+    def as_dict(self) -> dict[str, Any]:
+        return dict(self._data)
+
+
+def _check(defaults: dict[str, Any], given: dict[str, Any], path: str, errors: list[str]) -> dict[str, Any]:
+    merged: dict[str, Any] = {}
+    for key in given:
+        if key not in defaults:
+            errors.append(f"{path}{key}: unknown key")
+    for key, default in defaults.items():
+        if key not in given:
+            merged[key] = default
+            continue
+        value = given[key]
+        where = f"{path}{key}"
+        if isinstance(default, dict):
+            if not isinstance(value, dict):
+                errors.append(f"{where}: expected a table")
+                merged[key] = default
+            else:
+                merged[key] = _check(default, value, where + ".", errors)
+        elif isinstance(default, bool):
+            if not isinstance(value, bool):
+                errors.append(f"{where}: expected true or false")
+            merged[key] = value
+        elif isinstance(default, int):
+            if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+                errors.append(f"{where}: expected a whole number ≥ 0, got {value!r}")
+            merged[key] = value
+        elif isinstance(default, list):
+            if not isinstance(value, list) or not all(
+                isinstance(v, int) and not isinstance(v, bool) and v >= 0 for v in value
+            ):
+                errors.append(f"{where}: expected a list of whole numbers ≥ 0")
+            merged[key] = value
+        else:
+            merged[key] = value
+    return merged
+
+
+def load_policy(path: Path | None = None) -> Policy:
+    """The shipped defaults, overlaid with the administrator's file; any error names its key."""
+    defaults = tomllib.loads(_default_text())
+    if path is None:
+        return Policy(defaults)
+    try:
+        given = tomllib.loads(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise BadInput(f"policy file {path}: {exc.strerror or exc}") from None
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise BadInput(f"policy file {path}: not valid TOML ({exc})") from None
+    if given.get("v", POLICY_VERSION) != POLICY_VERSION:
+        raise BadInput(f"policy file {path}: version {given.get('v')!r} is not supported (expected {POLICY_VERSION})")
+    errors: list[str] = []
+    merged = _check(defaults, given, "", errors)
+    if errors:
+        raise BadInput(f"policy file {path}: " + "; ".join(errors))
+    return Policy(merged, source=str(path))

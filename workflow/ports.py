@@ -1,0 +1,103 @@
+"""The doors to the outside: what the engine needs from persistence, as small interfaces.
+
+`store/` implements them with SQLAlchemy; nothing in `workflow/` imports a database library.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from contextlib import AbstractContextManager
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import Any, Protocol
+
+from workflow.model import Case, Deadline, HistoryEntry, Mail, Office, OffSite, Org, Person
+
+
+@dataclass(frozen=True)
+class CaseFilter:
+    process: str | None = None
+    office: str | None = None
+    state: str | None = None
+    overdue_at: datetime | None = None  # only cases with a pending deadline due before this instant
+    limit: int | None = None
+
+
+@dataclass(frozen=True)
+class OrgChange:
+    offices_added: tuple[str, ...]
+    offices_changed: tuple[str, ...]
+    people_added: tuple[str, ...]
+    people_changed: tuple[str, ...]
+    people_removed: tuple[str, ...]
+    # (person id, office, old roles, new roles) for each leading cadre whose role changed or who left
+    cadre_changes: tuple[tuple[str, str | None, frozenset[str], frozenset[str]], ...]
+
+    @property
+    def changed(self) -> bool:
+        return bool(
+            self.offices_added or self.offices_changed or self.people_added or self.people_changed
+            or self.people_removed
+        )
+
+
+class Tx(Protocol):
+    """One database transaction. Everything done through it commits together or not at all."""
+
+    def org(self) -> Org: ...
+
+    def get_case(self, case_id: int) -> Case | None: ...
+
+    def find_case(self, process: str, office: str | None, period: str) -> Case | None: ...
+
+    def insert_case(self, case: Case) -> int: ...
+
+    def update_case(self, case: Case, expected_version: int) -> None:
+        """Write the case back; raise `Conflict` when its version is no longer `expected_version`."""
+        ...
+
+    def append_history(self, entry: HistoryEntry) -> None: ...
+
+    def history(self, case_id: int) -> list[HistoryEntry]: ...
+
+    def deadlines(self, case_id: int, pending_only: bool = False) -> list[Deadline]: ...
+
+    def add_deadlines(self, rows: Sequence[Deadline]) -> None: ...
+
+    def cancel_deadlines(self, case_id: int, at: datetime, keep: int | None = None) -> int: ...
+
+    def queue_mail(self, rows: Sequence[Mail]) -> int:
+        """Insert mail rows; a row whose dedupe key is already queued is skipped. Returns rows added."""
+        ...
+
+    def off_site(self, person: str, year: int) -> list[OffSite]: ...
+
+    def off_site_on(self, person: str, day: date) -> bool: ...
+
+    def add_off_site(self, row: OffSite) -> None: ...
+
+    def remove_off_site(self, case_id: int) -> None: ...
+
+    def trim_off_site(self, case_id: int, last_day: date) -> None: ...
+
+    def replace_org(self, offices: Sequence[Office], people: Sequence[Person]) -> OrgChange: ...
+
+    def get_meta(self, key: str) -> dict[str, Any] | None: ...
+
+    def set_meta(self, key: str, value: dict[str, Any]) -> None: ...
+
+
+class CaseStore(Protocol):
+    """The persistence of cases, history, deadlines and mail."""
+
+    dialect: str
+
+    def transaction(self, write: bool = True) -> AbstractContextManager[Tx]: ...
+
+    def list_cases(self, flt: CaseFilter) -> list[Case]: ...
+
+    def iter_history_chains(self) -> Iterator[tuple[Case, list[HistoryEntry]]]: ...
+
+    def holidays(self) -> dict[date, tuple[bool, str]]: ...
+
+    def close(self) -> None: ...

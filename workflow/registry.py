@@ -1,0 +1,61 @@
+"""The process registry: definitions by name and version. The engine never imports a machine itself."""
+
+from __future__ import annotations
+
+import importlib
+import pkgutil
+
+from workflow.definition import ProcessDefinition
+from workflow.errors import DefinitionError, NotFound
+
+_registry: dict[str, dict[int, ProcessDefinition]] = {}
+_loaded = False
+
+
+def register(definition: ProcessDefinition) -> ProcessDefinition:
+    versions = _registry.setdefault(definition.name, {})
+    if definition.version in versions and versions[definition.version] is not definition:
+        raise DefinitionError(f"process {definition.name!r} version {definition.version} registered twice")
+    versions[definition.version] = definition
+    return definition
+
+
+def load_machines(package: str = "machines") -> None:
+    """Import every module of the machines package; each registers its definitions."""
+    global _loaded
+    if _loaded and package == "machines":
+        return
+    pkg = importlib.import_module(package)
+    for info in pkgutil.iter_modules(pkg.__path__):
+        if not info.name.startswith("_"):
+            importlib.import_module(f"{package}.{info.name}")
+    if package == "machines":
+        _loaded = True
+
+
+def latest(name: str) -> ProcessDefinition:
+    load_machines()
+    versions = _registry.get(name)
+    if not versions:
+        raise NotFound("process", name)
+    return versions[max(versions)]
+
+
+def get(name: str, version: int) -> ProcessDefinition:
+    load_machines()
+    found = _registry.get(name, {}).get(version)
+    if found is None:
+        raise DefinitionError(
+            f"case uses process {name!r} version {version}, which this Outpost does not have; upgrade Outpost"
+        )
+    return found
+
+
+def names() -> list[str]:
+    load_machines()
+    return sorted(_registry)
+
+
+def has(name: str) -> bool:
+    load_machines()
+    return name in _registry

@@ -1,0 +1,317 @@
+"""The case service: `open`, `advance` and deadline firing, each in ONE transaction.
+
+A step checks permission and guards, moves the state through the definition's shared Machine, bumps
+the case version (optimistic lock), appends a hash-chained history row, cancels the old state's
+deadlines and sets the new state's, and queues the mail the step sends — all committed together.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from workflow import registry
+from workflow.calendar import WorkCalendar
+from workflow.clock import Clock, require_aware
+from workflow.context import Ctx
+from workflow.definition import ProcessDefinition, Transition
+from workflow.errors import BadInput, NotFound, NotPermitted, RuleViolation
+from workflow.hashing import GENESIS, history_hash
+from workflow.model import Case, Deadline, HistoryEntry, Mail, Org, Person
+from workflow.policy import Policy
+from workflow.ports import CaseStore, Tx
+
+CASE_DATA_VERSION = 1
+MAX_TEXT = 2000  # comments, reasons and titles longer than this are refused, not truncated
+
+
+@dataclass(frozen=True)
+class TriggerInfo:
+    trigger: str
+    allowed: bool
+    reason: str | None
+
+    def as_json(self) -> dict[str, Any]:
+        return {"trigger": self.trigger, "allowed": self.allowed, "reason": self.reason}
+
+
+def check_text(value: str | None, what: str, limit: int = MAX_TEXT) -> str | None:
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise BadInput(f"{what}: expected text")
+    if len(value) > limit:
+        raise BadInput(f"{what}: longer than {limit} characters")
+    if any(ord(ch) < 32 and ch not in "\t\n" for ch in value) or "\x7f" in value:
+        raise BadInput(f"{what}: contains control characters")
+    if "\x00" in value:
+        raise BadInput(f"{what}: contains a NUL character")
+    return value
+
+
+class CaseService:
+    def __init__(self, store: CaseStore, clock: Clock, policy: Policy, calendar: WorkCalendar,
+                 mail_domain: str = "outpost.local", lang: str = "zh") -> None:
+        self.store = store
+        self.clock = clock
+        self.policy = policy
+        self.calendar = calendar
+        self.mail_domain = mail_domain
+        self.lang = lang
+
+    # -- public API --------------------------------------------------------------------------------
+    def open(self, process: str, actor_id: str | None, params: dict[str, Any],
+             comment: str | None = None, override: str | None = None) -> Case:
+        definition = registry.latest(process)
+        comment = check_text(comment, "--comment")
+        override = check_text(override, "--override")
+        unknown = sorted(k for k, v in params.items() if v is not None and k not in definition.open_options)
+        if unknown:
+            raise BadInput(f"case open {process}: option --{unknown[0].replace('_', '-')} does not apply")
+        if definition.periodic and actor_id is not None:
+            raise RuleViolation("R-5.4", f"{process} cases are created by the daemon, not by a person")
+        with self.store.transaction() as tx:
+            return self.open_in(tx, definition, actor_id, params, comment, override)
+
+    def open_in(self, tx: Tx, definition: ProcessDefinition, actor_id: str | None, params: dict[str, Any],
+                comment: str | None = None, override: str | None = None,
+                now: datetime | None = None) -> Case:
+        """Open a case inside an existing transaction (the daemon's periodic cases, org cadre changes)."""
+        now = require_aware(now or self.clock.now())
+        org = tx.org()
+        actor = self._actor(org, actor_id)
+        ctx = Ctx(tx=tx, org=org, definition=definition, case=None, actor=actor, now=now,
+                  policy=self.policy, calendar=self.calendar, trigger="open",
+                  params={k: v for k, v in params.items() if v is not None}, comment=comment,
+                  override=override)
+        plan = definition.opener(ctx)
+        if plan.state not in definition.initial_states:
+            raise RuleViolation("R-0", f"{definition.name} cannot open in state {plan.state!r}")
+        data = {"v": CASE_DATA_VERSION, **plan.data}
+        case = Case(id=0, process=definition.name, definition_version=definition.version,
+                    office=plan.office, subject=plan.subject, period=plan.period, state=plan.state,
+                    version=1, data=data, opened_at=now, opened_by=actor.id if actor else None,
+                    updated_at=now)
+        case.id = tx.insert_case(case)
+        ctx.case = case
+        ctx.details.update(plan.details)
+        for effect in definition.open_effects:
+            effect(ctx)
+        for n in definition.open_notices:
+            if not n.states or plan.state in n.states:
+                ctx.notify(n.event, n.to(ctx), n.rule_id)
+        self._finish(ctx, "open", None, plan.state, expected_version=None)
+        return case
+
+    def advance(self, case_id: int, trigger: str, actor_id: str | None, comment: str | None = None,
+                override: str | None = None, options: dict[str, Any] | None = None) -> Case:
+        comment = check_text(comment, "--comment")
+        override = check_text(override, "--override")
+        if override is not None and not override.strip():
+            raise BadInput("--override: give the reason in words")
+        with self.store.transaction() as tx:
+            case = self._case(tx, case_id)
+            definition = registry.get(case.process, case.definition_version)
+            org = tx.org()
+            actor = self._actor(org, actor_id)
+            ctx = Ctx(tx=tx, org=org, definition=definition, case=case, actor=actor,
+                      now=require_aware(self.clock.now()), policy=self.policy, calendar=self.calendar,
+                      trigger=trigger, params={k: v for k, v in (options or {}).items() if v is not None},
+                      comment=comment, override=override)
+            spec = self._transition(definition, case, trigger)
+            if spec.system:
+                raise NotPermitted("R-0", f"{trigger!r} is fired by the daemon only")
+            unknown = sorted(set(ctx.params) - spec.options)
+            if unknown:
+                raise BadInput(f"trigger {trigger!r} takes no option --{unknown[0].replace('_', '-')}")
+            self._authorise(ctx, spec)
+            self._guards(ctx, spec)
+            self._apply(ctx, spec)
+            return case
+
+    def triggers(self, case_id: int, actor_id: str) -> list[TriggerInfo]:
+        """What this person may do now, and why not for the rest."""
+        with self.store.transaction(write=False) as tx:
+            case = self._case(tx, case_id)
+            definition = registry.get(case.process, case.definition_version)
+            org = tx.org()
+            actor = self._actor(org, actor_id)
+            out: list[TriggerInfo] = []
+            for trig in definition.triggers:
+                spec = definition.transition(trig, case.state)
+                if spec is None:
+                    out.append(TriggerInfo(trig, False, f"not possible in state {case.state}"))
+                    continue
+                if spec.system:
+                    out.append(TriggerInfo(trig, False, "fired by the daemon"))
+                    continue
+                ctx = Ctx(tx=tx, org=org, definition=definition, case=case, actor=actor,
+                          now=require_aware(self.clock.now()), policy=self.policy, calendar=self.calendar,
+                          trigger=trig)
+                assert spec.who is not None
+                refusal = spec.who(ctx)
+                if refusal is not None:
+                    out.append(TriggerInfo(trig, False, f"{refusal[0]}: {refusal[1]}"))
+                    continue
+                reason = None
+                for g in spec.guards:
+                    msg = g.check(ctx)
+                    if msg:
+                        reason = f"{g.rule_id}: {msg}" + (" (needs --override REASON)" if g.overridable else "")
+                        break
+                out.append(TriggerInfo(trig, reason is None or "--override" in reason, reason))
+            return out
+
+    def fire(self, tx: Tx, deadline: Deadline, now: datetime) -> Case:
+        """Fire one claimed deadline inside the caller's transaction (the daemon's tick)."""
+        case = self._case(tx, deadline.case_id)
+        definition = registry.get(case.process, case.definition_version)
+        org = tx.org()
+        ctx = Ctx(tx=tx, org=org, definition=definition, case=case, actor=None, now=now,
+                  policy=self.policy, calendar=self.calendar, trigger=deadline.action, deadline=deadline)
+        if deadline.action.startswith("trigger:"):
+            trig = deadline.action.split(":", 1)[1]
+            ctx.trigger = trig
+            spec = self._transition(definition, case, trig)
+            self._guards(ctx, spec)
+            ctx.details["deadline"] = deadline.id
+            self._apply(ctx, spec, keep_deadline=deadline.id)
+        else:
+            definition.handlers[deadline.action](ctx)
+            self._finish(ctx, None, case.state, case.state, expected_version=case.version,
+                         keep_deadline=deadline.id)
+        return case
+
+    # -- steps -------------------------------------------------------------------------------------
+    def _case(self, tx: Tx, case_id: int) -> Case:
+        case = tx.get_case(case_id)
+        if case is None:
+            raise NotFound("case", case_id)
+        return case
+
+    def _actor(self, org: Org, actor_id: str | None) -> Person | None:
+        if actor_id is None:
+            return None
+        person = org.person(actor_id)
+        if person is None or not person.active:
+            raise NotFound("person", actor_id)
+        return person
+
+    def _transition(self, definition: ProcessDefinition, case: Case, trigger: str) -> Transition:
+        if not definition.knows_trigger(trigger):
+            raise BadInput(f"process {definition.name} has no trigger {trigger!r} "
+                           f"(known: {', '.join(definition.triggers)})")
+        spec = definition.transition(trigger, case.state)
+        if spec is None:
+            raise RuleViolation(f"{definition.name}.states",
+                                f"case {case.id} is {case.state}; {trigger!r} is not possible from there")
+        return spec
+
+    def _authorise(self, ctx: Ctx, spec: Transition) -> None:
+        assert spec.who is not None
+        refusal = spec.who(ctx)
+        if refusal is not None:
+            actor = ctx.actor.id if ctx.actor else "the daemon"
+            raise NotPermitted(refusal[0], f"{actor} may not {spec.trigger}: {refusal[1]}")
+
+    def _guards(self, ctx: Ctx, spec: Transition) -> None:
+        for g in spec.guards:
+            msg = g.check(ctx)
+            if not msg:
+                continue
+            if g.overridable and ctx.override:
+                ctx.overridden.append(g.rule_id)
+                ctx.details.setdefault("overridden", []).append({"rule": g.rule_id, "was": msg})
+                continue
+            hint = " (an approver may pass it with --override REASON)" if g.overridable else ""
+            raise RuleViolation(g.rule_id, msg + hint)
+
+    def _apply(self, ctx: Ctx, spec: Transition, keep_deadline: int | None = None) -> None:
+        case = ctx.require_case()
+        before = case.state
+        expected = case.version
+        after = ctx.definition.move(before, spec.trigger)
+        case.state = after
+        for effect in spec.effects:
+            effect(ctx)
+        for n in spec.notices:
+            if not n.states or after in n.states:
+                ctx.notify(n.event, n.to(ctx), n.rule_id)
+        self._finish(ctx, spec.trigger, before, after, expected_version=expected, keep_deadline=keep_deadline)
+
+    def _finish(self, ctx: Ctx, trigger: str | None, before: str | None, after: str,
+                expected_version: int | None, keep_deadline: int | None = None) -> None:
+        """Write what the step decided: history, deadlines, mail, and the case row (version checked)."""
+        tx, case, now = ctx.tx, ctx.require_case(), ctx.now
+        actor = ctx.actor.id if ctx.actor else None
+        seq = case.history_count
+        head = case.history_head or GENESIS
+        entries: list[tuple[str, str | None, str, dict[str, Any], str | None, str | None]] = []
+        if trigger is not None:
+            entries.append((trigger, before, after, ctx.details, ctx.comment, ctx.override))
+        for rec in ctx.records:
+            entries.append((rec.trigger, after, after, rec.details, rec.comment, None))
+        first_seq = seq + 1
+        for trig, frm, to, details, comment, override in entries:
+            seq += 1
+            h = history_hash(head, case.id, seq, trig, frm, to, actor, now, comment, override,
+                             case.definition_version, details)
+            tx.append_history(HistoryEntry(
+                case_id=case.id, seq=seq, trigger=trig, from_state=frm, to_state=to, actor=actor, at=now,
+                comment=comment, override_reason=override, definition_version=case.definition_version,
+                details=details, prev_hash=head, hash=h))
+            head = h
+        if trigger is not None and (before != after or trigger == "open"):
+            if before is not None:
+                tx.cancel_deadlines(case.id, now, keep=keep_deadline)
+            self._set_deadlines(ctx, after, first_seq)
+        if ctx.scheduled:
+            for d in ctx.scheduled:
+                d.created_seq = d.created_seq or seq
+            tx.add_deadlines(ctx.scheduled)
+        self._queue_mail(ctx, first_seq)
+        case.history_count = seq
+        case.history_head = head
+        case.updated_at = now
+        if expected_version is not None:
+            case.version = expected_version + 1
+            tx.update_case(case, expected_version)
+        else:
+            tx.update_case(case, case.version)
+
+    def _set_deadlines(self, ctx: Ctx, state: str, seq: int) -> None:
+        case = ctx.require_case()
+        rows: list[Deadline] = []
+        for spec in ctx.definition.deadlines_for(state):
+            due = spec.due(ctx)
+            if due is None:
+                continue
+            due_at, why = due
+            rows.append(Deadline(case_id=case.id, kind=spec.kind, due_at=require_aware(due_at),
+                                 rule_id=spec.rule_id, why=why, action=spec.action, for_state=state,
+                                 created_at=ctx.now, created_seq=seq))
+        ctx.tx.add_deadlines(rows)
+
+    def _queue_mail(self, ctx: Ctx, seq: int) -> None:
+        if not ctx.mail:
+            return
+        case = ctx.require_case()
+        rows: list[Mail] = []
+        for pm in ctx.mail:
+            occurrence = pm.key or (f"d{ctx.deadline.id}" if ctx.deadline is not None else f"h{seq}")
+            dedupe = f"case{case.id}:{pm.event}:{occurrence}"
+            digest = hashlib.sha256(dedupe.encode()).hexdigest()[:32]
+            recipients = [{"person": p.id, "name": p.name, "email": p.email} for p in pm.people]
+            params = {"case": case.id, "process": case.process, "office": case.office, "state": case.state,
+                      "subject": case.subject, "period": case.period, "rule": pm.rule_id, **pm.extra}
+            missing = [p.id for p in pm.people if not p.email]
+            rows.append(Mail(
+                case_id=case.id, event=pm.event, dedupe_key=dedupe,
+                message_id=f"<{digest}@{self.mail_domain}>", recipients=recipients, params=params,
+                lang=self.lang, created_at=ctx.now, next_attempt_at=ctx.now,
+                status="queued" if len(missing) < len(pm.people) else "failed",
+                last_error=(f"no e-mail address for {', '.join(missing)}" if missing else None),
+            ))
+        ctx.tx.queue_mail(rows)

@@ -1,0 +1,174 @@
+"""One frozen settings object, built at the entry point: option > environment > outpost.toml > default.
+
+No other module reads the environment.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from workflow.errors import BadInput
+
+_KNOWN_TOP = {"database_url", "outbox_dir", "policy_file", "timezone", "language", "smtp"}
+_KNOWN_SMTP = {"host", "port", "username", "starttls", "ssl", "from", "timeout"}
+
+
+@dataclass(frozen=True)
+class SmtpSettings:
+    host: str | None = None
+    port: int = 25
+    username: str | None = None
+    password: str | None = field(default=None, repr=False)  # only from OUTPOST_SMTP_PASSWORD
+    starttls: bool = False
+    ssl: bool = False
+    sender: str = "outpost@localhost"
+    timeout: float = 30.0
+
+    @property
+    def configured(self) -> bool:
+        return bool(self.host)
+
+
+@dataclass(frozen=True)
+class Settings:
+    database_url: str
+    outbox_dir: Path
+    policy_file: Path | None = None
+    timezone: str = "Asia/Shanghai"
+    language: str = "zh"
+    smtp: SmtpSettings = field(default_factory=SmtpSettings)
+    debug: bool = False
+
+
+def default_data_dir(env: Mapping[str, str]) -> Path:
+    """The user's data folder, by platform convention."""
+    home = Path(env.get("HOME") or Path.home())
+    if sys.platform == "win32":
+        base = Path(env.get("LOCALAPPDATA") or home / "AppData" / "Local")
+    elif sys.platform == "darwin":
+        base = home / "Library" / "Application Support"
+    else:
+        base = Path(env.get("XDG_DATA_HOME") or home / ".local" / "share")
+    return base / "outpost"
+
+
+def _bool(value: Any, key: str) -> bool:
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    if text in {"1", "true", "yes", "on"}:
+        return True
+    if text in {"0", "false", "no", "off", ""}:
+        return False
+    raise BadInput(f"{key}: expected true or false, got {value!r}")
+
+
+def _int(value: Any, key: str) -> int:
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        raise BadInput(f"{key}: expected a whole number, got {value!r}") from None
+
+
+def _read_config(path: Path) -> dict[str, Any]:
+    try:
+        with path.open("rb") as fh:
+            data = tomllib.load(fh)
+    except OSError as exc:
+        raise BadInput(f"config file {path}: {exc.strerror or exc}") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise BadInput(f"config file {path}: not valid TOML ({exc})") from None
+    unknown = sorted(set(data) - _KNOWN_TOP)
+    if unknown:
+        raise BadInput(f"config file {path}: unknown key {unknown[0]!r}")
+    smtp = data.get("smtp", {})
+    if not isinstance(smtp, dict):
+        raise BadInput(f"config file {path}: smtp must be a table")
+    unknown = sorted(set(smtp) - _KNOWN_SMTP)
+    if unknown:
+        raise BadInput(f"config file {path}: unknown key smtp.{unknown[0]}")
+    return data
+
+
+def load_settings(
+    options: Mapping[str, Any] | None = None,
+    env: Mapping[str, str] | None = None,
+    config_path: Path | None = None,
+    cwd: Path | None = None,
+) -> Settings:
+    """Build the settings: command-line option > environment > config file > default."""
+    options = {k: v for k, v in (options or {}).items() if v is not None}
+    env = os.environ if env is None else env
+    cwd = cwd or Path.cwd()
+    if config_path is None and env.get("OUTPOST_CONFIG"):
+        config_path = Path(env["OUTPOST_CONFIG"])
+    if config_path is None and (cwd / "outpost.toml").is_file():
+        config_path = cwd / "outpost.toml"
+    file_cfg = _read_config(config_path) if config_path is not None else {}
+    file_smtp: dict[str, Any] = file_cfg.get("smtp", {})
+
+    def pick(key: str, env_key: str | None, default: Any) -> Any:
+        if key in options:
+            return options[key]
+        if env_key and env.get(env_key):
+            return env[env_key]
+        if key in file_cfg:
+            return file_cfg[key]
+        return default
+
+    data_dir = default_data_dir(env)
+    database_url = str(pick("database_url", "OUTPOST_DATABASE_URL", f"sqlite:///{data_dir / 'outpost.db'}"))
+    default_outbox = _beside_database(database_url, data_dir) / "outbox"
+    outbox_dir = Path(pick("outbox_dir", "OUTPOST_OUTBOX_DIR", default_outbox))
+    policy = pick("policy_file", "OUTPOST_POLICY", None)
+    language = str(pick("language", "OUTPOST_LANG", "zh"))
+    if language not in {"zh", "en"}:
+        raise BadInput(f"language: expected zh or en, got {language!r}")
+    timezone = str(file_cfg.get("timezone", "Asia/Shanghai"))
+    if timezone != "Asia/Shanghai":
+        raise BadInput("timezone: only Asia/Shanghai is supported (R-0.4)")
+
+    def smtp_pick(key: str, default: Any) -> Any:
+        env_key = "OUTPOST_SMTP_" + key.upper()
+        if "smtp_" + key in options:
+            return options["smtp_" + key]
+        if env.get(env_key):
+            return env[env_key]
+        return file_smtp.get(key, default)
+
+    host = smtp_pick("host", None)
+    smtp_ssl = _bool(smtp_pick("ssl", False), "smtp.ssl")
+    smtp = SmtpSettings(
+        host=str(host) if host else None,
+        port=_int(smtp_pick("port", 465 if smtp_ssl else 25), "smtp.port"),
+        username=smtp_pick("username", None),
+        password=env.get("OUTPOST_SMTP_PASSWORD") or None,
+        starttls=_bool(smtp_pick("starttls", False), "smtp.starttls"),
+        ssl=smtp_ssl,
+        sender=str(smtp_pick("from", "outpost@localhost")),
+        timeout=float(smtp_pick("timeout", 30.0)),
+    )
+    if smtp.ssl and smtp.starttls:
+        raise BadInput("smtp: choose ssl or starttls, not both")
+    return Settings(
+        database_url=database_url,
+        outbox_dir=outbox_dir,
+        policy_file=Path(policy) if policy else None,
+        timezone=timezone,
+        language=language,
+        smtp=smtp,
+        debug=_bool(env.get("OUTPOST_DEBUG", "0"), "OUTPOST_DEBUG"),
+    )
+
+
+def _beside_database(database_url: str, data_dir: Path) -> Path:
+    prefix = "sqlite:///"
+    if database_url.startswith(prefix) and len(database_url) > len(prefix):
+        return Path(database_url[len(prefix) :].split("?", 1)[0]).parent
+    return data_dir
