@@ -1,0 +1,122 @@
+"""Shared fixtures: every store test runs on a SQLite file and, where it answers, on PostgreSQL."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Callable, Iterator
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from workflow.app import App
+from workflow.clock import FixedClock
+from workflow.settings import load_settings
+from workflow.timeutil import LOCAL_TZ
+
+ROOT = Path(__file__).resolve().parent.parent
+ORG_FILE = ROOT / "examples" / "org.toml"
+PG_URL = os.environ.get("OUTPOST_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
+
+_pg_state: dict[str, Any] = {}
+
+
+def pg_available() -> str | None:
+    """None when the local PostgreSQL answers, else the reason it does not."""
+    if "reason" not in _pg_state:
+        try:
+            import psycopg
+
+            dsn = PG_URL.replace("postgresql+psycopg://", "postgresql://")
+            with psycopg.connect(dsn, connect_timeout=3) as conn:
+                conn.execute("SELECT 1")
+            _pg_state["reason"] = None
+        except Exception as exc:  # any failure means: skip, and say why
+            _pg_state["reason"] = f"no PostgreSQL at {PG_URL}: {type(exc).__name__}: {exc}".splitlines()[0]
+    return _pg_state["reason"]
+
+
+def _pg_exec(sql: str) -> None:
+    import psycopg
+
+    with psycopg.connect(PG_URL.replace("postgresql+psycopg://", "postgresql://"), autocommit=True) as conn:
+        conn.execute(sql)
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A fresh, empty database: a SQLite file in tmp_path, or a private schema on the local PostgreSQL."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'outpost.db'}"
+        return
+    reason = pg_available()
+    if reason:
+        pytest.skip(reason)
+    schema = f"t_{uuid.uuid4().hex[:12]}"
+    _pg_exec(f"CREATE SCHEMA {schema}")
+    try:
+        yield f"{PG_URL}?options=-csearch_path%3D{schema}"
+    finally:
+        _pg_exec(f"DROP SCHEMA {schema} CASCADE")
+
+
+@pytest.fixture
+def sqlite_url(tmp_path: Path) -> str:
+    return f"sqlite:///{tmp_path / 'outpost.db'}"
+
+
+def local(*args: int) -> datetime:
+    """A local (Asia/Shanghai) instant: local(2027, 3, 1, 9, 0)."""
+    return datetime(*args, tzinfo=LOCAL_TZ)  # type: ignore[misc]
+
+
+@pytest.fixture
+def make_app(tmp_path: Path) -> Iterator[Callable[..., App]]:
+    """Build an initialised App on a URL with the example organisation loaded, at a fixed time."""
+    apps: list[App] = []
+
+    def build(url: str, at: datetime | None = None, org: Path | None = ORG_FILE, **options: Any) -> App:
+        settings = load_settings({"database_url": url, "outbox_dir": tmp_path / "outbox", **options},
+                                 env={}, cwd=tmp_path)
+        application = App(settings, clock=FixedClock(at or local(2027, 1, 4, 9, 0)))
+        application.init()
+        if org is not None:
+            application.load_org(org)
+        apps.append(application)
+        return application
+
+    yield build
+    for a in apps:
+        a.close()
+
+
+@pytest.fixture
+def app(make_app: Callable[..., App], db_url: str) -> App:
+    return make_app(db_url)
+
+
+def set_time(application: App, at: datetime) -> None:
+    clock = application.clock
+    assert isinstance(clock, FixedClock)
+    clock.set(at)
+
+
+def dump(url: str) -> list[Any]:
+    """Every row of every table, in a stable order: equal dumps mean nothing was written."""
+    from sqlalchemy import MetaData, create_engine, select
+
+    engine = create_engine(url)
+    try:
+        meta = MetaData()
+        meta.reflect(engine)
+        out: list[Any] = []
+        with engine.connect() as conn:
+            for name in sorted(meta.tables):
+                table = meta.tables[name]
+                rows = conn.execute(select(table)).all()
+                out.append((name, sorted((tuple(map(repr, r)) for r in rows))))
+        return out
+    finally:
+        engine.dispose()
