@@ -273,7 +273,8 @@ def due_return(ctx: Ctx) -> tuple[Any, str] | None:
 
 
 def remind_approver(ctx: Ctx) -> None:
-    ctx.notify("leave.reminder", approvers(ctx), "R-2.8")
+    ctx.notify("leave.reminder", approvers(ctx), "R-2.8", actions=("approve", "reject"),
+               due_at=start_of(data_date(ctx.data, "start")))
 
 
 def escalate(ctx: Ctx) -> None:
@@ -284,18 +285,21 @@ def escalate(ctx: Ctx) -> None:
     case.data["escalated"] = True
     ctx.record("escalate", {"rule": "R-2.8", "to": "supervising_leader",
                             "why": "no decision 2 working days after the request"})
-    ctx.notify("leave.escalated", people(ctx, "supervising_leader", exclude=case.subject), "R-2.8")
+    ctx.notify("leave.escalated", people(ctx, "supervising_leader", exclude=case.subject), "R-2.8",
+               actions=("approve", "reject"), due_at=start_of(data_date(case.data, "start")))
 
 
 def flag_undecided(ctx: Ctx) -> None:
     case = ctx.require_case()
     case.data["flagged"] = True
     ctx.record("flag", {"rule": "R-2.8", "why": "the leave starts today and is still undecided"})
-    ctx.notify("leave.undecided_at_start", requester(ctx) + superiors(ctx), "R-2.8")
+    ctx.notify("leave.undecided_at_start", requester(ctx) + superiors(ctx), "R-2.8",
+               actions=("approve", "reject"))
 
 
 def remind_return(ctx: Ctx) -> None:
-    ctx.notify("leave.return_overdue", requester(ctx) + approvers(ctx), "R-2.7")
+    ctx.notify("leave.return_overdue", requester(ctx) + approvers(ctx), "R-2.7", actions=("return",),
+               due_at=ctx.deadline.due_at if ctx.deadline else None)
 
 
 DEFINITION = registry.register(ProcessDefinition(
@@ -309,7 +313,7 @@ DEFINITION = registry.register(ProcessDefinition(
     open_options=frozenset({"start", "end", "reason", "extends"}),
     open_effects=(count_recorded,),
     open_notices=(
-        Notice("leave.requested", approvers, "R-2.1", states=("pending",)),
+        Notice("leave.requested", approvers, "R-2.1", states=("pending",), actions=("approve", "reject")),
         Notice("leave.recorded", clerks, "R-2.2", states=("approved",)),
     ),
     transitions=(
@@ -335,6 +339,7 @@ DEFINITION = registry.register(ProcessDefinition(
         DeadlineSpec("start", "approved", "R-2.5", due_start, "trigger:start"),
         DeadlineSpec("return_overdue", "on_leave", "R-2.7", due_return, "remind_return"),
     ),
+    events=("leave.reminder", "leave.escalated", "leave.undecided_at_start", "leave.return_overdue"),
     handlers={
         "remind_approver": remind_approver,
         "escalate": escalate,

@@ -23,7 +23,16 @@ case_app = typer.Typer(no_args_is_help=True, help="Open, inspect and advance cas
 audit_app = typer.Typer(no_args_is_help=True, help="Integrity of the history.")
 app.add_typer(org_app, name="org")
 app.add_typer(case_app, name="case")
+calendar_app = typer.Typer(no_args_is_help=True, help="Working-day calendar and deadline calendars.")
 app.add_typer(audit_app, name="audit")
+app.add_typer(calendar_app, name="calendar")
+# Mail commands (`mail list|deliver|retry|preview`) and `calendar export` live in workflow/cli_mail.py.
+try:
+    from workflow import cli_mail as _cli_mail
+except ImportError:  # pragma: no cover - only while the module is being written
+    _cli_mail = None  # type: ignore[assignment]
+else:
+    _cli_mail.register(app, calendar_app)
 
 
 @dataclass

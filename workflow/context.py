@@ -8,6 +8,7 @@ from typing import Any
 
 from workflow.calendar import WorkCalendar
 from workflow.definition import ProcessDefinition
+from workflow.errors import DefinitionError
 from workflow.model import Case, Deadline, Org, Person
 from workflow.policy import Policy
 from workflow.ports import Tx
@@ -66,7 +67,13 @@ class Ctx:
 
     def notify(self, event: str, people: list[Person], rule_id: str, key: str | None = None,
                **extra: Any) -> None:
-        """Queue mail to these people in this transaction (de-duplicated by person)."""
+        """Queue one mail per person (de-duplicated) in this transaction.
+
+        `extra` goes to the template: `due_at` (an aware datetime: what is due, when), `actions`
+        (triggers the recipient is invited to fire), anything else the event's template names.
+        """
+        if event not in self.definition.all_events:
+            raise DefinitionError(f"process {self.definition.name!r} sends undeclared mail event {event!r}")
         unique = list({p.id: p for p in people}.values())
         if unique:
             self.mail.append(PendingMail(event, unique, rule_id, key or "", dict(extra)))

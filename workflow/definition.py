@@ -51,6 +51,7 @@ class Notice:
     to: Recipients
     rule_id: str
     states: tuple[str, ...] = ()
+    actions: tuple[str, ...] = ()  # triggers the mail invites its recipients to fire
 
 
 @dataclass(frozen=True)
@@ -124,6 +125,7 @@ class ProcessDefinition:
     deadlines: tuple[DeadlineSpec, ...] = ()
     handlers: Mapping[str, Handler] = field(default_factory=dict)
     periodic: bool = False  # cases created by the daemon, not by a person
+    events: tuple[str, ...] = ()  # mail events sent by deadline handlers (notices declare their own)
     machine: Machine = field(init=False, repr=False)
     _by_trigger: dict[str, dict[str, Transition]] = field(init=False, repr=False)
 
@@ -153,6 +155,13 @@ class ProcessDefinition:
 
     def knows_trigger(self, trigger: str) -> bool:
         return trigger in self._by_trigger
+
+    @property
+    def all_events(self) -> list[str]:
+        """Every mail event this process can send: each needs its templates (notifications/)."""
+        found = [n.event for n in self.open_notices]
+        found += [n.event for t in self.transitions for n in t.notices]
+        return list(dict.fromkeys([*found, *self.events]))
 
     def deadlines_for(self, state: str) -> list[DeadlineSpec]:
         return [d for d in self.deadlines if d.state == state]

@@ -101,7 +101,7 @@ class CaseService:
             effect(ctx)
         for n in definition.open_notices:
             if not n.states or plan.state in n.states:
-                ctx.notify(n.event, n.to(ctx), n.rule_id)
+                ctx.notify(n.event, n.to(ctx), n.rule_id, actions=n.actions)
         self._finish(ctx, "open", None, plan.state, expected_version=None)
         return case
 
@@ -238,7 +238,7 @@ class CaseService:
             effect(ctx)
         for n in spec.notices:
             if not n.states or after in n.states:
-                ctx.notify(n.event, n.to(ctx), n.rule_id)
+                ctx.notify(n.event, n.to(ctx), n.rule_id, actions=n.actions)
         self._finish(ctx, spec.trigger, before, after, expected_version=expected, keep_deadline=keep_deadline)
 
     def _finish(self, ctx: Ctx, trigger: str | None, before: str | None, after: str,
@@ -295,23 +295,31 @@ class CaseService:
         ctx.tx.add_deadlines(rows)
 
     def _queue_mail(self, ctx: Ctx, seq: int) -> None:
+        """One outbox row per (event, recipient), with a stable dedupe key and Message-ID."""
         if not ctx.mail:
             return
         case = ctx.require_case()
         rows: list[Mail] = []
         for pm in ctx.mail:
             occurrence = pm.key or (f"d{ctx.deadline.id}" if ctx.deadline is not None else f"h{seq}")
-            dedupe = f"case{case.id}:{pm.event}:{occurrence}"
-            digest = hashlib.sha256(dedupe.encode()).hexdigest()[:32]
-            recipients = [{"person": p.id, "name": p.name, "email": p.email} for p in pm.people]
-            params = {"case": case.id, "process": case.process, "office": case.office, "state": case.state,
-                      "subject": case.subject, "period": case.period, "rule": pm.rule_id, **pm.extra}
-            missing = [p.id for p in pm.people if not p.email]
-            rows.append(Mail(
-                case_id=case.id, event=pm.event, dedupe_key=dedupe,
-                message_id=f"<{digest}@{self.mail_domain}>", recipients=recipients, params=params,
-                lang=self.lang, created_at=ctx.now, next_attempt_at=ctx.now,
-                status="queued" if len(missing) < len(pm.people) else "failed",
-                last_error=(f"no e-mail address for {', '.join(missing)}" if missing else None),
-            ))
+            extra = dict(pm.extra)
+            due_at = extra.pop("due_at", None)
+            params: dict[str, Any] = {
+                "case": case.id, "process": case.process, "office": case.office, "state": case.state,
+                "subject": case.subject, "period": case.period, "rule": pm.rule_id,
+                "event_at": ctx.now.isoformat(), "actions": list(extra.pop("actions", ())), **extra,
+            }
+            if due_at is not None:
+                params["due_at"] = require_aware(due_at).isoformat()
+            for person in pm.people:
+                dedupe = f"case{case.id}:{pm.event}:{occurrence}:{person.id}"
+                digest = hashlib.sha256(dedupe.encode()).hexdigest()[:32]
+                rows.append(Mail(
+                    case_id=case.id, event=pm.event, dedupe_key=dedupe,
+                    message_id=f"<{digest}@{self.mail_domain}>",
+                    recipients=[{"person": person.id, "name": person.name, "email": person.email}],
+                    params=params, lang=self.lang, created_at=ctx.now, next_attempt_at=ctx.now,
+                    status="queued" if person.email else "failed",
+                    last_error=None if person.email else f"{person.id} has no e-mail address (org file)",
+                ))
         ctx.tx.queue_mail(rows)
