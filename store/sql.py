@@ -330,6 +330,22 @@ class SqlTx:
             stmt = stmt.where(deadline_t.c.id != keep)
         return int(self.conn.execute(stmt).rowcount)
 
+    def set_deadline_status(self, deadline: Deadline, status: str, at: datetime) -> None:
+        self.conn.execute(update(deadline_t).where(deadline_t.c.id == deadline.id)
+                          .values(status=status, fired_at=at, lock_owner=None, lock_expires_at=None))
+
+    def superseded(self, deadline: Deadline, now: datetime, other_kinds: Sequence[str] = ()) -> bool:
+        stmt = select(deadline_t.c.id).where(
+            deadline_t.c.case_id == deadline.case_id, deadline_t.c.kind.in_([deadline.kind, *other_kinds]),
+            deadline_t.c.status == "pending", deadline_t.c.id != deadline.id,
+            deadline_t.c.due_at <= now, deadline_t.c.due_at > deadline.due_at).limit(1)
+        return self.conn.execute(stmt).first() is not None
+
+    def offices_with_case(self, process: str, period: str) -> set[str]:
+        rows = self.conn.execute(select(cases_t.c.office).where(cases_t.c.process == process,
+                                                                 cases_t.c.period == period))
+        return {r[0] for r in rows if r[0] is not None}
+
     # -- mail ----------------------------------------------------------------------------------
     def queue_mail(self, rows: Sequence[Mail]) -> int:
         if not rows:

@@ -47,6 +47,13 @@ class App:
         return CaseService(self.store, self.clock, self.policy, self.calendar, mail_domain=domain,
                            lang=self.settings.language)
 
+    @cached_property
+    def ticker(self) -> Any:
+        from store.deadlines import SqlDeadlineQueue
+        from workflow.ticker import Ticker
+
+        return Ticker(self.store, SqlDeadlineQueue(self.store), self.service)
+
     def close(self) -> None:
         if "store" in self.__dict__:
             self.store.close()

@@ -51,6 +51,7 @@ class Ctx:
     mail: list[PendingMail] = field(default_factory=list)
     records: list[PendingRecord] = field(default_factory=list)
     scheduled: list[Deadline] = field(default_factory=list)
+    queued: int = 0  # mail rows written by this step
 
     @property
     def today(self) -> date:

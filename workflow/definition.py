@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date, datetime
 from typing import TYPE_CHECKING, Any
 
 from transitions import Machine
@@ -27,7 +27,8 @@ Permission = Callable[["Ctx"], "Refusal | None"]
 Check = Callable[["Ctx"], "str | None"]
 Effect = Callable[["Ctx"], None]
 Recipients = Callable[["Ctx"], "list[Person]"]
-DueFn = Callable[["Ctx"], "tuple[datetime, str] | None"]
+Due = tuple[datetime, str]  # (due_at, why)
+DueFn = Callable[["Ctx"], "Due | list[Due] | None"]
 Handler = Callable[["Ctx"], None]
 
 _NAME = re.compile(r"[a-z][a-z0-9_]*")
@@ -73,9 +74,12 @@ class Transition:
 
 @dataclass(frozen=True)
 class DeadlineSpec:
-    """A deadline set on entering `state`; `due` gives (due_at, why) or None when it does not apply.
+    """Deadlines set on entering `state`. `due` gives (due_at, why), a list of them (occurrences 1, 2, …),
+    or None when it does not apply. `action` is `trigger:<system trigger>` or a handler's name.
 
-    `action` is `trigger:<system trigger>` or the name of a handler of the definition.
+    Catch-up after downtime: a deadline with `skip_superseded` is recorded `skipped` (no action) when a
+    later one of the same kind (or of a kind in `superseded_by`) on the same case is due too, so a week
+    of silence sends one reminder, not one per missed interval, and no "due soon" after "overdue".
     """
 
     kind: str
@@ -83,6 +87,17 @@ class DeadlineSpec:
     rule_id: str
     due: DueFn
     action: str
+    skip_superseded: bool = False
+    superseded_by: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Period:
+    """One period of a periodic process: `2027-H1` opens at `opens_at` and is due on `due`."""
+
+    key: str
+    opens_at: datetime
+    due: date
 
 
 @dataclass(frozen=True)
@@ -125,6 +140,7 @@ class ProcessDefinition:
     deadlines: tuple[DeadlineSpec, ...] = ()
     handlers: Mapping[str, Handler] = field(default_factory=dict)
     periodic: bool = False  # cases created by the daemon, not by a person
+    periods: Callable[[int, Any], list[Period]] | None = None  # (year, policy) → that year's periods
     events: tuple[str, ...] = ()  # mail events sent by deadline handlers (notices declare their own)
     machine: Machine = field(init=False, repr=False)
     _by_trigger: dict[str, dict[str, Transition]] = field(init=False, repr=False)
@@ -165,6 +181,9 @@ class ProcessDefinition:
 
     def deadlines_for(self, state: str) -> list[DeadlineSpec]:
         return [d for d in self.deadlines if d.state == state]
+
+    def deadline_spec(self, kind: str, state: str) -> DeadlineSpec | None:
+        return next((d for d in self.deadlines if d.kind == kind and d.state == state), None)
 
     def move(self, state: str, trigger: str) -> str:
         """Run the trigger through the shared Machine; return the new state."""
@@ -244,5 +263,7 @@ class ProcessDefinition:
                     errors.append(f"deadline {d.kind!r} fires {trig!r}, which does not leave {d.state!r}")
             elif d.action not in self.handlers:
                 errors.append(f"deadline {d.kind!r} has unknown action {d.action!r}")
+        if self.periodic and self.periods is None:
+            errors.append("a periodic process needs `periods`")
         if errors:
             raise DefinitionError(f"{where}: " + "; ".join(errors))

@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from typing import Any, Protocol
 
 from workflow.model import Case, Deadline, HistoryEntry, Mail, Office, OffSite, Org, Person
@@ -66,6 +66,14 @@ class Tx(Protocol):
 
     def cancel_deadlines(self, case_id: int, at: datetime, keep: int | None = None) -> int: ...
 
+    def set_deadline_status(self, deadline: Deadline, status: str, at: datetime) -> None: ...
+
+    def superseded(self, deadline: Deadline, now: datetime, other_kinds: Sequence[str] = ()) -> bool:
+        """Is a later pending deadline of the same kind (or one of `other_kinds`) on the case due too?"""
+        ...
+
+    def offices_with_case(self, process: str, period: str) -> set[str]: ...
+
     def queue_mail(self, rows: Sequence[Mail]) -> int:
         """Insert mail rows; a row whose dedupe key is already queued is skipped. Returns rows added."""
         ...
@@ -85,6 +93,25 @@ class Tx(Protocol):
     def get_meta(self, key: str) -> dict[str, Any] | None: ...
 
     def set_meta(self, key: str, value: dict[str, Any]) -> None: ...
+
+
+class DeadlineQueue(Protocol):
+    """What is due now, claimed so that two daemons never fire the same row."""
+
+    def due(self, now: datetime, limit: int = 1000) -> list[Deadline]: ...
+
+    def count_due(self, now: datetime) -> int: ...
+
+    def claim(self, owner: str, now: datetime, lease: timedelta, limit: int) -> list[Deadline]: ...
+
+    def take(self, tx: Any, deadline_id: int, owner: str, now: datetime, status: str = "fired") -> bool: ...
+
+    def failed_attempt(self, deadline_id: int, owner: str, now: datetime, error: str, retry_at: datetime,
+                       max_attempts: int) -> str: ...
+
+    def release(self, owner: str) -> None: ...
+
+    def failed(self) -> list[Deadline]: ...
 
 
 class CaseStore(Protocol):

@@ -28,6 +28,13 @@ MAX_TEXT = 2000  # comments, reasons and titles longer than this are refused, no
 
 
 @dataclass(frozen=True)
+class FireOutcome:
+    case: Case
+    outcome: str  # fired | skipped | cancelled
+    mail_queued: int
+
+
+@dataclass(frozen=True)
 class TriggerInfo:
     trigger: str
     allowed: bool
@@ -164,25 +171,33 @@ class CaseService:
                 out.append(TriggerInfo(trig, reason is None or "--override" in reason, reason))
             return out
 
-    def fire(self, tx: Tx, deadline: Deadline, now: datetime) -> Case:
-        """Fire one claimed deadline inside the caller's transaction (the daemon's tick)."""
+    def fire(self, tx: Tx, deadline: Deadline, now: datetime) -> FireOutcome:
+        """Fire one deadline inside the caller's transaction (the daemon's tick, which has already
+        marked the row fired there). Returns what happened; a superseded reminder is `skipped`."""
         case = self._case(tx, deadline.case_id)
         definition = registry.get(case.process, case.definition_version)
+        spec = definition.deadline_spec(deadline.kind, deadline.for_state)
+        if case.state != deadline.for_state:
+            tx.set_deadline_status(deadline, "cancelled", now)  # the case left the state meanwhile
+            return FireOutcome(case, "cancelled", 0)
+        if spec is not None and spec.skip_superseded and tx.superseded(deadline, now, spec.superseded_by):
+            tx.set_deadline_status(deadline, "skipped", now)
+            return FireOutcome(case, "skipped", 0)
         org = tx.org()
         ctx = Ctx(tx=tx, org=org, definition=definition, case=case, actor=None, now=now,
                   policy=self.policy, calendar=self.calendar, trigger=deadline.action, deadline=deadline)
         if deadline.action.startswith("trigger:"):
             trig = deadline.action.split(":", 1)[1]
             ctx.trigger = trig
-            spec = self._transition(definition, case, trig)
-            self._guards(ctx, spec)
+            spec_t = self._transition(definition, case, trig)
+            self._guards(ctx, spec_t)
             ctx.details["deadline"] = deadline.id
-            self._apply(ctx, spec, keep_deadline=deadline.id)
+            self._apply(ctx, spec_t, keep_deadline=deadline.id)
         else:
             definition.handlers[deadline.action](ctx)
             self._finish(ctx, None, case.state, case.state, expected_version=case.version,
                          keep_deadline=deadline.id)
-        return case
+        return FireOutcome(case, "fired", ctx.queued)
 
     # -- steps -------------------------------------------------------------------------------------
     def _case(self, tx: Tx, case_id: int) -> Case:
@@ -288,10 +303,10 @@ class CaseService:
             due = spec.due(ctx)
             if due is None:
                 continue
-            due_at, why = due
-            rows.append(Deadline(case_id=case.id, kind=spec.kind, due_at=require_aware(due_at),
-                                 rule_id=spec.rule_id, why=why, action=spec.action, for_state=state,
-                                 created_at=ctx.now, created_seq=seq))
+            for occurrence, (due_at, why) in enumerate(due if isinstance(due, list) else [due], start=1):
+                rows.append(Deadline(case_id=case.id, kind=spec.kind, due_at=require_aware(due_at),
+                                     rule_id=spec.rule_id, why=why, action=spec.action, for_state=state,
+                                     created_at=ctx.now, created_seq=seq, occurrence=occurrence))
         ctx.tx.add_deadlines(rows)
 
     def _queue_mail(self, ctx: Ctx, seq: int) -> None:
@@ -322,4 +337,4 @@ class CaseService:
                     status="queued" if person.email else "failed",
                     last_error=None if person.email else f"{person.id} has no e-mail address (org file)",
                 ))
-        ctx.tx.queue_mail(rows)
+        ctx.queued += ctx.tx.queue_mail(rows)

@@ -1,0 +1,91 @@
+"""The deadline queue: what is due now, claimed so that two daemons never fire the same row.
+
+A claim (lock owner + lock expiry, like Camunda's job table) spreads work between daemons; the fire
+itself is a conditional `pending → fired` update inside the transaction that does the work, so a
+deadline fires once even when a claim expires under a slow daemon or a daemon dies mid-way.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from sqlalchemy import and_, func, or_, select, text, update
+
+from store.sql import SqlStore, SqlTx, _deadline_from, deadline_t
+from workflow.model import Deadline
+
+# Literal, not a bound parameter: the planner can then use the partial index `... WHERE status = 'pending'`.
+_PENDING = text("deadline.status = 'pending'")
+
+
+class SqlDeadlineQueue:
+    def __init__(self, store: SqlStore) -> None:
+        self.store = store
+
+    def _due(self, now: datetime) -> object:
+        return and_(_PENDING, deadline_t.c.due_at <= now)
+
+    def due(self, now: datetime, limit: int = 1000) -> list[Deadline]:
+        """Due and pending, in due order (for --dry-run and status); claims nothing."""
+        stmt = (select(deadline_t).where(self._due(now))  # type: ignore[arg-type]
+                .order_by(deadline_t.c.due_at, deadline_t.c.id).limit(limit))
+        with self.store.transaction(write=False) as tx:
+            return [_deadline_from(r) for r in tx.conn.execute(stmt)]
+
+    def count_due(self, now: datetime) -> int:
+        stmt = select(func.count()).select_from(deadline_t).where(self._due(now))  # type: ignore[arg-type]
+        with self.store.transaction(write=False) as tx:
+            return int(tx.conn.execute(stmt).scalar_one())
+
+    def claim(self, owner: str, now: datetime, lease: timedelta, limit: int) -> list[Deadline]:
+        """Claim up to `limit` due rows for `owner` (committed at once), oldest first."""
+        free = or_(deadline_t.c.lock_expires_at.is_(None), deadline_t.c.lock_expires_at <= now)
+        pick = (select(deadline_t.c.id).where(self._due(now), free)  # type: ignore[arg-type]
+                .order_by(deadline_t.c.due_at, deadline_t.c.id).limit(limit))
+        if self.store.dialect == "postgresql":
+            pick = pick.with_for_update(skip_locked=True)
+        stmt = (update(deadline_t).where(deadline_t.c.id.in_(pick.scalar_subquery()))
+                .values(lock_owner=owner, lock_expires_at=now + lease).returning(*deadline_t.c))
+        with self.store.transaction() as tx:
+            rows = [_deadline_from(r) for r in tx.conn.execute(stmt)]
+        rows.sort(key=lambda d: (d.due_at, d.id or 0))
+        return rows
+
+    def take(self, tx: SqlTx, deadline_id: int, owner: str, now: datetime, status: str = "fired") -> bool:
+        """Inside the firing transaction: pending → fired, only if still ours. False: someone else did it."""
+        result = tx.conn.execute(
+            update(deadline_t)
+            .where(deadline_t.c.id == deadline_id, deadline_t.c.status == "pending",
+                   deadline_t.c.lock_owner == owner)
+            .values(status=status, fired_at=now, lock_owner=None, lock_expires_at=None,
+                    attempts=deadline_t.c.attempts + 1)
+        )
+        return result.rowcount == 1
+
+    def failed_attempt(self, deadline_id: int, owner: str, now: datetime, error: str, retry_at: datetime,
+                       max_attempts: int) -> str:
+        """Record a failed fire; after `max_attempts` the row is `failed` (shown by `outpost status`)."""
+        with self.store.transaction() as tx:
+            row = tx.conn.execute(select(deadline_t.c.attempts, deadline_t.c.status)
+                                  .where(deadline_t.c.id == deadline_id)).first()
+            if row is None or row.status != "pending":
+                return row.status if row is not None else "gone"
+            attempts = int(row.attempts) + 1
+            status = "failed" if attempts >= max_attempts else "pending"
+            tx.conn.execute(update(deadline_t).where(deadline_t.c.id == deadline_id).values(
+                attempts=attempts, last_error=error[:500], status=status, lock_owner=None,
+                lock_expires_at=retry_at, fired_at=now if status == "failed" else None))
+            return status
+
+    def release(self, owner: str) -> None:
+        """Give back unfired claims (a clean shutdown)."""
+        with self.store.transaction() as tx:
+            tx.conn.execute(update(deadline_t).where(deadline_t.c.lock_owner == owner, _PENDING)
+                            .values(lock_owner=None, lock_expires_at=None))
+
+    def failed(self) -> list[Deadline]:
+        with self.store.transaction(write=False) as tx:
+            rows = tx.conn.execute(select(deadline_t).where(deadline_t.c.status == "failed")
+                                   .order_by(deadline_t.c.id))
+            return [_deadline_from(r) for r in rows]
+

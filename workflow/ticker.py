@@ -1,0 +1,168 @@
+"""The tick: open the periodic cases that are due to exist, then fire every due deadline, once.
+
+Each deadline fires in its own transaction, in due order. Work is claimed first (lock owner + expiry),
+then the row turns `pending → fired` inside the very transaction that does the work, so a crash rolls
+both back and a second daemon finds nothing left to do.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+from typing import Any
+
+from workflow import registry
+from workflow.clock import require_aware
+from workflow.errors import Conflict, WorkflowError
+from workflow.ports import CaseStore, DeadlineQueue
+from workflow.service import CaseService
+from workflow.timeutil import local_date, local_iso
+
+log = logging.getLogger("outpost.tick")
+
+EPOCH_KEY = "periodic_epoch"
+LAST_TICK_KEY = "last_tick"
+
+
+def make_owner() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+
+
+@dataclass
+class TickReport:
+    at: datetime
+    dry_run: bool = False
+    fired: list[dict[str, Any]] = field(default_factory=list)
+    skipped: list[dict[str, Any]] = field(default_factory=list)
+    failed: list[dict[str, Any]] = field(default_factory=list)
+    opened: list[dict[str, Any]] = field(default_factory=list)
+    mail_queued: int = 0
+    interrupted: bool = False
+
+    def as_json(self) -> dict[str, Any]:
+        return {"at": local_iso(self.at), "dry_run": self.dry_run, "fired": self.fired,
+                "skipped": self.skipped, "failed": self.failed, "opened": self.opened,
+                "mail_queued": self.mail_queued, "interrupted": self.interrupted}
+
+
+class Ticker:
+    def __init__(self, store: CaseStore, queue: DeadlineQueue, service: CaseService,
+                 owner: str | None = None, batch: int = 100) -> None:
+        self.store = store
+        self.queue = queue
+        self.service = service
+        self.owner = owner or make_owner()
+        self.batch = batch
+
+    # -- periodic cases (R-5.4 and friends) -------------------------------------------------------------
+    def _epoch(self, now: datetime, write: bool) -> date:
+        """Periods due before Outpost's first tick are not created after the fact."""
+        with self.store.transaction(write=write) as tx:
+            meta = tx.get_meta(EPOCH_KEY)
+            if meta is None:
+                if write:
+                    tx.set_meta(EPOCH_KEY, {"date": local_date(now).isoformat()})
+                return local_date(now)
+            return date.fromisoformat(str(meta["date"]))
+
+    def due_periods(self, now: datetime, write: bool = True) -> list[tuple[str, str, str]]:
+        """(process, office, period) of every periodic case that should exist now and does not."""
+        epoch = self._epoch(now, write)
+        today = local_date(now)
+        missing: list[tuple[str, str, str]] = []
+        with self.store.transaction(write=False) as tx:
+            offices = sorted(tx.org().offices)
+            for name in registry.names():
+                definition = registry.latest(name)
+                if not definition.periodic or definition.periods is None:
+                    continue
+                for year in (today.year - 1, today.year, today.year + 1):
+                    for period in definition.periods(year, self.service.policy):
+                        if period.opens_at > now or period.due < epoch:
+                            continue
+                        have = tx.offices_with_case(name, period.key)
+                        missing += [(name, o, period.key) for o in offices if o not in have]
+        return missing
+
+    def open_periodic(self, now: datetime, report: TickReport) -> None:
+        for process, office, period in self.due_periods(now):
+            definition = registry.latest(process)
+            try:
+                with self.store.transaction() as tx:
+                    if tx.find_case(process, office, period) is not None:
+                        continue  # another daemon was quicker
+                    case = self.service.open_in(tx, definition, None, {"office": office, "period": period},
+                                                now=now)
+            except Conflict:
+                continue  # the unique (process, office, period) key: someone else opened it
+            report.opened.append({"case": case.id, "process": process, "office": office, "period": period})
+            log.info("opened %s %s for %s (case %s)", process, period, office, case.id)
+
+    # -- deadlines ------------------------------------------------------------------------------------------
+    def tick(self, now: datetime, dry_run: bool = False,
+             should_stop: Callable[[], bool] = lambda: False) -> TickReport:
+        now = require_aware(now)
+        report = TickReport(at=now, dry_run=dry_run)
+        if dry_run:
+            report.opened = [{"case": None, "process": p, "office": o, "period": k}
+                             for p, o, k in self.due_periods(now, write=False)]
+            report.fired = [self._row(d) for d in self.queue.due(now)]
+            return report
+        self.open_periodic(now, report)
+        policy = self.service.policy
+        lease = timedelta(seconds=policy.int("scheduler.claim_seconds"))
+        max_attempts = policy.int("scheduler.max_attempts")
+        while not report.interrupted:
+            claimed = self.queue.claim(self.owner, now, lease, self.batch)
+            if not claimed:
+                break
+            for d in claimed:
+                if should_stop():
+                    report.interrupted = True
+                    break
+                self._fire_one(d, now, report, max_attempts)
+        if report.interrupted:
+            self.queue.release(self.owner)
+        self._record_tick(now, report)
+        return report
+
+    def _fire_one(self, d: Any, now: datetime, report: TickReport, max_attempts: int) -> None:
+        assert d.id is not None
+        try:
+            with self.store.transaction() as tx:
+                if not self.queue.take(tx, d.id, self.owner, now):
+                    return  # fired or cancelled meanwhile
+                outcome = self.service.fire(tx, d, now)
+        except (WorkflowError, Exception) as exc:  # noqa: BLE001 - any failure is one failed attempt
+            delay = timedelta(seconds=min(3600, 60 * 2 ** min(d.attempts, 6)))
+            status = self.queue.failed_attempt(d.id, self.owner, now, f"{type(exc).__name__}: {exc}",
+                                               now + delay, max_attempts)
+            report.failed.append({**self._row(d), "error": str(exc)[:200], "status": status})
+            log.warning("deadline %s (%s on case %s) failed: %s", d.id, d.kind, d.case_id, exc)
+            return
+        row = self._row(d)
+        if outcome.outcome == "fired":
+            report.fired.append(row)
+            report.mail_queued += outcome.mail_queued
+            log.info("fired %s on case %s (due %s, %s)", d.kind, d.case_id, local_iso(d.due_at), d.rule_id)
+        else:
+            report.skipped.append({**row, "outcome": outcome.outcome})
+            log.info("%s %s on case %s (due %s)", outcome.outcome, d.kind, d.case_id, local_iso(d.due_at))
+
+    @staticmethod
+    def _row(d: Any) -> dict[str, Any]:
+        return {"id": d.id, "case": d.case_id, "kind": d.kind, "due_at": local_iso(d.due_at),
+                "rule": d.rule_id}
+
+    def _record_tick(self, now: datetime, report: TickReport) -> None:
+        try:
+            with self.store.transaction() as tx:
+                tx.set_meta(LAST_TICK_KEY, {"at": now.isoformat(), "owner": self.owner,
+                                            "fired": len(report.fired), "failed": len(report.failed)})
+        except Conflict:
+            pass  # a busy database must not turn a done tick into a failure; the next tick records it
