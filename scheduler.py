@@ -1,1 +1,119 @@
-"""The daemon (issue 3)."""
+"""`outpost daemon`: APScheduler drives two interval jobs — the tick and the mail delivery pass.
+
+Deadlines are rows in Outpost's own table, never APScheduler jobs (LIBRARIES.md: APScheduler 3 job
+stores must not be shared between schedulers). The scheduler runs in memory only; several daemons
+may run against one database, because every deadline is claimed and fired in a transaction.
+SIGTERM/SIGINT stop it cleanly: the current transaction finishes, unfired claims are released.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import socket
+import threading
+from datetime import UTC, datetime
+from types import FrameType
+from typing import TYPE_CHECKING, Any
+
+from apscheduler.schedulers.blocking import BlockingScheduler
+
+from workflow.errors import WorkflowError
+
+if TYPE_CHECKING:
+    from workflow.app import App
+
+log = logging.getLogger("outpost.daemon")
+HEARTBEAT_PREFIX = "daemon:"
+
+
+class Daemon:
+    def __init__(self, app: App, tick_seconds: float, deliver_seconds: float) -> None:
+        self.app = app
+        self.tick_seconds = tick_seconds
+        self.deliver_seconds = deliver_seconds
+        self.stopping = threading.Event()
+        self.busy = threading.Lock()  # held while a job writes; shutdown waits for it
+        self.owner = app.ticker.owner
+        self.started_at = app.clock.now()
+        self.scheduler = BlockingScheduler(timezone=UTC)
+
+    # -- jobs -------------------------------------------------------------------------------------------
+    def tick_job(self) -> None:
+        if self.stopping.is_set():
+            return
+        with self.busy:
+            now = self.app.clock.now()
+            try:
+                report = self.app.ticker.tick(now, should_stop=self.stopping.is_set)
+            except Exception as exc:  # e.g. database busy: logged in one line, the next tick retries
+                log.warning("tick at %s did not finish: %s: %s", now.isoformat(), type(exc).__name__, exc)
+                return
+            if report.fired or report.failed or report.opened or report.skipped:
+                log.info("tick: %d fired, %d skipped, %d failed, %d opened, %d mail queued",
+                         len(report.fired), len(report.skipped), len(report.failed), len(report.opened),
+                         report.mail_queued)
+            self.heartbeat(now)
+
+    def deliver_job(self) -> None:
+        if self.stopping.is_set():
+            return
+        with self.busy:
+            try:
+                self.app.deliver_mail(self.app.clock.now(), should_stop=self.stopping.is_set)
+            except Exception as exc:  # the next pass retries; nothing is lost (rows stay queued)
+                log.warning("mail delivery pass did not finish: %s: %s", type(exc).__name__, exc)
+
+    def heartbeat(self, now: datetime, stopped: bool = False) -> None:
+        value: dict[str, Any] = {"pid": os.getpid(), "host": socket.gethostname(),
+                                 "started_at": self.started_at.isoformat(), "heartbeat_at": now.isoformat()}
+        if stopped:
+            value["stopped_at"] = now.isoformat()
+        try:
+            with self.app.store.transaction() as tx:
+                tx.set_meta(HEARTBEAT_PREFIX + self.owner, value)
+        except WorkflowError as exc:
+            log.warning("heartbeat not recorded: %s", exc)
+
+    # -- life cycle ---------------------------------------------------------------------------------------
+    def _on_signal(self, signum: int, _frame: FrameType | None) -> None:
+        log.info("received %s: finishing the current transaction, then stopping", signal.Signals(signum).name)
+        self.stopping.set()
+        self.scheduler.shutdown(wait=False)
+
+    def run(self) -> int:
+        signal.signal(signal.SIGTERM, self._on_signal)
+        signal.signal(signal.SIGINT, self._on_signal)
+        now = datetime.now(UTC)
+        self.scheduler.add_job(self.tick_job, "interval", seconds=self.tick_seconds, id="tick",
+                               next_run_time=now, coalesce=True, max_instances=1, misfire_grace_time=None)
+        self.scheduler.add_job(self.deliver_job, "interval", seconds=self.deliver_seconds, id="deliver",
+                               next_run_time=now, coalesce=True, max_instances=1, misfire_grace_time=None)
+        log.info("daemon %s started: tick every %ss, mail every %ss, database %s", self.owner,
+                 self.tick_seconds, self.deliver_seconds, self.app.store.dialect)
+        self.heartbeat(self.app.clock.now())
+        self.scheduler.start()  # blocks until a signal shuts it down
+        with self.busy:  # wait for a running job to finish its transaction
+            self.app.ticker.queue.release(self.owner)
+            self.heartbeat(self.app.clock.now(), stopped=True)
+        log.info("daemon %s stopped", self.owner)
+        return 0
+
+
+def setup_logging() -> None:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("apscheduler").setLevel(logging.WARNING)
+
+
+def run(app: App, tick_seconds: float | None = None, deliver_seconds: float | None = None) -> int:
+    setup_logging()
+    from store import check_schema
+
+    check_schema(app.store)
+    app.policy  # noqa: B018 - validate the policy file before starting
+    tick = tick_seconds if tick_seconds is not None else app.policy.int("scheduler.tick_every_seconds")
+    deliver = deliver_seconds if deliver_seconds is not None else app.policy.int("scheduler.deliver_every_seconds")
+    if tick <= 0 or deliver <= 0:
+        raise WorkflowError("--tick-seconds and --deliver-seconds must be positive")
+    return Daemon(app, float(tick), float(deliver)).run()

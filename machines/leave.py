@@ -15,7 +15,15 @@ from __future__ import annotations
 from datetime import date, timedelta
 from typing import Any
 
-from machines._common import after_workdays, data_date, end_of_workday_after, param_date, people, show, start_of
+from machines._common import (
+    after_workdays,
+    data_date,
+    end_of_workday_after,
+    param_date,
+    people,
+    show,
+    start_of,
+)
 from workflow import registry
 from workflow.context import Ctx
 from workflow.definition import DeadlineSpec, Guard, Notice, OpenPlan, ProcessDefinition, Refusal, Transition
@@ -267,7 +275,7 @@ def due_start(ctx: Ctx) -> tuple[Any, str] | None:
 def due_return(ctx: Ctx) -> tuple[Any, str] | None:
     n = ctx.policy.int("leave.return_reminder_after_workdays")
     end = data_date(ctx.data, "end")
-    due, day, note = end_of_workday_after(ctx, end, n)
+    due, _day, note = end_of_workday_after(ctx, end, n)
     return due, (f"return (销假) expected by {show(due)} = end of the {n}th working day after the last day "
                  f"{end} (R-2.7){note}")
 

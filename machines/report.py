@@ -15,7 +15,16 @@ from typing import Any
 from machines._common import after_workdays, data_date, people, show
 from workflow import registry
 from workflow.context import Ctx
-from workflow.definition import DeadlineSpec, Guard, Notice, OpenPlan, Period, ProcessDefinition, Refusal, Transition
+from workflow.definition import (
+    DeadlineSpec,
+    Guard,
+    Notice,
+    OpenPlan,
+    Period,
+    ProcessDefinition,
+    Refusal,
+    Transition,
+)
 from workflow.errors import BadInput
 from workflow.model import Deadline, Person
 from workflow.policy import Policy

@@ -224,21 +224,20 @@ class SqlTx:
         given = {p.id: p for p in people}
         for p in people:
             old_p = current.people.get(p.id)
-            values = {"name": p.name, "email": p.email, "office": p.office, "active": True}
+            person_values: dict[str, Any] = {"name": p.name, "email": p.email, "office": p.office, "active": True}
             if old_p is None:
-                self.conn.execute(insert(person_t).values(id=p.id, **values))
+                self.conn.execute(insert(person_t).values(id=p.id, **person_values))
                 added.append(p.id)
             elif (old_p.name, old_p.email, old_p.office, old_p.active) != (p.name, p.email, p.office, True):
-                self.conn.execute(update(person_t).where(person_t.c.id == p.id).values(**values))
+                self.conn.execute(update(person_t).where(person_t.c.id == p.id).values(**person_values))
                 changed.append(p.id)
             old_roles = old_p.roles if old_p is not None and old_p.active else frozenset()
             if old_p is not None and old_p.roles != p.roles:
                 self.conn.execute(delete(role_t).where(role_t.c.person == p.id))
                 if p.id not in changed:
                     changed.append(p.id)
-            if old_p is None or old_p.roles != p.roles:
-                if p.roles:
-                    self.conn.execute(insert(role_t), [{"person": p.id, "role": r} for r in sorted(p.roles)])
+            if (old_p is None or old_p.roles != p.roles) and p.roles:
+                self.conn.execute(insert(role_t), [{"person": p.id, "role": r} for r in sorted(p.roles)])
             lost = (old_roles & LEADING_CADRE_ROLES) - p.roles
             moved = old_p is not None and old_p.office != p.office and bool(old_roles & LEADING_CADRE_ROLES)
             if lost or moved:
@@ -465,6 +464,16 @@ class SqlStore:
         with self.transaction(write=False) as tx:
             return [_mail_from(r) for r in tx.conn.execute(stmt)]
 
+    def mail_counts(self) -> dict[str, int]:
+        with self.transaction(write=False) as tx:
+            rows = tx.conn.execute(select(mail_t.c.status, func.count()).group_by(mail_t.c.status))
+            return {str(status): int(n) for status, n in rows}
+
+    def meta_like(self, prefix: str) -> dict[str, dict[str, Any]]:
+        with self.transaction(write=False) as tx:
+            rows = tx.conn.execute(select(meta_t).where(meta_t.c.key.like(prefix + "%")))
+            return {r.key: dict(r.value) for r in rows}
+
     def count(self, table: str) -> int:
         t = {"cases": cases_t, "history": history_t, "deadline": deadline_t, "mail": mail_t}[table]
         with self.transaction(write=False) as tx:
@@ -473,6 +482,18 @@ class SqlStore:
     def holidays(self) -> dict[date, tuple[bool, str]]:
         with self.transaction(write=False) as tx:
             return {r.day: (bool(r.workday), r.name) for r in tx.conn.execute(select(holiday_t))}
+
+    def replace_holidays(self, year: int, days: dict[date, tuple[bool, str]]) -> int:
+        """A year's official notice replaces whatever was loaded for that year (idempotent)."""
+        with self.transaction() as tx:
+            current = {r.day: (bool(r.workday), r.name)
+                       for r in tx.conn.execute(select(holiday_t).where(holiday_t.c.year == year))}
+            if current == days:
+                return 0
+            tx.conn.execute(delete(holiday_t).where(holiday_t.c.year == year))
+            tx.conn.execute(insert(holiday_t), [{"day": d, "year": year, "workday": w, "name": n}
+                                                for d, (w, n) in sorted(days.items())])
+            return len(days)
 
     def close(self) -> None:
         self.engine.dispose()

@@ -41,7 +41,7 @@ def _json_list() -> Any:
 
 
 class OfficeRow(SQLModel, table=True):
-    __tablename__: ClassVar[str] = "office"  # type: ignore[misc]
+    __tablename__: ClassVar[str] = "office"
     code: str = Field(primary_key=True, max_length=32)
     name: str = Field(max_length=200)
     city: str = Field(default="", max_length=100)
@@ -49,7 +49,7 @@ class OfficeRow(SQLModel, table=True):
 
 
 class PersonRow(SQLModel, table=True):
-    __tablename__: ClassVar[str] = "person"  # type: ignore[misc]
+    __tablename__: ClassVar[str] = "person"
     id: str = Field(primary_key=True, max_length=64)
     name: str = Field(max_length=200)
     email: str | None = Field(default=None, max_length=254)
@@ -58,13 +58,13 @@ class PersonRow(SQLModel, table=True):
 
 
 class PersonRoleRow(SQLModel, table=True):
-    __tablename__: ClassVar[str] = "person_role"  # type: ignore[misc]
+    __tablename__: ClassVar[str] = "person_role"
     person: str = Field(primary_key=True, foreign_key="person.id", max_length=64)
     role: str = Field(primary_key=True, max_length=32)
 
 
 class CaseRow(SQLModel, table=True):
-    __tablename__: ClassVar[str] = "cases"  # type: ignore[misc]
+    __tablename__: ClassVar[str] = "cases"
     __table_args__ = (UniqueConstraint("process", "office", "period"),)
     id: int | None = Field(default=None, sa_column=Column(Integer, primary_key=True, autoincrement=True))
     process: str = Field(max_length=32, index=True)
@@ -83,7 +83,7 @@ class CaseRow(SQLModel, table=True):
 
 
 class HistoryRow(SQLModel, table=True):
-    __tablename__: ClassVar[str] = "history"  # type: ignore[misc]
+    __tablename__: ClassVar[str] = "history"
     __table_args__ = (UniqueConstraint("case_id", "seq"),)
     id: int | None = Field(default=None, sa_column=Column(Integer, primary_key=True, autoincrement=True))
     case_id: int = Field(foreign_key="cases.id")
@@ -102,7 +102,7 @@ class HistoryRow(SQLModel, table=True):
 
 
 class DeadlineRow(SQLModel, table=True):
-    __tablename__: ClassVar[str] = "deadline"  # type: ignore[misc]
+    __tablename__: ClassVar[str] = "deadline"
     __table_args__ = (
         # The tick asks "what is due now": only pending rows are indexed, so it costs O(due), not O(open).
         Index("ix_deadline_pending_due", "due_at", sqlite_where=PENDING, postgresql_where=PENDING),
@@ -129,7 +129,7 @@ class DeadlineRow(SQLModel, table=True):
 
 
 class MailRow(SQLModel, table=True):
-    __tablename__: ClassVar[str] = "mail"  # type: ignore[misc]
+    __tablename__: ClassVar[str] = "mail"
     __table_args__ = (
         Index("ix_mail_queued_next", "next_attempt_at", sqlite_where=text("status = 'queued'"),
               postgresql_where=text("status = 'queued'")),
@@ -156,7 +156,7 @@ class MailRow(SQLModel, table=True):
 class OffSiteRow(SQLModel, table=True):
     """Days a person spends away from the office's city (R-2.5)."""
 
-    __tablename__: ClassVar[str] = "off_site"  # type: ignore[misc]
+    __tablename__: ClassVar[str] = "off_site"
     id: int | None = Field(default=None, sa_column=Column(Integer, primary_key=True, autoincrement=True))
     person: str = Field(foreign_key="person.id", max_length=64, index=True)
     case_id: int | None = Field(default=None, foreign_key="cases.id", index=True)
@@ -168,7 +168,7 @@ class OffSiteRow(SQLModel, table=True):
 class HolidayRow(SQLModel, table=True):
     """A day of an official holiday notice loaded by an administrator (R-0.6)."""
 
-    __tablename__: ClassVar[str] = "holiday"  # type: ignore[misc]
+    __tablename__: ClassVar[str] = "holiday"
     day: date = Field(primary_key=True)
     year: int = Field(index=True)
     workday: bool  # False: statutory holiday; True: adjusted working day (调休上班)
@@ -178,6 +178,6 @@ class HolidayRow(SQLModel, table=True):
 class MetaRow(SQLModel, table=True):
     """Small key/value facts: organisation version, last tick, daemon heartbeats."""
 
-    __tablename__: ClassVar[str] = "meta"  # type: ignore[misc]
+    __tablename__: ClassVar[str] = "meta"
     key: str = Field(primary_key=True, max_length=100)
     value: dict[str, Any] = _json_dict()

@@ -224,7 +224,7 @@ def test_R2_7_unrecorded_return_reminds_requester_and_approver_once(app: App) ->
     case = open_leave(app, "zhao", date(2027, 3, 1), date(2027, 3, 5))  # ends Friday
     app.service.advance(case, "approve", "wang")
     app.ticker.tick(local(2027, 3, 1, 0, 0))
-    due = [d for d in app.case_view(case)["deadlines"] if d["kind"] == "return_overdue"][0]
+    due = next(d for d in app.case_view(case)["deadlines"] if d["kind"] == "return_overdue")
     assert due["due_at"].startswith("2027-03-08T23:59:59")  # Monday, 1 working day after the end
     assert app.ticker.tick(local(2027, 3, 8, 23, 0)).fired == []
     app.ticker.tick(local(2027, 3, 9, 0, 0))

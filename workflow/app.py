@@ -54,6 +54,12 @@ class App:
 
         return Ticker(self.store, SqlDeadlineQueue(self.store), self.service)
 
+    def deliver_mail(self, now: Any, should_stop: Any = None) -> Any:
+        """One delivery pass of the outbox (notifications/)."""
+        from notifications import delivery
+
+        return delivery.deliver_pass(self, now)
+
     def close(self) -> None:
         if "store" in self.__dict__:
             self.store.close()

@@ -301,6 +301,118 @@ def audit_verify(ctx: typer.Context, as_json: bool = typer.Option(False, "--json
         typer.echo(f"audit ok: {result.rows} history rows in {result.cases} cases chain correctly")
 
 
+# -- daemon side -------------------------------------------------------------------------------------
+@app.command()
+def tick(
+    ctx: typer.Context,
+    at: str | None = typer.Option(None, "--at", help="ISO 8601 instant (no offset = Asia/Shanghai)"),
+    dry_run: bool = typer.Option(False, "--dry-run", help="list what would fire; write nothing"),
+    as_json: bool = typer.Option(False, "--json"),
+) -> None:
+    """Fire everything due at that time, once, in due order."""
+    from workflow.timeutil import parse_instant
+
+    application = _app(ctx)
+    now = parse_instant(at) if at else application.clock.now()
+    report = application.ticker.tick(now, dry_run=dry_run)
+    if as_json:
+        _print_json(report.as_json())
+        return
+    verb = "would fire" if dry_run else "fired"
+    for o in report.opened:
+        typer.echo(f"{'would open' if dry_run else 'opened'} {o['process']} {o['period']} for {o['office']}"
+                   + (f" (case {o['case']})" if o["case"] else ""))
+    for f in report.fired:
+        typer.echo(f"{verb} {f['kind']} on case {f['case']} (due {f['due_at']}, {f['rule']})")
+    for f in report.skipped:
+        typer.echo(f"{f['outcome']} {f['kind']} on case {f['case']} (due {f['due_at']})")
+    for f in report.failed:
+        typer.echo(f"FAILED {f['kind']} on case {f['case']}: {f['error']}")
+    typer.echo(f"{len(report.fired)} {verb}, {len(report.skipped)} skipped, {len(report.failed)} failed, "
+               f"{len(report.opened)} opened, {report.mail_queued} mail queued")
+
+
+@app.command()
+def status(ctx: typer.Context, as_json: bool = typer.Option(False, "--json")) -> None:
+    """Last tick, deadlines due now, mail queued and failed, daemons alive, calendar warnings."""
+    from workflow.status import gather
+
+    data = gather(_app(ctx))
+    if as_json:
+        _print_json(data)
+        return
+    typer.echo(f"last tick: {data['last_tick'] or 'never'}")
+    typer.echo(f"due now: {data['due_now']} deadline(s); failed deadlines: {len(data['failed_deadlines'])}")
+    for d in data["failed_deadlines"]:
+        typer.echo(f"  FAILED deadline {d['id']} ({d['kind']} on case {d['case']}): {d['error']}")
+    typer.echo(f"mail: {data['mail_queued']} queued, {data['mail_failed']} failed, {data['mail_sent']} sent")
+    for d in data["daemons"]:
+        typer.echo(f"daemon {d['owner']}: heartbeat {d['heartbeat_at']} ({'alive' if d['alive'] else 'silent'})")
+    for w in data["warnings"]:
+        typer.echo(f"WARNING: {w}")
+
+
+@app.command()
+def daemon(
+    ctx: typer.Context,
+    tick_seconds: float | None = typer.Option(None, "--tick-seconds",
+                                              help="default: policy scheduler.tick_every_seconds"),
+    deliver_seconds: float | None = typer.Option(None, "--deliver-seconds"),
+) -> None:
+    """The long-running scheduler (tick + mail delivery); stops cleanly on SIGTERM/SIGINT."""
+    import scheduler
+
+    raise typer.Exit(scheduler.run(_app(ctx), tick_seconds=tick_seconds, deliver_seconds=deliver_seconds))
+
+
+holidays_app = typer.Typer(no_args_is_help=True, help="Official holiday notices (R-0.6).")
+calendar_app.add_typer(holidays_app, name="holidays")
+
+
+@holidays_app.command("load")
+def holidays_load(ctx: typer.Context, file: Path = typer.Argument(...)) -> None:
+    """Load a year's official holiday notice (replaces that year's)."""
+    from workflow.holidays import read_notice
+
+    notice = read_notice(file)
+    changed = _app(ctx).store.replace_holidays(notice.year, notice.days)
+    holidays = sum(1 for w, _ in notice.days.values() if not w)
+    workdays = len(notice.days) - holidays
+    typer.echo(f"{notice.year}: {holidays} holidays and {workdays} adjusted working days "
+               + ("loaded" if changed else "already loaded, nothing changed"))
+
+
+@holidays_app.command("show")
+def holidays_show(ctx: typer.Context, year: int = typer.Argument(...),
+                  as_json: bool = typer.Option(False, "--json")) -> None:
+    """The non-working weekdays and working weekend days of a year, and where they come from."""
+    from datetime import date, timedelta
+
+    from workflow.calendar import WorkCalendar
+
+    if not 2000 <= year <= 2100:
+        raise BadInput(f"year: expected 2000–2100, got {year}")
+    cal = WorkCalendar(_app(ctx).store.holidays())
+    source = cal.source(year)
+    out = []
+    day = date(year, 1, 1)
+    while day.year == year:
+        work = cal.is_workday(day)
+        if work != (day.weekday() < 5):
+            out.append({"date": day.isoformat(), "workday": work, "name": cal.holiday_name(day)})
+        day += timedelta(days=1)
+    if as_json:
+        _print_json({"year": year, "source": source, "days": out})
+        return
+    if source == "fallback":
+        typer.echo(f"{year}: no holiday data — working days are Monday–Friday (R-0.6); "
+                   "load the official notice with `outpost calendar holidays load FILE`")
+        return
+    typer.echo(f"{year} (source: {source}):")
+    for d in out:
+        typer.echo(f"  {d['date']} {'working day (调休)' if d['workday'] else 'holiday'} {d['name'] or ''}")
+
+
 # -- diagram -------------------------------------------------------------------------------------------
 @app.command()
 def diagram(process: str = typer.Argument(...),
@@ -326,7 +438,10 @@ def run(argv: list[str] | None = None) -> int:
     try:  # typer ≥ 0.20 vendors click
         from typer._click.exceptions import ClickException, NoArgsIsHelpError
     except ImportError:  # pragma: no cover - older typer on real click
-        from click.exceptions import ClickException, NoArgsIsHelpError  # type: ignore[no-redef]
+        from click.exceptions import (  # type: ignore[no-redef,import-not-found,unused-ignore]
+            ClickException,
+            NoArgsIsHelpError,
+        )
 
     command = typer.main.get_command(app)
     try:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import builtins
 import tomllib
 from importlib import resources
 from pathlib import Path
@@ -36,10 +37,10 @@ class Policy:
         assert isinstance(value, int)
         return value
 
-    def ints(self, key: str) -> list[int]:
+    def ints(self, key: str) -> "list[builtins.int]":
         value = self.get(key)
         assert isinstance(value, list)
-        return [int(v) for v in value]
+        return [builtins.int(v) for v in value]
 
     def as_dict(self) -> dict[str, Any]:
         return dict(self._data)

@@ -18,7 +18,7 @@ from typing import Any
 
 from workflow import registry
 from workflow.clock import require_aware
-from workflow.errors import Conflict, WorkflowError
+from workflow.errors import Conflict
 from workflow.ports import CaseStore, DeadlineQueue
 from workflow.service import CaseService
 from workflow.timeutil import local_date, local_iso
@@ -138,7 +138,7 @@ class Ticker:
                 if not self.queue.take(tx, d.id, self.owner, now):
                     return  # fired or cancelled meanwhile
                 outcome = self.service.fire(tx, d, now)
-        except (WorkflowError, Exception) as exc:  # noqa: BLE001 - any failure is one failed attempt
+        except Exception as exc:  # any failure is one failed attempt, retried with back-off
             delay = timedelta(seconds=min(3600, 60 * 2 ** min(d.attempts, 6)))
             status = self.queue.failed_attempt(d.id, self.owner, now, f"{type(exc).__name__}: {exc}",
                                                now + delay, max_attempts)

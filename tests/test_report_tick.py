@@ -1,0 +1,176 @@
+"""Periodic report cases and the tick (R-5.1 … R-5.5, R-0.3), with an injected clock — no sleeping."""
+
+from __future__ import annotations
+
+from collections import Counter
+
+import pytest
+
+from tests.conftest import local, set_time
+from workflow.app import App
+from workflow.errors import NotPermitted, RuleViolation
+from workflow.ports import CaseFilter
+
+
+def reports(app: App, period: str) -> dict[str, int]:
+    return {c.office: c.id for c in app.store.list_cases(CaseFilter(
+        process="report")) if c.period == period and c.office}
+
+
+def mail_to(app: App, event: str) -> list[str]:
+    return sorted(a for m in app.store.mails() if m.event == event for a in m.to)
+
+
+def tick(app: App, *at: int) -> dict[str, list[str]]:
+    set_time(app, local(*at))
+    report = app.ticker.tick(local(*at))
+    return {"fired": [f["kind"] for f in report.fired], "skipped": [f["kind"] for f in report.skipped],
+            "opened": [o["office"] for o in report.opened]}
+
+
+@pytest.fixture
+def started(app: App) -> App:
+    """Outpost running since 4 January 2027 (its first tick sets the periodic epoch)."""
+    tick(app, 2027, 1, 4, 9, 0)
+    return app
+
+
+def test_R5_4_half_year_report_case_exists_for_each_office_on_26_May(started: App) -> None:
+    """The H1 case opens 30 days before 25 June (R-5.5): not on 25 May, for every office on 26 May."""
+    assert tick(started, 2027, 5, 25, 23, 59)["opened"] == []
+    assert sorted(tick(started, 2027, 5, 26, 0, 0)["opened"]) == ["BJ", "SZ"]
+    assert tick(started, 2027, 5, 26, 0, 0)["opened"] == []  # idempotent
+    cases = reports(started, "2027-H1")
+    assert sorted(cases) == ["BJ", "SZ"]
+    view = started.case_view(cases["BJ"])
+    assert view["state"] == "open" and view["data"]["due"] == "2027-06-25"
+    assert sorted(mail_to(started, "report.opened")) == ["chen@sz.example.org", "wang@bj.example.org"]
+
+
+def test_R5_5_director_reminded_14_7_3_and_1_days_before_25_June(started: App) -> None:
+    """Reminders go to the office's director at 09:00 on 11, 18, 22 and 24 June; each due date explains itself."""
+    tick(started, 2027, 5, 26, 0, 0)
+    bj = reports(started, "2027-H1")["BJ"]
+    whys = [d["why"] for d in started.case_view(bj)["deadlines"] if d["kind"] == "reminder"]
+    assert whys[0].startswith("due 2027-06-25 (R-5.1/R-5.2") and "14 days before (R-5.5)" in whys[0]
+    for day in (11, 18, 22, 24):
+        assert tick(started, 2027, 6, day, 8, 59)["fired"] == []
+        fired = tick(started, 2027, 6, day, 9, 0)["fired"]
+        assert fired == ["reminder", "reminder"]  # one per office
+    assert Counter(mail_to(started, "report.reminder")) == {"wang@bj.example.org": 4, "chen@sz.example.org": 4}
+
+
+def test_R0_3_report_submitted_at_23_59_on_25_June_is_on_time_and_at_00_00_late(started: App) -> None:
+    """"On or before 25 June" ends at 23:59:59 local: BJ at 23:59 is on time, SZ at 00:00 on 26 June is late."""
+    tick(started, 2027, 5, 26, 0, 0)
+    cases = reports(started, "2027-H1")
+    set_time(started, local(2027, 6, 25, 23, 59))
+    started.service.advance(cases["BJ"], "submit", "wang")
+    set_time(started, local(2027, 6, 26, 0, 0))
+    started.service.advance(cases["SZ"], "submit", "chen")
+    assert started.case_view(cases["BJ"])["data"]["late"] is False
+    assert started.case_view(cases["SZ"])["data"]["late"] is True
+
+
+def test_R5_5_overdue_on_26_June_notifies_director_and_supervising_leader(started: App) -> None:
+    """The day after the due date the unsubmitted case is overdue: director and supervising leader are told."""
+    tick(started, 2027, 5, 26, 0, 0)
+    cases = reports(started, "2027-H1")
+    set_time(started, local(2027, 6, 20, 10, 0))
+    started.service.advance(cases["SZ"], "submit", "chen")
+    for day in (11, 18, 22, 24):
+        tick(started, 2027, 6, day, 9, 0)
+    assert tick(started, 2027, 6, 25, 23, 59)["fired"] == []
+    assert tick(started, 2027, 6, 26, 0, 0)["fired"] == ["overdue"]
+    assert mail_to(started, "report.overdue") == ["liu@gov.example.org", "wang@bj.example.org"]
+    view = started.case_view(cases["BJ"])
+    assert view["data"]["overdue"] is True and view["history"][-1]["trigger"] == "overdue"
+    listed = started.store.list_cases(CaseFilter(
+        process="report", overdue_at=local(2027, 6, 26, 0, 1)))
+    assert [c.id for c in listed] == [cases["BJ"]]
+
+
+def test_R5_5_overdue_reminder_repeats_every_3_working_days_until_submitted(started: App) -> None:
+    """Overdue Sat 26 June 2027: reminders on Wed 30 June and Mon 5 July; submitting stops them."""
+    tick(started, 2027, 5, 26, 0, 0)
+    bj = reports(started, "2027-H1")["BJ"]
+    tick(started, 2027, 6, 26, 0, 0)
+    assert tick(started, 2027, 6, 29, 23, 59)["fired"] == []
+    assert tick(started, 2027, 6, 30, 0, 0)["fired"] == ["overdue_reminder"] * 2
+    assert tick(started, 2027, 7, 2, 23, 59)["fired"] == []
+    assert tick(started, 2027, 7, 5, 0, 0)["fired"] == ["overdue_reminder"] * 2
+    set_time(started, local(2027, 7, 5, 10, 0))
+    started.service.advance(bj, "submit", "wang")
+    assert started.case_view(bj)["data"]["late"] is True
+    assert tick(started, 2027, 7, 8, 0, 0)["fired"] == ["overdue_reminder"]  # SZ only
+    assert Counter(mail_to(started, "report.overdue_reminder"))["wang@bj.example.org"] == 2
+
+
+def test_one_tick_after_30_days_of_downtime_fires_each_missed_deadline_once(started: App) -> None:
+    """Silent from 26 May to 26 July: one tick sends one overdue notice per office and records the four
+    superseded reminders as skipped — never one mail per missed interval; a second tick adds nothing."""
+    tick(started, 2027, 5, 26, 0, 0)
+    before = started.store.count("mail")
+    result = tick(started, 2027, 7, 26, 9, 0)
+    assert Counter(result["fired"]) == {"overdue": 2}
+    assert Counter(result["skipped"]) == {"reminder": 8}
+    assert started.store.count("mail") - before == 4  # overdue: director + leader, for 2 offices
+    assert tick(started, 2027, 7, 26, 9, 0) == {"fired": [], "skipped": [], "opened": []}
+    assert started.store.count("mail") - before == 4
+    bj = reports(started, "2027-H1")["BJ"]
+    pending = [d for d in started.case_view(bj)["deadlines"] if d["status"] == "pending"]
+    assert [d["kind"] for d in pending] == ["overdue_reminder"]
+    assert pending[0]["due_at"] > "2027-07-26T09:00"
+
+
+def test_R5_2_annual_report_needs_next_years_plan(started: App) -> None:
+    """The Y case opens 25 November; submitting it without --plan is refused citing R-5.2."""
+    tick(started, 2027, 11, 25, 0, 0)
+    bj = reports(started, "2027-Y")["BJ"]
+    set_time(started, local(2027, 12, 1, 9, 0))
+    with pytest.raises(RuleViolation) as refused:
+        started.service.advance(bj, "submit", "wang")
+    assert refused.value.rule_id == "R-5.2"
+    started.service.advance(bj, "submit", "wang", options={"plan": "2028: 3 trade fairs"})
+    assert started.case_view(bj)["state"] == "submitted"
+
+
+def test_R5_3_review_cycle_by_the_general_office(started: App) -> None:
+    """Only the director submits; a clerk returns it, the director resubmits, a clerk accepts and assesses."""
+    tick(started, 2027, 5, 26, 0, 0)
+    bj = reports(started, "2027-H1")["BJ"]
+    set_time(started, local(2027, 6, 1, 9, 0))
+    with pytest.raises(NotPermitted):
+        started.service.advance(bj, "submit", "zhao")
+    with pytest.raises(NotPermitted):
+        started.service.advance(bj, "submit", "chen")
+    started.service.advance(bj, "submit", "wang")
+    with pytest.raises(NotPermitted):
+        started.service.advance(bj, "accept", "wang")
+    started.service.advance(bj, "request_revision", "sun", comment="add the investment figures")
+    started.service.advance(bj, "resubmit", "wang")
+    started.service.advance(bj, "accept", "liu")
+    with pytest.raises(RuleViolation):
+        started.service.advance(bj, "assess", "sun", options={"score": "101"})
+    started.service.advance(bj, "assess", "sun", options={"score": "92"})
+    view = started.case_view(bj)
+    assert (view["state"], view["data"]["score"], view["data"]["late"]) == ("assessed", 92, False)
+    assert [h["trigger"] for h in view["history"]] == ["open", "submit", "request_revision", "resubmit",
+                                                      "accept", "assess"]
+
+
+def test_periods_due_before_the_first_tick_are_not_created(app: App) -> None:
+    """A first tick in July creates nothing for a half-year already past due before Outpost ran."""
+    assert tick(app, 2027, 7, 1, 9, 0)["opened"] == []
+    assert reports(app, "2027-H1") == {}
+
+
+def test_dry_run_lists_what_would_fire_and_writes_nothing(started: App) -> None:
+    """--dry-run reports the cases it would open and the deadlines it would fire, and changes nothing."""
+    from tests.conftest import dump
+
+    url = started.settings.database_url
+    before = dump(url)
+    report = started.ticker.tick(local(2027, 5, 26, 0, 0), dry_run=True)
+    assert sorted(o["office"] for o in report.opened) == ["BJ", "SZ"]
+    assert dump(url) == before
