@@ -1,0 +1,412 @@
+"""One delivery pass: claim due outbox rows, render them, hand them to the server over ONE connection.
+
+A row is marked `sent` only after the server accepted it. A failure is one more attempt, retried after
+an exponential back-off, and `failed` after the last one (`outpost mail list --failed`, `mail retry`).
+If the server cannot be reached, every claimed row gets its retry: nothing is lost. If the process
+dies between the server's accept and the mark, the claim's lease runs out and the next pass sends that
+message again, with the same Message-ID (at-least-once; the receiver can recognise the duplicate).
+
+With no SMTP host configured, messages are written to `outbox_dir` as `<id>-<hash>.eml` instead
+(temp file, then rename: a reader never sees half a message).
+
+The SMTP password is used for `login()` and nowhere else: it is never logged, printed or stored, and
+is scrubbed from any error text just in case a server echoes it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import logging
+import os
+import smtplib
+import socket
+import ssl
+import tempfile
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Protocol
+
+from notifications.message import BadAddress, Outgoing, build_message
+from notifications.render import Rendered, TemplateProblem, render
+from workflow.clock import require_aware
+from workflow.errors import DeliveryError, NotFound, WorkflowError
+from workflow.model import Mail, Org
+from workflow.outbox import DeliveryReport, Outbox, RetryPolicy
+from workflow.settings import Settings, SmtpSettings
+
+if TYPE_CHECKING:
+    from workflow.app import App
+
+log = logging.getLogger("outpost.mail")
+
+BATCH = 100
+LEASE = timedelta(minutes=15)  # longer than any pass takes to send one batch
+
+
+# -- transports --------------------------------------------------------------------------------------
+class Transport(Protocol):
+    mode: str
+
+    def open(self) -> None: ...
+
+    def send(self, out: Outgoing) -> None: ...
+
+    def close(self) -> None: ...
+
+
+class SmtpTransport:
+    """smtplib over one connection: SMTP_SSL when `ssl`, STARTTLS when `starttls`, AUTH with a password."""
+
+    mode = "smtp"
+
+    def __init__(self, smtp: SmtpSettings, ssl_context: ssl.SSLContext | None = None) -> None:
+        self.smtp = smtp
+        self.ssl_context = ssl_context
+        self.conn: smtplib.SMTP | None = None
+
+    def _context(self) -> ssl.SSLContext:
+        # The system's trust store (SSL_CERT_FILE / SSL_CERT_DIR are honoured); certificates are verified.
+        return self.ssl_context or ssl.create_default_context()
+
+    def open(self) -> None:
+        s = self.smtp
+        if not s.host:
+            raise DeliveryError("smtp.host is not configured")
+        conn: smtplib.SMTP
+        if s.ssl:
+            conn = smtplib.SMTP_SSL(s.host, s.port, timeout=s.timeout, context=self._context())
+        else:
+            conn = smtplib.SMTP(s.host, s.port, timeout=s.timeout)
+        try:
+            conn.ehlo()
+            if s.starttls:
+                conn.starttls(context=self._context())
+                conn.ehlo()
+            if s.username:
+                if not s.password:
+                    raise DeliveryError("smtp.username is set but OUTPOST_SMTP_PASSWORD is empty")
+                conn.login(s.username, s.password)
+        except BaseException:
+            _close_quietly(conn)
+            raise
+        self.conn = conn
+
+    def send(self, out: Outgoing) -> None:
+        if self.conn is None:
+            raise DeliveryError("not connected")
+        self.conn.send_message(out.message, from_addr=out.envelope_from, to_addrs=out.to)
+
+    def close(self) -> None:
+        conn, self.conn = self.conn, None
+        if conn is not None:
+            try:
+                conn.quit()
+            except (smtplib.SMTPException, OSError):
+                _close_quietly(conn)
+
+
+def _close_quietly(conn: smtplib.SMTP) -> None:
+    with contextlib.suppress(OSError):  # closing a dead socket
+        conn.close()
+
+
+class EmlTransport:
+    """No SMTP server: each message becomes `<outbox_dir>/<id>-<hash>.eml`, written atomically."""
+
+    mode = "outbox_dir"
+
+    def __init__(self, outbox_dir: Path) -> None:
+        self.outbox_dir = Path(outbox_dir)
+
+    def open(self) -> None:
+        self.outbox_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+
+    def path_for(self, mail: Mail) -> Path:
+        digest = hashlib.sha256(mail.message_id.encode()).hexdigest()[:16]
+        return self.outbox_dir / f"{mail.id}-{digest}.eml"
+
+    def send(self, out: Outgoing) -> None:
+        target = self.path_for(out.mail)
+        data = out.message.as_bytes()
+        fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=self.outbox_dir)
+        try:
+            with os.fdopen(fd, "wb") as fh:  # mkstemp: readable by the owner only (people's e-mail)
+                fh.write(data)
+                fh.flush()
+                os.fsync(fh.fileno())
+            os.replace(tmp, target)  # a resend after a crash replaces the same file
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+
+    def close(self) -> None:
+        return None
+
+
+def make_transport(settings: Settings) -> Transport:
+    if settings.smtp.configured:
+        return SmtpTransport(settings.smtp)
+    return EmlTransport(settings.outbox_dir)
+
+
+# -- errors --------------------------------------------------------------------------------------------
+CONNECTION, PERMANENT, TRANSIENT = "connection", "permanent", "transient"
+
+
+def classify(exc: BaseException) -> str:
+    """`connection`: the session is unusable (every remaining row retries); `permanent`: this message
+    will never be accepted (failed now); `transient`: retry this message later."""
+    if isinstance(exc, BadAddress | UnicodeEncodeError):
+        return PERMANENT
+    if isinstance(exc, smtplib.SMTPRecipientsRefused):
+        codes = [code for code, _ in exc.recipients.values()]
+        return PERMANENT if codes and all(c >= 500 for c in codes) else TRANSIENT
+    if isinstance(exc, smtplib.SMTPSenderRefused):
+        return TRANSIENT
+    if isinstance(exc, smtplib.SMTPDataError):
+        return PERMANENT if exc.smtp_code >= 500 else (CONNECTION if exc.smtp_code == 421 else TRANSIENT)
+    if isinstance(exc, smtplib.SMTPResponseException) and exc.smtp_code == 421:
+        return CONNECTION
+    if isinstance(exc, smtplib.SMTPServerDisconnected | smtplib.SMTPConnectError | smtplib.SMTPHeloError
+                  | smtplib.SMTPAuthenticationError | smtplib.SMTPNotSupportedError | DeliveryError | OSError):
+        return CONNECTION  # smtplib.SMTPException is an OSError too: the specific cases come first
+    return TRANSIENT
+
+
+def describe(exc: BaseException) -> str:
+    if isinstance(exc, smtplib.SMTPRecipientsRefused):
+        return "recipient refused: " + "; ".join(
+            f"{addr}: {code} {_text(msg)}" for addr, (code, msg) in exc.recipients.items())
+    if isinstance(exc, smtplib.SMTPResponseException):
+        return f"{type(exc).__name__}: {exc.smtp_code} {_text(exc.smtp_error)}"
+    if isinstance(exc, WorkflowError):
+        return str(exc)
+    return f"{type(exc).__name__}: {exc}"
+
+
+def _text(value: bytes | str) -> str:
+    return value.decode("utf-8", "replace") if isinstance(value, bytes) else str(value)
+
+
+# -- the pass ------------------------------------------------------------------------------------------
+@dataclass
+class _Pass:
+    outbox: Outbox
+    transport: Transport
+    retry: RetryPolicy
+    settings: Settings
+    owner: str
+    report: DeliveryReport
+    now: Callable[[], datetime]
+
+    def scrub(self, text: str) -> str:
+        secret = self.settings.smtp.password
+        return text.replace(secret, "***") if secret else text
+
+    def fail(self, mail: Mail, error: str, subject: str | None = None, permanent: bool = False) -> None:
+        assert mail.id is not None
+        error = self.scrub(error)
+        updated = self.outbox.record_failure(mail.id, self.owner, self.now(), error, self.retry,
+                                             subject=subject, permanent=permanent)
+        if updated is None:
+            return  # our claim was taken over meanwhile; the other pass owns the row now
+        if updated.status == "failed":
+            self.report.failed += 1
+            log.warning("mail %s (%s) failed for good after %d attempt(s): %s", mail.id, mail.event,
+                        updated.attempts, error)
+        else:
+            self.report.retried += 1
+            log.info("mail %s (%s) attempt %d failed, next attempt %s: %s", mail.id, mail.event,
+                     updated.attempts, updated.next_attempt_at.isoformat(), error)
+        self.report.errors.append(f"mail {mail.id}: {error}")
+
+
+def new_owner() -> str:
+    return f"mail:{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:12]}"[:128]
+
+
+def outbox_for(app: App) -> Outbox:
+    from store.mailbox import SqlMailbox
+
+    return SqlMailbox(app.store)
+
+
+def load_org(app: App) -> Org:
+    with app.store.transaction(write=False) as tx:
+        org: Org = tx.org()
+    return org
+
+
+class ActionFilter:
+    """Which of a mail's actions its recipient may take *now* (a decided case invites nobody)."""
+
+    def __init__(self, app: App | None) -> None:
+        self.app = app
+        self._cache: dict[tuple[int, str], list[str] | None] = {}
+
+    def __call__(self, mail: Mail) -> list[str] | None:
+        rcpt = mail.recipients[0] if mail.recipients else {}
+        person = rcpt.get("person")
+        if self.app is None or mail.case_id is None or not person or not mail.params.get("actions"):
+            return None
+        key = (mail.case_id, str(person))
+        if key not in self._cache:
+            try:
+                infos = self.app.service.triggers(mail.case_id, str(person))
+                self._cache[key] = [i.trigger for i in infos if i.allowed]
+            except NotFound:
+                self._cache[key] = []  # the person (or case) is gone: nothing to invite them to
+            except WorkflowError:
+                self._cache[key] = None
+        return self._cache[key]
+
+
+def recipient_of(mail: Mail, org: Org | None) -> tuple[str | None, str | None]:
+    """(name, address) of the row's recipient; the address as the organisation has it now."""
+    rcpt = mail.recipients[0] if mail.recipients else {}
+    name, addr = rcpt.get("name"), rcpt.get("email")
+    person = org.person(str(rcpt.get("person"))) if org is not None and rcpt.get("person") else None
+    if person is not None and person.active and person.email:
+        name, addr = person.name, person.email
+    return name, addr
+
+
+def prepare(mail: Mail, org: Org | None, settings: Settings, actions: ActionFilter | None = None,
+            lang: str | None = None) -> Outgoing:
+    """Render one row and build its message; `BadAddress` when the recipient has no usable address."""
+    rendered: Rendered = render(mail, org, lang=lang, allowed=actions(mail) if actions else None)
+    name, addr = recipient_of(mail, org)
+    if not addr:
+        rcpt = mail.recipients[0] if mail.recipients else {}
+        raise BadAddress(f"{rcpt.get('person', 'the recipient')} has no e-mail address (org file); "
+                         "fix it, then `outpost mail retry` " + str(mail.id))
+    return build_message(mail, rendered, sender=settings.smtp.sender, to_name=name, to_email=addr)
+
+
+def deliver_pass(app: App, now: datetime | None = None, should_stop: Callable[[], bool] | None = None, *,
+                 transport: Transport | None = None, outbox: Outbox | None = None,
+                 batch: int = BATCH, lease: timedelta = LEASE, limit: int | None = None) -> DeliveryReport:
+    """Deliver every due queued row once (up to `limit`); returns what happened.
+
+    `now` fixes the pass's time (tests, `tick --at`); otherwise the app's clock is asked each time.
+    `should_stop` is polled between messages (daemon shutdown): unsent claims are handed back.
+    """
+    fixed = require_aware(now) if now is not None else None
+
+    def clock() -> datetime:
+        return fixed if fixed is not None else require_aware(app.clock.now())
+
+    settings = app.settings
+    transport = transport or make_transport(settings)
+    run = _Pass(outbox=outbox or outbox_for(app), transport=transport,
+                retry=RetryPolicy.from_policy(app.policy), settings=settings, owner=new_owner(),
+                report=DeliveryReport(mode=transport.mode), now=clock)
+    org = load_org(app)
+    actions = ActionFilter(app)
+    connected = False
+    seen: set[int] = set()
+    try:
+        while limit is None or run.report.claimed < limit:
+            size = batch if limit is None else min(batch, limit - run.report.claimed)
+            claimed = run.outbox.claim(run.owner, clock(), lease, size)
+            fresh = [m for m in claimed if m.id not in seen]
+            for m in claimed:
+                if m.id in seen:  # failed earlier in this pass and due again already (zero back-off)
+                    assert m.id is not None
+                    run.outbox.release(m.id, run.owner)
+            if not fresh:
+                break
+            run.report.claimed += len(fresh)
+            seen.update(m.id for m in fresh if m.id is not None)
+            for i, mail in enumerate(fresh):
+                assert mail.id is not None
+                if should_stop is not None and should_stop():
+                    for rest in fresh[i:]:
+                        assert rest.id is not None
+                        run.outbox.release(rest.id, run.owner)
+                    return run.report
+                try:
+                    out = prepare(mail, org, settings, actions)
+                except (BadAddress, TemplateProblem) as exc:
+                    run.fail(mail, str(exc), permanent=isinstance(exc, BadAddress))
+                    continue
+                if not connected:
+                    try:
+                        run.transport.open()
+                        connected = True
+                    except Exception as exc:
+                        _connection_lost(run, fresh[i:], exc)
+                        return run.report
+                try:
+                    run.transport.send(out)
+                except Exception as exc:
+                    kind = classify(exc)
+                    if kind == CONNECTION:
+                        _connection_lost(run, fresh[i:], exc)
+                        return run.report
+                    run.fail(mail, describe(exc), subject=out.subject, permanent=kind == PERMANENT)
+                    continue
+                # The server has it. Whatever happens from here, it must not be counted as a failure:
+                # if marking fails, the claim runs out and the message goes again (same Message-ID).
+                try:
+                    run.outbox.mark_sent(mail.id, clock(), subject=out.subject)
+                except WorkflowError as exc:
+                    log.error("mail %s accepted by the server but not marked sent (%s); it will be sent "
+                              "again with the same Message-ID", mail.id, exc)
+                    run.report.errors.append(f"mail {mail.id}: sent, not marked: {exc}")
+                run.report.sent += 1
+                log.debug("mail %s (%s) sent to %s", mail.id, mail.event, ", ".join(out.to))
+    finally:
+        if connected:
+            run.transport.close()
+        r = run.report
+        if r.claimed:
+            log.info("mail pass (%s): %d claimed, %d sent, %d to retry, %d failed", r.mode, r.claimed, r.sent,
+                     r.retried, r.failed)
+    return run.report
+
+
+def _connection_lost(run: _Pass, rows: list[Mail], exc: BaseException) -> None:
+    error = run.scrub(describe(exc))
+    where = run.settings.smtp.host or str(run.settings.outbox_dir)
+    run.report.connection_error = f"{where}: {error}"
+    log.warning("mail server %s:%s unusable (%s); %d message(s) will be retried", where,
+                run.settings.smtp.port, error, len(rows))
+    for mail in rows:
+        run.fail(mail, f"connection: {error}")
+
+
+deliver = deliver_pass
+
+
+# -- preview -------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Preview:
+    mail: Mail
+    outgoing: Outgoing | None
+    problem: str | None  # why it could not be built (no address, broken template)
+
+    def describe(self) -> dict[str, Any]:
+        out = self.outgoing
+        return {"id": self.mail.id, "event": self.mail.event, "status": self.mail.status,
+                "attempts": self.mail.attempts, "problem": self.problem,
+                "subject": out.subject if out else None, "to": out.to if out else self.mail.to}
+
+
+def preview(app: App, case_id: int, lang: str | None = None) -> Preview | None:
+    """The newest queued mail of a case, rendered as it would be sent (None when none is queued)."""
+    with app.store.transaction(write=False) as tx:
+        if tx.get_case(case_id) is None:
+            raise NotFound("case", case_id)
+    mail = outbox_for(app).newest_queued(case_id)
+    if mail is None:
+        return None
+    org = load_org(app)
+    try:
+        return Preview(mail, prepare(mail, org, app.settings, ActionFilter(app), lang=lang), None)
+    except (BadAddress, TemplateProblem) as exc:
+        return Preview(mail, None, str(exc))

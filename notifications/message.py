@@ -1,0 +1,97 @@
+"""The e-mail itself: `EmailMessage` with `policy.SMTP`, so that no name or title can break a header.
+
+Names and subjects are flattened to one line first (a CR/LF in a matter title never starts a new
+header) and the policy encodes anything non-ASCII (RFC 2047). The Message-ID is the outbox row's,
+fixed when the row was queued, and the Date is the event's: a resend is the same message.
+"""
+
+from __future__ import annotations
+
+import email.policy
+from dataclasses import dataclass
+from email.errors import HeaderParseError
+from email.headerregistry import Address
+from email.message import EmailMessage
+from email.utils import format_datetime, parseaddr
+
+from notifications import ics
+from notifications.render import Rendered, one_line
+from workflow.errors import DeliveryError
+from workflow.model import Mail
+from workflow.timeutil import LOCAL_TZ
+
+
+class BadAddress(DeliveryError):
+    """An address that no server will take: the row fails for good (fix the org file, then retry)."""
+
+
+@dataclass(frozen=True)
+class Outgoing:
+    """A message ready to hand over: the envelope and the message."""
+
+    mail: Mail
+    message: EmailMessage
+    envelope_from: str
+    to: list[str]
+    rendered: Rendered
+
+    @property
+    def subject(self) -> str:
+        return self.rendered.subject
+
+
+def _clean_name(name: str | None) -> str:
+    return "".join(ch for ch in one_line(name or "") if ord(ch) >= 32 and ch != "\x7f")
+
+
+def address(name: str | None, addr: str, what: str) -> Address:
+    addr = (addr or "").strip()
+    if not addr or any(ch in addr for ch in "\r\n<>,;\"\\ ") or addr.count("@") != 1:
+        raise BadAddress(f"{what}: not a usable e-mail address: {addr[:80]!r}")
+    try:
+        return Address(display_name=_clean_name(name), addr_spec=addr)
+    except (HeaderParseError, ValueError, IndexError) as exc:
+        raise BadAddress(f"{what}: not a usable e-mail address: {addr[:80]!r} ({exc})") from None
+
+
+def sender_address(sender: str) -> Address:
+    """`smtp.from` as given: `outpost@example.org` or `Outpost <outpost@example.org>`."""
+    name, addr = parseaddr(one_line(sender))
+    return address(name, addr, "smtp.from")
+
+
+def mail_domain(sender: str) -> str:
+    _, addr = parseaddr(one_line(sender))
+    return addr.rsplit("@", 1)[-1] if "@" in addr else "outpost.local"
+
+
+def build_message(mail: Mail, rendered: Rendered, *, sender: str, to_name: str | None, to_email: str) -> Outgoing:
+    """Subject, From, To, Message-ID, Date; text with an HTML alternative; `.ics` when something is due."""
+    from_addr = sender_address(sender)
+    to_addr = address(to_name, to_email, f"mail {mail.id} recipient")
+    msg = EmailMessage(policy=email.policy.SMTP)
+    msg["Subject"] = one_line(rendered.subject)
+    msg["From"] = from_addr
+    msg["To"] = to_addr
+    msg["Date"] = format_datetime(mail.created_at.astimezone(LOCAL_TZ))
+    msg["Message-ID"] = mail.message_id
+    msg["Auto-Submitted"] = "auto-generated"  # RFC 3834: no vacation replies to a robot
+    msg["Content-Language"] = "zh-CN" if rendered.lang == "zh" else "en"
+    if mail.case_id is not None:
+        msg["X-Outpost-Case"] = str(mail.case_id)
+    msg["X-Outpost-Event"] = one_line(mail.event)
+    msg.set_content(rendered.text, subtype="plain", charset="utf-8")
+    msg.add_alternative(rendered.html, subtype="html", charset="utf-8")
+    if rendered.due is not None:
+        commands = "\n".join(rendered.commands)
+        data = ics.mail_calendar(
+            uid=ics.due_uid(mail.case_id, rendered.due.at, mail_domain(sender)),
+            due_at=rendered.due.at, summary=rendered.title,
+            description=f"{rendered.what}\n\n{rendered.due.text}\n{commands}",
+            stamp=mail.created_at,
+        )
+        msg.add_attachment(data, maintype="text", subtype="calendar",
+                           filename=f"outpost-case-{mail.case_id}.ics",
+                           params={"method": "PUBLISH", "charset": "utf-8"})
+    return Outgoing(mail=mail, message=msg, envelope_from=from_addr.addr_spec, to=[to_addr.addr_spec],
+                    rendered=rendered)

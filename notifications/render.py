@@ -1,0 +1,255 @@
+"""What a mail says: jinja2 templates per (language, event), one shared layout per language.
+
+An event is one small file, `templates/<lang>/<event>.j2`, that sets two texts: `title` (the subject
+line and heading) and `what` (what is due, in a sentence or two). The layouts add everything every
+message must carry (R-7.3: what is due and where to act, never the confidential content): when it is
+due (local date and weekday), the rule, the case, and the exact `outpost` commands to act.
+
+Event files are plain text; the HTML layout is autoescaped, so a title such as `<script>` arrives as
+text. Undefined variables are errors (`StrictUndefined`): a broken template never sends a blank mail.
+"""
+
+from __future__ import annotations
+
+import shlex
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from functools import lru_cache
+from typing import Any
+
+import jinja2
+from jinja2 import meta, nodes
+
+from workflow.errors import DefinitionError
+from workflow.model import Mail, Org
+from workflow.timeutil import LOCAL_TZ, WEEKDAYS_EN, WEEKDAYS_ZH
+
+LANGUAGES = ("zh", "en")
+LAYOUTS = ("_subject.txt", "_layout.txt", "_layout.html")
+REQUIRED_TEXTS = ("title", "what")
+
+# Every name an event template may use; anything else is refused when templates are validated.
+# Event-specific values are reached through `params` (e.g. `params.period`), checked when rendered.
+CONTEXT_NAMES = frozenset({
+    "lang", "event", "case", "process", "process_name", "office", "office_name", "state", "subject",
+    "subject_name", "period", "rule", "recipient", "recipient_name", "due", "event_on", "actions",
+    "commands", "show_command", "params",
+})
+
+PROCESS_NAMES: dict[str, dict[str, str]] = {
+    "zh": {"leave": "离岗请假", "matter": "重大事项", "departure_audit": "离任审计", "report": "工作报告",
+           "fin_statement": "财务报表", "annual_audit": "年度财务审计", "info_quota": "信息报送",
+           "investment": "招商引资"},
+    "en": {"leave": "leave from post", "matter": "major matter", "departure_audit": "departure audit",
+           "report": "work report", "fin_statement": "financial statement", "annual_audit": "annual audit",
+           "info_quota": "information quota", "investment": "investment promotion"},
+}
+
+
+class TemplateProblem(DefinitionError):
+    """Mail templates are missing or broken (found at start, or when a mail is rendered)."""
+
+    def __init__(self, problems: Sequence[str]) -> None:
+        self.problems = list(problems)
+        shown = "; ".join(self.problems[:20]) + ("; …" if len(self.problems) > 20 else "")
+        super().__init__(f"mail templates: {shown}")
+
+
+@dataclass(frozen=True)
+class When:
+    """An instant as people read it: local date, weekday and time (Asia/Shanghai)."""
+
+    at: datetime
+    lang: str
+
+    @property
+    def local(self) -> datetime:
+        return self.at.astimezone(LOCAL_TZ)
+
+    @property
+    def date(self) -> str:
+        return self.local.date().isoformat()
+
+    @property
+    def weekday(self) -> str:
+        names = WEEKDAYS_ZH if self.lang == "zh" else WEEKDAYS_EN
+        return names[self.local.weekday()]
+
+    @property
+    def time(self) -> str:
+        return self.local.strftime("%H:%M")
+
+    @property
+    def text(self) -> str:
+        if self.lang == "zh":
+            return f"{self.date}（{self.weekday}）{self.time}"
+        return f"{self.weekday} {self.date}, {self.time} (Beijing time)"
+
+    def __str__(self) -> str:
+        return self.text
+
+
+@dataclass(frozen=True)
+class Rendered:
+    event: str
+    lang: str
+    subject: str
+    title: str
+    what: str
+    text: str
+    html: str
+    commands: tuple[str, ...]
+    due: When | None
+
+
+@lru_cache(maxsize=1)
+def environment() -> jinja2.Environment:
+    return jinja2.Environment(
+        loader=jinja2.PackageLoader("notifications", "templates"),
+        undefined=jinja2.StrictUndefined,
+        autoescape=jinja2.select_autoescape(enabled_extensions=("html",), default_for_string=False,
+                                            default=False),
+        keep_trailing_newline=False,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        auto_reload=False,
+    )
+
+
+def template_name(lang: str, event: str) -> str:
+    return f"{lang}/{event}.j2"
+
+
+def one_line(text: str) -> str:
+    """Collapse every run of whitespace (CR/LF included) to one space: safe in a header."""
+    return " ".join(str(text).split())
+
+
+# -- rendering ---------------------------------------------------------------------------------------
+def commands_for(case: int | None, person: str | None, actions: Iterable[str]) -> list[str]:
+    """The exact commands to act: one `case advance` per action, else `case show`."""
+    if case is None:
+        return []
+    as_ = shlex.quote(person) if person else "YOU"
+    found = [f"outpost case advance {case} {shlex.quote(a)} --as {as_}" for a in actions]
+    return found or [f"outpost case show {case}"]
+
+
+def context(mail: Mail, org: Org | None = None, lang: str | None = None,
+            allowed: Iterable[str] | None = None) -> dict[str, Any]:
+    """The variables every template sees. `allowed`: the actions the recipient may take now (None: all)."""
+    lang = lang or mail.lang or "zh"
+    p = dict(mail.params)
+    rcpt = mail.recipients[0] if mail.recipients else {}
+    person = rcpt.get("person")
+    actions = [str(a) for a in p.get("actions") or []]
+    if allowed is not None:
+        keep = set(allowed)
+        actions = [a for a in actions if a in keep]
+    case = p.get("case", mail.case_id)
+    subject = p.get("subject")
+    office = p.get("office")
+    subject_person = org.person(subject) if org is not None and subject else None
+    office_row = org.offices.get(office) if org is not None and office else None
+    recipient_person = org.person(person) if org is not None and person else None
+    due_at = p.get("due_at")
+    event_at = p.get("event_at")
+    process = str(p.get("process") or "")
+    return {
+        "lang": lang,
+        "event": mail.event,
+        "case": case,
+        "process": process,
+        "process_name": PROCESS_NAMES.get(lang, {}).get(process, process),
+        "office": office,
+        "office_name": office_row.name if office_row else (office or ""),
+        "state": p.get("state"),
+        "subject": subject,
+        "subject_name": subject_person.name if subject_person else (subject or ""),
+        "period": p.get("period"),
+        "rule": p.get("rule") or "",
+        "recipient": person,
+        "recipient_name": rcpt.get("name") or (recipient_person.name if recipient_person else person or ""),
+        "due": When(datetime.fromisoformat(due_at), lang) if due_at else None,
+        "event_on": When(datetime.fromisoformat(event_at) if event_at else mail.created_at, lang),
+        "actions": actions,
+        "commands": commands_for(case, person, actions),
+        "show_command": f"outpost case show {case}" if case is not None else "",
+        "params": p,
+    }
+
+
+def render(mail: Mail, org: Org | None = None, lang: str | None = None,
+           allowed: Iterable[str] | None = None) -> Rendered:
+    """Subject, plain text and HTML of one outbox row."""
+    ctx = context(mail, org, lang, allowed)
+    lang = ctx["lang"]
+    env = environment()
+    try:
+        module = env.get_template(template_name(lang, mail.event)).make_module(ctx)
+        title = one_line(str(getattr(module, "title", "")))
+        what = str(getattr(module, "what", "")).strip()
+        if not title or not what:
+            raise TemplateProblem([f"{template_name(lang, mail.event)}: renders an empty title or what"])
+        texts = {"title": title, "what": what}
+        subject = one_line(env.get_template(f"{lang}/_subject.txt").render(ctx, **texts))
+        text = env.get_template(f"{lang}/_layout.txt").render(ctx, **texts).strip() + "\n"
+        html = env.get_template(f"{lang}/_layout.html").render(ctx, **texts)
+    except jinja2.TemplateNotFound as exc:
+        raise TemplateProblem([f"no template {exc.name} for event {mail.event!r}"]) from None
+    except jinja2.TemplateError as exc:  # undefined variable, syntax error
+        raise TemplateProblem([f"{template_name(lang, mail.event)}: {exc}"]) from None
+    return Rendered(event=mail.event, lang=lang, subject=subject, title=title, what=what, text=text,
+                    html=html, commands=tuple(ctx["commands"]), due=ctx["due"])
+
+
+# -- validation --------------------------------------------------------------------------------------
+def registered_events() -> list[str]:
+    """Every mail event of every registered process definition."""
+    from workflow import registry
+
+    found: list[str] = []
+    for name in registry.names():
+        found += registry.latest(name).all_events
+    return list(dict.fromkeys(found))
+
+
+def check_template(env: jinja2.Environment, name: str, require: Sequence[str] = ()) -> list[str]:
+    """Problems of one template: missing, syntax, unknown variables, texts it must set but does not."""
+    try:
+        source, _, _ = env.loader.get_source(env, name) if env.loader else ("", None, None)
+    except jinja2.TemplateNotFound:
+        return [f"missing {name}"]
+    try:
+        tree = env.parse(source, name)
+    except jinja2.TemplateSyntaxError as exc:
+        return [f"{name} line {exc.lineno}: {exc.message}"]
+    problems: list[str] = []
+    unknown = sorted(meta.find_undeclared_variables(tree) - CONTEXT_NAMES - set(REQUIRED_TEXTS))
+    if unknown:
+        problems.append(f"{name}: unknown variable {', '.join(unknown)}")
+    assigned = {n.target.name for n in tree.body if isinstance(n, nodes.Assign | nodes.AssignBlock)
+                and isinstance(n.target, nodes.Name)}
+    for text in require:
+        if text not in assigned:
+            problems.append(f"{name}: does not set {text!r}")
+    try:
+        env.get_template(name)  # compiles imports and macros too
+    except jinja2.TemplateError as exc:
+        problems.append(f"{name}: {exc}")
+    return problems
+
+
+def validate_templates(events: Iterable[str] | None = None, languages: Sequence[str] = LANGUAGES) -> None:
+    """Raise `TemplateProblem` naming every missing or broken template (layouts, then each event)."""
+    env = environment()
+    wanted = list(events) if events is not None else registered_events()
+    problems: list[str] = []
+    for lang in languages:
+        for layout in LAYOUTS:
+            problems += check_template(env, f"{lang}/{layout}")
+        for event in wanted:
+            problems += check_template(env, template_name(lang, event), REQUIRED_TEXTS)
+    if problems:
+        raise TemplateProblem(problems)

@@ -1,0 +1,121 @@
+"""The outbox in SQL (implements `workflow.outbox.Outbox`).
+
+Claims are a lock owner plus a lease on the row, taken in one statement: on PostgreSQL the candidate
+rows are picked `FOR UPDATE SKIP LOCKED`, so two passes never wait for or take each other's rows; on
+SQLite the writer lock (BEGIN IMMEDIATE) serialises the conditional UPDATE. Rows stay `queued` while
+claimed, so a pass that dies leaves nothing stranded: the lease runs out and the next pass takes them.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import func, or_, select, update
+
+from store.sql import SqlStore, _mail_from, mail_t
+from workflow.errors import BadInput, NotFound
+from workflow.model import Mail
+from workflow.outbox import FAILED, QUEUED, SENT, RetryPolicy
+
+MAX_ERROR = 500  # last_error is a diagnosis, not a log
+
+
+class SqlMailbox:
+    def __init__(self, store: SqlStore) -> None:
+        self.store = store
+
+    # -- delivery --------------------------------------------------------------------------------
+    def claim(self, owner: str, now: datetime, lease: timedelta, limit: int) -> list[Mail]:
+        free = or_(mail_t.c.lock_owner.is_(None), mail_t.c.lock_expires_at.is_(None),
+                   mail_t.c.lock_expires_at <= now)
+        due = (mail_t.c.status == QUEUED, mail_t.c.next_attempt_at <= now, free)
+        candidates = (select(mail_t.c.id).where(*due)
+                      .order_by(mail_t.c.next_attempt_at, mail_t.c.id).limit(max(1, limit)))
+        if self.store.dialect == "postgresql":
+            candidates = candidates.with_for_update(skip_locked=True)
+        stmt = (update(mail_t)
+                # The conditions again: on SQLite the sub-select is not a lock, the UPDATE's WHERE is.
+                .where(mail_t.c.id.in_(candidates.scalar_subquery()), *due)
+                .values(lock_owner=owner, lock_expires_at=now + lease)
+                .returning(*mail_t.c))
+        with self.store.transaction() as tx:
+            rows = [_mail_from(r) for r in tx.conn.execute(stmt)]
+        rows.sort(key=lambda m: (m.next_attempt_at, m.id or 0))
+        return rows
+
+    def mark_sent(self, mail_id: int, now: datetime, subject: str | None = None) -> bool:
+        # Not conditional on the owner: once the server accepted the message it is sent, even if our
+        # lease ran out meanwhile (a second pass may then resend it: same Message-ID).
+        values: dict[str, Any] = {"status": SENT, "sent_at": now, "lock_owner": None,
+                                  "lock_expires_at": None, "last_error": None}
+        if subject is not None:
+            values["subject"] = subject
+        stmt = update(mail_t).where(mail_t.c.id == mail_id, mail_t.c.status == QUEUED).values(**values)
+        with self.store.transaction() as tx:
+            return bool(tx.conn.execute(stmt).rowcount == 1)
+
+    def record_failure(self, mail_id: int, owner: str, now: datetime, error: str, retry: RetryPolicy,
+                       subject: str | None = None, permanent: bool = False) -> Mail | None:
+        with self.store.transaction() as tx:
+            row = tx.conn.execute(select(mail_t).where(mail_t.c.id == mail_id, mail_t.c.status == QUEUED,
+                                                       mail_t.c.lock_owner == owner)).first()
+            if row is None:
+                return None
+            attempts = int(row.attempts) + 1
+            give_up = permanent or attempts >= retry.max_attempts
+            values: dict[str, Any] = {
+                "attempts": attempts, "last_error": _short(error), "lock_owner": None, "lock_expires_at": None,
+                "status": FAILED if give_up else QUEUED,
+            }
+            if not give_up:
+                values["next_attempt_at"] = now + retry.delay(attempts)
+            if subject is not None:
+                values["subject"] = subject
+            tx.conn.execute(update(mail_t).where(mail_t.c.id == mail_id).values(**values))
+            updated = tx.conn.execute(select(mail_t).where(mail_t.c.id == mail_id)).one()
+        return _mail_from(updated)
+
+    def release(self, mail_id: int, owner: str) -> None:
+        with self.store.transaction() as tx:
+            tx.conn.execute(update(mail_t).where(mail_t.c.id == mail_id, mail_t.c.lock_owner == owner)
+                            .values(lock_owner=None, lock_expires_at=None))
+
+    # -- administration --------------------------------------------------------------------------
+    def requeue(self, mail_id: int, now: datetime) -> Mail:
+        with self.store.transaction() as tx:
+            row = tx.conn.execute(select(mail_t).where(mail_t.c.id == mail_id)).first()
+            if row is None:
+                raise NotFound("mail", mail_id)
+            if row.status == SENT:
+                raise BadInput(f"mail {mail_id} was already sent; nothing to retry")
+            tx.conn.execute(update(mail_t).where(mail_t.c.id == mail_id).values(
+                status=QUEUED, attempts=0, next_attempt_at=now, lock_owner=None, lock_expires_at=None))
+            updated = tx.conn.execute(select(mail_t).where(mail_t.c.id == mail_id)).one()
+        return _mail_from(updated)
+
+    def get(self, mail_id: int) -> Mail | None:
+        with self.store.transaction(write=False) as tx:
+            row = tx.conn.execute(select(mail_t).where(mail_t.c.id == mail_id)).first()
+        return _mail_from(row) if row is not None else None
+
+    def mails(self, status: str | None = None, case_id: int | None = None) -> list[Mail]:
+        return self.store.mails(status=status, case_id=case_id)
+
+    def newest_queued(self, case_id: int) -> Mail | None:
+        stmt = (select(mail_t).where(mail_t.c.case_id == case_id, mail_t.c.status == QUEUED)
+                .order_by(mail_t.c.created_at.desc(), mail_t.c.id.desc()).limit(1))
+        with self.store.transaction(write=False) as tx:
+            row = tx.conn.execute(stmt).first()
+        return _mail_from(row) if row is not None else None
+
+    def counts(self) -> dict[str, int]:
+        stmt = select(mail_t.c.status, func.count()).group_by(mail_t.c.status)
+        with self.store.transaction(write=False) as tx:
+            found = {str(s): int(n) for s, n in tx.conn.execute(stmt)}
+        return {QUEUED: found.pop(QUEUED, 0), SENT: found.pop(SENT, 0), FAILED: found.pop(FAILED, 0), **found}
+
+
+def _short(text: str) -> str:
+    flat = " ".join(str(text).split())
+    return flat if len(flat) <= MAX_ERROR else flat[: MAX_ERROR - 1] + "…"

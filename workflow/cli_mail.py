@@ -1,0 +1,230 @@
+"""`outpost mail …` and `outpost calendar export`.
+
+Registered on the main typer app by `workflow/cli.py`. Everything heavy (jinja2, smtplib, icalendar,
+rich) is imported inside the commands, so `outpost --help` stays fast.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import typer
+
+from workflow.errors import BadInput, DeliveryError, NotFound
+
+if TYPE_CHECKING:
+    from workflow.app import App
+    from workflow.model import Mail
+
+mail_app = typer.Typer(no_args_is_help=True, help="The outbox: list, deliver, retry and preview mail.")
+
+
+def register(app: typer.Typer, calendar_app: typer.Typer) -> None:
+    app.add_typer(mail_app, name="mail")
+    calendar_app.command("export")(calendar_export)
+
+
+def _app(ctx: typer.Context) -> App:
+    from workflow.cli import _app as root_app
+
+    return root_app(ctx)
+
+
+def _print_json(obj: Any) -> None:
+    from workflow.cli import _print_json as print_json
+
+    print_json(obj)
+
+
+def _id(text: str, what: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise BadInput(f"unknown {what}: {text[:40]!r} (a {what} id is a number)") from None
+    if value <= 0 or value > 2**62:
+        raise BadInput(f"unknown {what}: {text[:40]}")
+    return value
+
+
+def _subject(application: App, mail: Mail) -> str | None:
+    """The stored subject, or (for a row not yet delivered) what it will be."""
+    if mail.subject:
+        return mail.subject
+    from notifications.render import TemplateProblem, render
+
+    try:
+        return render(mail, _org(application)).subject
+    except TemplateProblem:
+        return None
+
+
+def _org(application: App) -> Any:
+    cache = application.__dict__.setdefault("_cli_mail_org", [])
+    if not cache:
+        with application.store.transaction(write=False) as tx:
+            cache.append(tx.org())
+    return cache[0]
+
+
+def _mail_json(application: App, mail: Mail) -> dict[str, Any]:
+    from workflow.timeutil import local_iso
+    from workflow.views import mail_json
+
+    out = mail_json(mail)
+    out["subject"] = _subject(application, mail)
+    out["next_attempt_at"] = local_iso(mail.next_attempt_at) if mail.status == "queued" else None
+    out["sent_at"] = local_iso(mail.sent_at)
+    return out
+
+
+# -- mail ----------------------------------------------------------------------------------------------
+@mail_app.command("list")
+def mail_list(
+    ctx: typer.Context,
+    failed: bool = typer.Option(False, "--failed", help="only mail that failed for good"),
+    case: str | None = typer.Option(None, "--case", help="only the mail of this case"),
+    as_json: bool = typer.Option(False, "--json"),
+) -> None:
+    """List the outbox: every message with its status and attempts."""
+    from notifications.delivery import outbox_for
+
+    application = _app(ctx)
+    rows = outbox_for(application).mails(status="failed" if failed else None,
+                                         case_id=_id(case, "case") if case else None)
+    data = [_mail_json(application, m) for m in rows]
+    if as_json:
+        _print_json(data)
+        return
+    if not data:
+        typer.echo("no failed mail" if failed else "no mail")
+        return
+    from rich.console import Console
+    from rich.table import Table
+    from rich.text import Text
+
+    table = Table()
+    for col in ("id", "case", "event", "to", "subject", "status", "attempts", "when / error"):
+        table.add_column(col)
+    for m in data:
+        note = m["last_error"] if m["status"] == "failed" else (m["sent_at"] if m["status"] == "sent"
+                                                                else f"next {m['next_attempt_at']}")
+        table.add_row(*(Text(str(v)) for v in (m["id"], m["case"] or "", m["event"], ", ".join(m["to"]) or "—",
+                                               m["subject"] or "", m["status"], m["attempts"], note or "")))
+    Console(highlight=False, soft_wrap=True).print(table)
+
+
+@mail_app.command("deliver")
+def mail_deliver(ctx: typer.Context, as_json: bool = typer.Option(False, "--json")) -> None:
+    """Run one delivery pass and exit (for cron; the daemon does this by itself)."""
+    from notifications.delivery import deliver_pass
+
+    application = _app(ctx)
+    report = deliver_pass(application)
+    if as_json:
+        _print_json(report.as_json())
+    else:
+        where = f" to {application.settings.outbox_dir}" if report.mode == "outbox_dir" else ""
+        typer.echo(f"mail: {report.sent} sent{where}, {report.retried} to retry later, {report.failed} failed")
+        for e in report.errors:
+            if report.connection_error is None:
+                typer.echo(f"  {e}")
+    if report.connection_error:
+        raise DeliveryError(f"mail server unusable ({report.connection_error}); "
+                            f"{report.retried} message(s) stay queued and will be retried")
+
+
+@mail_app.command("retry")
+def mail_retry(ctx: typer.Context, mail: str = typer.Argument(..., help="mail id (see `mail list`)"),
+               as_json: bool = typer.Option(False, "--json")) -> None:
+    """Queue a failed message again, due now, with fresh attempts."""
+    from notifications.delivery import outbox_for
+
+    application = _app(ctx)
+    row = outbox_for(application).requeue(_id(mail, "mail"), application.clock.now())
+    if as_json:
+        _print_json(_mail_json(application, row))
+    else:
+        typer.echo(f"mail {row.id} queued again; the next delivery pass sends it")
+
+
+@mail_app.command("preview")
+def mail_preview(
+    ctx: typer.Context,
+    case: str = typer.Argument(..., help="case id"),
+    lang: str | None = typer.Option(None, "--lang", help="zh | en (default: the mail's language)"),
+    html: bool = typer.Option(False, "--html", help="show the HTML part instead of the text"),
+) -> None:
+    """Show the next mail of a case (its newest queued one) as it would be sent."""
+    from notifications.delivery import preview
+
+    if lang is not None and lang not in ("zh", "en"):
+        raise BadInput(f"--lang: expected zh or en, got {lang[:20]!r}")
+    case_id = _id(case, "case")
+    found = preview(_app(ctx), case_id, lang=lang)
+    if found is None:
+        typer.echo(f"no mail queued for case {case_id}")
+        return
+    m = found.mail
+    typer.echo(f"mail {m.id} · {m.event} · {m.status} · attempt {m.attempts}")
+    out = found.outgoing
+    if out is None:
+        typer.echo(f"cannot be sent as it is: {found.problem}")
+        return
+    msg = out.message
+    for header in ("From", "To", "Subject", "Date", "Message-ID"):
+        typer.echo(f"{header}: {msg[header]}")
+    attachments = [f"{p.get_filename()} ({p.get_content_type()})" for p in msg.iter_attachments()]
+    if attachments:
+        typer.echo("Attachments: " + ", ".join(attachments))
+    typer.echo("")
+    typer.echo(out.rendered.html if html else out.rendered.text, nl=False)
+
+
+# -- calendar export -----------------------------------------------------------------------------------
+def calendar_export(
+    ctx: typer.Context,
+    office: str | None = typer.Option(None, "--office", help="only this office's cases"),
+    person: str | None = typer.Option(None, "--person", help="only cases this person is part of or may act on"),
+) -> None:
+    """iCalendar of every open deadline, on stdout."""
+    from notifications.ics import DueItem, deadlines_calendar
+    from notifications.message import mail_domain
+    from notifications.render import PROCESS_NAMES
+    from workflow.ports import CaseFilter
+
+    application = _app(ctx)
+    org = _org(application)
+    if office is not None and office not in org.offices:
+        raise NotFound("office", office)
+    if person is not None and org.person(person) is None:
+        raise NotFound("person", person)
+    domain = mail_domain(application.settings.smtp.sender)
+    names = PROCESS_NAMES.get(application.settings.language, {})
+    cases = application.store.list_cases(CaseFilter(office=office))
+    items: list[DueItem] = []
+    with application.store.transaction(write=False) as tx:
+        pending = {c.id: tx.deadlines(c.id, pending_only=True) for c in cases}
+    for c in cases:
+        if not pending[c.id]:
+            continue
+        if person is not None and not _concerns(application, c, person):
+            continue
+        for d in pending[c.id]:
+            items.append(DueItem(
+                uid=f"outpost-deadline-{d.id}@{domain}",
+                due_at=d.due_at,
+                summary=f"Outpost {c.id} {names.get(c.process, c.process)}"
+                        + (f" {c.period}" if c.period else "") + (f" {c.office}" if c.office else "")
+                        + f": {d.kind} ({d.rule_id})",
+                description=f"{d.why}\n\noutpost case show {c.id}",
+                stamp=d.created_at,
+                categories=(c.process,),
+            ))
+    items.sort(key=lambda i: (i.due_at, i.uid))
+    typer.echo(deadlines_calendar(items).decode("utf-8"), nl=False)
+
+
+def _concerns(application: App, case: Any, person: str) -> bool:
+    if person in (case.subject, case.opened_by):
+        return True
+    return any(t.allowed for t in application.service.triggers(case.id, person))
