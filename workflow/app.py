@@ -58,7 +58,7 @@ class App:
         """One delivery pass of the outbox (notifications/)."""
         from notifications import delivery
 
-        return delivery.deliver_pass(self, now)
+        return delivery.deliver_pass(self, now, should_stop=should_stop)
 
     def close(self) -> None:
         if "store" in self.__dict__:

@@ -149,7 +149,8 @@ class Ticker:
         if outcome.outcome == "fired":
             report.fired.append(row)
             report.mail_queued += outcome.mail_queued
-            log.info("fired %s on case %s (due %s, %s)", d.kind, d.case_id, local_iso(d.due_at), d.rule_id)
+            log.info("fired deadline %s (%s) on case %s, due %s (%s)", d.id, d.kind, d.case_id,
+                     local_iso(d.due_at), d.rule_id)
         else:
             report.skipped.append({**row, "outcome": outcome.outcome})
             log.info("%s %s on case %s (due %s)", outcome.outcome, d.kind, d.case_id, local_iso(d.due_at))

@@ -1,0 +1,143 @@
+"""The daemon as a real process: clean stop on SIGTERM, and two daemons never firing a deadline twice."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from datetime import date, timedelta
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import local
+from workflow.app import App
+
+OUTPOST = [sys.executable, "-c", "from workflow.cli import main; main()"]
+FIRED = re.compile(r"fired deadline (\d+) ")
+
+
+def spawn(url: str, tmp_path: Path, name: str) -> subprocess.Popen[str]:
+    env = {**os.environ, "OUTPOST_DATABASE_URL": url, "OUTPOST_OUTBOX_DIR": str(tmp_path / "outbox"),
+           "PYTHONUNBUFFERED": "1"}
+    with (tmp_path / f"{name}.log").open("w") as log:  # the child keeps its own copy of the descriptor
+        return subprocess.Popen([*OUTPOST, "daemon", "--tick-seconds", "0.2", "--deliver-seconds", "0.5"],
+                                env=env, stdout=log, stderr=subprocess.STDOUT, text=True, cwd=tmp_path)
+
+
+def due_leave_deadlines(app: App, cases: int) -> None:
+    """`cases` staff leave requests made on 2 Nov 2026: reminder and escalation are long due today."""
+    people = ["zhao", "huang"]
+    start = date(2026, 12, 21)
+    for i in range(cases):
+        who = people[i % 2]
+        day = start + timedelta(days=i // 2)
+        app.service.open("leave", who, {"start": day.isoformat(), "end": day.isoformat()})
+
+
+def wait_for(predicate: Callable[[], bool], seconds: float) -> bool:
+    end = time.monotonic() + seconds
+    while time.monotonic() < end:
+        if predicate():
+            return True
+        time.sleep(0.1)
+    return predicate()
+
+
+def pending_due(app: App) -> int:
+    return int(app.ticker.queue.count_due(local(2026, 11, 20, 0, 0)))
+
+
+def stop(proc: subprocess.Popen[str], within: float = 5.0) -> tuple[int, float]:
+    began = time.monotonic()
+    proc.send_signal(signal.SIGTERM)
+    code = proc.wait(timeout=within + 5)
+    return code, time.monotonic() - began
+
+
+@pytest.mark.slow
+def test_daemon_stops_within_5s_of_sigterm_with_nothing_half_written(make_app: Callable[..., App],
+                                                                     sqlite_url: str, tmp_path: Path) -> None:
+    """SIGTERM while the daemon works through due deadlines: exit 0 within 5 s, claims released, the
+    history chains, every deadline either fired completely or still pending."""
+    app = make_app(sqlite_url, at=local(2026, 11, 2, 10, 0))
+    due_leave_deadlines(app, 150)
+    proc = spawn(sqlite_url, tmp_path, "d1")
+    assert wait_for(lambda: pending_due(app) < 300, 30), (tmp_path / "d1.log").read_text()
+    code, took = stop(proc)
+    log = (tmp_path / "d1.log").read_text()
+    assert code == 0, log
+    assert took < 5.0
+    assert "Traceback" not in log
+    assert app.verify().ok
+    with app.store.transaction(write=False) as tx:
+        from sqlalchemy import text
+
+        locked = tx.conn.execute(text("SELECT count(*) FROM deadline WHERE lock_owner IS NOT NULL")).scalar()
+        half = tx.conn.execute(text(
+            "SELECT count(*) FROM deadline d JOIN cases c ON c.id = d.case_id "
+            "WHERE d.kind = 'escalate' AND d.status = 'fired' AND c.history_count < 2")).scalar()
+    assert locked == 0 and half == 0
+
+
+@pytest.mark.slow
+@pytest.mark.postgres
+def test_two_daemons_on_postgresql_fire_500_deadlines_exactly_once(make_app: Callable[..., App],
+                                                                   tmp_path: Path) -> None:
+    """Two daemon processes on one PostgreSQL database share 500 due deadlines: each fires exactly once."""
+    from tests.conftest import PG_URL, _pg_exec, pg_available
+
+    reason = pg_available()
+    if reason:
+        pytest.skip(reason)
+    schema = f"t_daemons_{os.getpid()}"
+    _pg_exec(f"DROP SCHEMA IF EXISTS {schema} CASCADE")
+    _pg_exec(f"CREATE SCHEMA {schema}")
+    url = f"{PG_URL}?options=-csearch_path%3D{schema}"
+    try:
+        app = make_app(url, at=local(2026, 11, 2, 10, 0))
+        due_leave_deadlines(app, 250)
+        assert pending_due(app) == 500
+        procs = [spawn(url, tmp_path, "a"), spawn(url, tmp_path, "b")]
+        done = wait_for(lambda: pending_due(app) == 0, 90)
+        codes = [stop(p)[0] for p in procs]
+        logs = {n: (tmp_path / f"{n}.log").read_text() for n in ("a", "b")}
+        assert done, logs
+        assert codes == [0, 0], logs
+        fired = [int(i) for n in logs for i in FIRED.findall(logs[n])]
+        with app.store.transaction(write=False) as tx:
+            from sqlalchemy import text
+
+            leave_ids = {r[0] for r in tx.conn.execute(text(
+                "SELECT d.id FROM deadline d JOIN cases c ON c.id = d.case_id "
+                "WHERE c.process = 'leave' AND d.status = 'fired'"))}
+        leave_fired = [i for i in fired if i in leave_ids]
+        assert len(leave_fired) == 500
+        assert len(set(leave_fired)) == 500  # nobody fired a deadline twice
+        assert app.store.count("mail") >= 750  # 250 requests + 250 reminders + 250 escalations
+        assert app.verify().ok
+    finally:
+        _pg_exec(f"DROP SCHEMA IF EXISTS {schema} CASCADE")
+
+
+def test_two_tickers_interleaved_on_sqlite_never_fire_twice(make_app: Callable[..., App], sqlite_url: str) -> None:
+    """Two tickers with different owners, ticking alternately at the same instant, fire each deadline once."""
+    from store.deadlines import SqlDeadlineQueue
+    from workflow.ticker import Ticker
+
+    app = make_app(sqlite_url, at=local(2026, 11, 2, 10, 0))
+    due_leave_deadlines(app, 20)
+    a = Ticker(app.store, SqlDeadlineQueue(app.store), app.service, owner="a", batch=3)
+    b = Ticker(app.store, SqlDeadlineQueue(app.store), app.service, owner="b", batch=3)
+    now = local(2026, 11, 20, 0, 0)
+    claimed_a = a.queue.claim("a", now, timedelta(minutes=5), 5)
+    claimed_b = b.queue.claim("b", now, timedelta(minutes=5), 5)
+    assert not {d.id for d in claimed_a} & {d.id for d in claimed_b}
+    a.queue.release("a")
+    b.queue.release("b")
+    fired = [f["id"] for f in a.tick(now).fired] + [f["id"] for f in b.tick(now).fired]
+    assert len(fired) == 40 and len(set(fired)) == 40
