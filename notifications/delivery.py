@@ -30,8 +30,8 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
-from notifications.message import BadAddress, Outgoing, build_message
-from notifications.render import Rendered, TemplateProblem, render
+from notifications.message import BadAddress, Outgoing, build_message, sender_address
+from notifications.render import Rendered, TemplateProblem, render, validate_templates
 from workflow.clock import require_aware
 from workflow.errors import DeliveryError, NotFound, WorkflowError
 from workflow.model import Mail, Org
@@ -225,6 +225,16 @@ class _Pass:
         self.report.errors.append(f"mail {mail.id}: {error}")
 
 
+_checked: list[bool] = []
+
+
+def templates_checked() -> None:
+    """Validate every registered event's templates once per process (raises `TemplateProblem`)."""
+    if not _checked:
+        validate_templates()
+        _checked.append(True)
+
+
 def new_owner() -> str:
     return f"mail:{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:12]}"[:128]
 
@@ -295,12 +305,14 @@ def deliver_pass(app: App, now: datetime | None = None, should_stop: Callable[[]
     `now` fixes the pass's time (tests, `tick --at`); otherwise the app's clock is asked each time.
     `should_stop` is polled between messages (daemon shutdown): unsent claims are handed back.
     """
+    templates_checked()  # a missing template stops the pass before anything is claimed
     fixed = require_aware(now) if now is not None else None
 
     def clock() -> datetime:
         return fixed if fixed is not None else require_aware(app.clock.now())
 
     settings = app.settings
+    sender_address(settings.smtp.sender)  # a bad smtp.from stops the pass before anything is claimed
     transport = transport or make_transport(settings)
     run = _Pass(outbox=outbox or outbox_for(app), transport=transport,
                 retry=RetryPolicy.from_policy(app.policy), settings=settings, owner=new_owner(),

@@ -8,11 +8,13 @@ fixed when the row was queued, and the Date is the event's: a resend is the same
 from __future__ import annotations
 
 import email.policy
+import hashlib
+import re
 from dataclasses import dataclass
 from email.errors import HeaderParseError
-from email.headerregistry import Address
+from email.headerregistry import Address, HeaderRegistry
 from email.message import EmailMessage
-from email.utils import format_datetime, parseaddr
+from email.utils import format_datetime
 
 from notifications import ics
 from notifications.render import Rendered, one_line
@@ -46,7 +48,7 @@ def _clean_name(name: str | None) -> str:
 
 def address(name: str | None, addr: str, what: str) -> Address:
     addr = (addr or "").strip()
-    if not addr or any(ch in addr for ch in "\r\n<>,;\"\\ ") or addr.count("@") != 1:
+    if not addr or any(ch in addr for ch in "\r\n<>,;:\"\\ ()[]") or addr.count("@") != 1:
         raise BadAddress(f"{what}: not a usable e-mail address: {addr[:80]!r}")
     try:
         return Address(display_name=_clean_name(name), addr_spec=addr)
@@ -55,14 +57,49 @@ def address(name: str | None, addr: str, what: str) -> Address:
 
 
 def sender_address(sender: str) -> Address:
-    """`smtp.from` as given: `outpost@example.org` or `Outpost <outpost@example.org>`."""
-    name, addr = parseaddr(one_line(sender))
-    return address(name, addr, "smtp.from")
+    """`smtp.from` as given: `outpost@example.org` or `Outpost <outpost@example.org>`.
+
+    A bad one is a configuration error (`DeliveryError`), found before any row is claimed, so no
+    message fails for it.
+    """
+    header = HeaderRegistry()("From", one_line(sender))
+    addresses = list(getattr(header, "addresses", ()))
+    if len(addresses) != 1 or header.defects:
+        raise DeliveryError(f"smtp.from: expected one address like 'Outpost <outpost@example.org>', "
+                            f"got {one_line(sender)[:80]!r}")
+    try:
+        return address(addresses[0].display_name, addresses[0].addr_spec, "smtp.from")
+    except BadAddress as exc:
+        raise DeliveryError(str(exc)) from None
 
 
 def mail_domain(sender: str) -> str:
-    _, addr = parseaddr(one_line(sender))
-    return addr.rsplit("@", 1)[-1] if "@" in addr else "outpost.local"
+    try:
+        return sender_address(sender).domain
+    except DeliveryError:
+        return "outpost.local"
+
+
+_MSGID = re.compile(r"<[^<>\s@]+@[^<>\s@]+>")
+
+
+def message_id_header(message_id: str) -> str:
+    """The row's Message-ID as a header: as stored when well-formed, else repaired the same way every
+    time (stray brackets or spaces dropped), so that a resend still carries the same id."""
+    text = message_id.strip()
+    if _MSGID.fullmatch(text):
+        return text
+    core = "".join(ch for ch in text if ch not in "<> \t\r\n")
+    if "@" not in core:
+        core += "@outpost.local"
+    return f"<{core}>"
+
+
+def _fix_boundaries(msg: EmailMessage, seed: str) -> None:
+    """Boundaries derived from the Message-ID instead of random ones: a resend is byte-identical."""
+    digest = hashlib.sha256(seed.encode()).hexdigest()[:24]
+    for n, part in enumerate(p for p in msg.walk() if p.is_multipart()):
+        part.set_boundary(f"=_outpost_{digest}_{n}")
 
 
 def build_message(mail: Mail, rendered: Rendered, *, sender: str, to_name: str | None, to_email: str) -> Outgoing:
@@ -74,7 +111,7 @@ def build_message(mail: Mail, rendered: Rendered, *, sender: str, to_name: str |
     msg["From"] = from_addr
     msg["To"] = to_addr
     msg["Date"] = format_datetime(mail.created_at.astimezone(LOCAL_TZ))
-    msg["Message-ID"] = mail.message_id
+    msg["Message-ID"] = message_id_header(mail.message_id)
     msg["Auto-Submitted"] = "auto-generated"  # RFC 3834: no vacation replies to a robot
     msg["Content-Language"] = "zh-CN" if rendered.lang == "zh" else "en"
     if mail.case_id is not None:
@@ -93,5 +130,6 @@ def build_message(mail: Mail, rendered: Rendered, *, sender: str, to_name: str |
         msg.add_attachment(data, maintype="text", subtype="calendar",
                            filename=f"outpost-case-{mail.case_id}.ics",
                            params={"method": "PUBLISH", "charset": "utf-8"})
+    _fix_boundaries(msg, mail.message_id)
     return Outgoing(mail=mail, message=msg, envelope_from=from_addr.addr_spec, to=[to_addr.addr_spec],
                     rendered=rendered)

@@ -34,12 +34,13 @@ class SqlMailbox:
                       .order_by(mail_t.c.next_attempt_at, mail_t.c.id).limit(max(1, limit)))
         if self.store.dialect == "postgresql":
             candidates = candidates.with_for_update(skip_locked=True)
-        stmt = (update(mail_t)
-                # The conditions again: on SQLite the sub-select is not a lock, the UPDATE's WHERE is.
-                .where(mail_t.c.id.in_(candidates.scalar_subquery()), *due)
-                .values(lock_owner=owner, lock_expires_at=now + lease)
-                .returning(*mail_t.c))
         with self.store.transaction() as tx:
+            ids = list(tx.conn.execute(candidates).scalars())
+            if not ids:
+                return []
+            # The conditions again: on SQLite the SELECT is no lock, the conditional UPDATE is.
+            stmt = (update(mail_t).where(mail_t.c.id.in_(ids), *due)
+                    .values(lock_owner=owner, lock_expires_at=now + lease).returning(*mail_t.c))
             rows = [_mail_from(r) for r in tx.conn.execute(stmt)]
         rows.sort(key=lambda m: (m.next_attempt_at, m.id or 0))
         return rows

@@ -98,6 +98,18 @@ def mail_list(
     if not data:
         typer.echo("no failed mail" if failed else "no mail")
         return
+    import sys
+
+    def note(m: dict[str, Any]) -> str:
+        if m["status"] == "failed":
+            return str(m["last_error"] or "")
+        return str(m["sent_at"]) if m["status"] == "sent" else f"next attempt {m['next_attempt_at']}"
+
+    if not sys.stdout.isatty():  # piped: whole lines, never cut to a terminal's width
+        for m in data:
+            typer.echo(f"{m['id']}\tcase {m['case'] or '-'}\t{m['event']}\t{', '.join(m['to']) or '-'}\t"
+                       f"{m['status']}\t{m['attempts']} attempt(s)\t{note(m)}\t{m['subject'] or ''}")
+        return
     from rich.console import Console
     from rich.table import Table
     from rich.text import Text
@@ -106,10 +118,8 @@ def mail_list(
     for col in ("id", "case", "event", "to", "subject", "status", "attempts", "when / error"):
         table.add_column(col)
     for m in data:
-        note = m["last_error"] if m["status"] == "failed" else (m["sent_at"] if m["status"] == "sent"
-                                                                else f"next {m['next_attempt_at']}")
         table.add_row(*(Text(str(v)) for v in (m["id"], m["case"] or "", m["event"], ", ".join(m["to"]) or "—",
-                                               m["subject"] or "", m["status"], m["attempts"], note or "")))
+                                               m["subject"] or "", m["status"], m["attempts"], note(m))))
     Console(highlight=False, soft_wrap=True).print(table)
 
 

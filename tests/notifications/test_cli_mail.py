@@ -1,0 +1,229 @@
+"""`outpost mail list|deliver|retry|preview` and `outpost calendar export`, through the real CLI."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from collections.abc import Callable
+from datetime import datetime, timedelta
+from pathlib import Path
+
+import pytest
+from icalendar import Calendar
+
+from tests.conftest import ROOT, local
+from tests.notifications.conftest import PASSWORD, USER, SmtpServer, deliver, with_password
+from workflow.app import App
+from workflow.cli import run
+
+# The CLI runs on the real clock: cases are opened in the past, so their mail is due now.
+OPENED = local(2026, 1, 5, 9, 0)
+
+
+@pytest.fixture
+def cli_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Callable[..., None]:
+    """Point the CLI (which reads the environment) at a database and outbox."""
+    monkeypatch.chdir(tmp_path)
+    for key in ("OUTPOST_CONFIG", "OUTPOST_SMTP_HOST", "OUTPOST_SMTP_PASSWORD", "OUTPOST_LANG"):
+        monkeypatch.delenv(key, raising=False)
+
+    def point(app: App, **env: str) -> None:
+        monkeypatch.setenv("OUTPOST_DATABASE_URL", app.settings.database_url)
+        monkeypatch.setenv("OUTPOST_OUTBOX_DIR", str(app.settings.outbox_dir))
+        for key, value in env.items():
+            monkeypatch.setenv(key, value)
+
+    return point
+
+
+def cli(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
+    code = run(list(argv))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def requests(app: App) -> list[int]:
+    return [app.service.open("leave", who, {"start": "2026-03-02", "end": "2026-03-03"}).id
+            for who in ("zhao", "huang", "li")]
+
+
+def test_mail_list_json_has_the_documented_keys(make_app: Callable[..., App], sqlite_url: str,
+                                                 cli_env: Callable[..., None],
+                                                 capsys: pytest.CaptureFixture[str]) -> None:
+    """`mail list --json`: id, case, to, subject (rendered even before sending), status, attempts, created_at."""
+    app = make_app(sqlite_url, at=OPENED)
+    cases = requests(app)
+    cli_env(app)
+    code, out, _ = cli(capsys, "mail", "list", "--json")
+    assert code == 0
+    rows = json.loads(out)
+    assert [r["case"] for r in rows] == cases
+    first = rows[0]
+    assert {"id", "case", "to", "subject", "status", "attempts", "created_at", "event", "message_id",
+            "last_error", "next_attempt_at", "sent_at"} <= set(first)
+    assert first["to"] == ["wang@bj.example.org"]
+    assert first["subject"] == f"[Outpost] 请假申请待您审批：赵丽（案件 {cases[0]}）"
+    assert (first["status"], first["attempts"]) == ("queued", 0)
+    assert first["created_at"] == "2026-01-05T09:00:00+08:00"
+    code, out, _ = cli(capsys, "mail", "list", "--failed", "--json")
+    assert (code, json.loads(out)) == (0, [])
+    code, out, _ = cli(capsys, "mail", "list")
+    assert code == 0 and "leave.requested" in out and "queued" in out
+
+
+def test_failed_mail_is_listed_then_retried_and_delivered(
+        make_app: Callable[..., App], db_url: str, smtp_server: SmtpServer, cli_env: Callable[..., None],
+        capsys: pytest.CaptureFixture[str], caplog: pytest.LogCaptureFixture) -> None:
+    """After the last attempt `mail list --failed` shows the row; `mail retry ID` re-queues it and
+    `mail deliver` (STARTTLS + AUTH, password from OUTPOST_SMTP_PASSWORD) sends it; the password is
+    never printed or logged."""
+    caplog.set_level("DEBUG")
+    app = with_password(make_app(db_url, at=OPENED, smtp_host="127.0.0.1", smtp_port=smtp_server.port,
+                                 smtp_starttls=True, smtp_username=USER))
+    cases = requests(app)
+    smtp_server.stop()
+    t = OPENED
+    for _ in range(8):
+        deliver(app, smtp_server, now=t)
+        t = app.store.mails()[0].next_attempt_at
+    cli_env(app, OUTPOST_SMTP_HOST="127.0.0.1", OUTPOST_SMTP_PORT=str(smtp_server.port),
+            OUTPOST_SMTP_STARTTLS="true", OUTPOST_SMTP_USERNAME=USER, OUTPOST_SMTP_PASSWORD=PASSWORD,
+            SSL_CERT_FILE=str(smtp_server.cert))
+    code, out, _ = cli(capsys, "mail", "list", "--failed", "--json")
+    failed = json.loads(out)
+    assert code == 0 and [f["case"] for f in failed] == cases
+    assert all(f["status"] == "failed" and f["attempts"] == 8 for f in failed)
+    code, out, _ = cli(capsys, "mail", "list", "--failed")
+    assert code == 0 and "failed" in out and "connection" in out
+    smtp_server.start()
+    code, out, err = cli(capsys, "mail", "retry", str(failed[0]["id"]))
+    assert (code, err) == (0, "") and f"mail {failed[0]['id']} queued again" in out
+    row = app.store.mails(case_id=cases[0])[0]
+    assert (row.status, row.attempts) == ("queued", 0)
+    code, out, err = cli(capsys, "mail", "deliver")
+    assert (code, err) == (0, "")
+    assert "mail: 1 sent" in out
+    assert [r.rcpt_tos for r in smtp_server.received] == [["wang@bj.example.org"]]
+    assert [m.status for m in app.store.mails()] == ["sent", "failed", "failed"]
+    code, out, _ = cli(capsys, "mail", "retry", str(failed[0]["id"]))
+    assert code == 2  # already sent: nothing to retry
+    everything = out + caplog.text + " ".join(str(m.last_error) for m in app.store.mails())
+    assert PASSWORD not in everything
+
+
+def test_mail_deliver_with_the_server_down_exits_1_and_keeps_the_mail(
+        make_app: Callable[..., App], sqlite_url: str, smtp_server: SmtpServer, cli_env: Callable[..., None],
+        capsys: pytest.CaptureFixture[str]) -> None:
+    """`mail deliver` that cannot reach the server: one line on stderr, exit 1, every row still queued."""
+    app = make_app(sqlite_url, at=OPENED)
+    requests(app)
+    smtp_server.stop()
+    cli_env(app, OUTPOST_SMTP_HOST="127.0.0.1", OUTPOST_SMTP_PORT=str(smtp_server.port),
+            OUTPOST_SMTP_STARTTLS="true", OUTPOST_SMTP_USERNAME=USER, OUTPOST_SMTP_PASSWORD=PASSWORD)
+    code, out, err = cli(capsys, "mail", "deliver")
+    assert code == 1
+    assert err.startswith("outpost: mail server unusable (127.0.0.1") and err.count("\n") == 1
+    assert "3 message(s) stay queued" in err and "Traceback" not in err
+    assert PASSWORD not in out + err
+    assert {(m.status, m.attempts) for m in app.store.mails()} == {("queued", 1)}
+
+
+def test_mail_deliver_without_smtp_writes_eml_files(make_app: Callable[..., App], sqlite_url: str,
+                                                    cli_env: Callable[..., None],
+                                                    capsys: pytest.CaptureFixture[str]) -> None:
+    """No SMTP configured: `mail deliver` writes the outbox folder and says so; `--json` reports counts."""
+    app = make_app(sqlite_url, at=OPENED)
+    requests(app)
+    cli_env(app)
+    code, out, _ = cli(capsys, "mail", "deliver", "--json")
+    assert code == 0
+    assert json.loads(out) | {"errors": []} == {"claimed": 3, "sent": 3, "retried": 0, "failed": 0,
+                                                "mode": "outbox_dir", "connection_error": None, "errors": []}
+    assert len(list(app.settings.outbox_dir.glob("*.eml"))) == 3
+    code, out, _ = cli(capsys, "mail", "deliver")
+    assert (code, out.strip()) == (0, f"mail: 0 sent to {app.settings.outbox_dir}, 0 to retry later, 0 failed")
+
+
+@pytest.mark.parametrize("arg", ["999", "abc", "0"])
+def test_mail_retry_of_nothing_is_bad_input(make_app: Callable[..., App], sqlite_url: str, arg: str,
+                                            cli_env: Callable[..., None], capsys: pytest.CaptureFixture[str]) -> None:
+    app = make_app(sqlite_url, at=OPENED)
+    cli_env(app)
+    code, _, err = cli(capsys, "mail", "retry", arg)
+    assert code == 2 and err.startswith("outpost: unknown mail")
+
+
+def test_mail_preview_shows_the_next_mail_of_a_case(make_app: Callable[..., App], sqlite_url: str,
+                                                    cli_env: Callable[..., None],
+                                                    capsys: pytest.CaptureFixture[str]) -> None:
+    """`mail preview CASE`: headers and text of the newest queued mail; --lang en, --html; none; unknown."""
+    app = make_app(sqlite_url, at=OPENED)
+    case = requests(app)[0]
+    cli_env(app)
+    code, out, _ = cli(capsys, "mail", "preview", str(case))
+    assert code == 0
+    assert "To: 王建国 <wang@bj.example.org>" in out
+    assert f"Subject: [Outpost] 请假申请待您审批：赵丽（案件 {case}）" in out
+    assert f"outpost case advance {case} approve --as wang" in out
+    code, out, _ = cli(capsys, "mail", "preview", str(case), "--lang", "en")
+    assert code == 0 and "Leave request awaiting your decision: 赵丽" in out
+    code, out, _ = cli(capsys, "mail", "preview", str(case), "--html")
+    assert code == 0 and "<!DOCTYPE html>" in out
+    app.service.advance(case, "approve", "wang")  # queues leave.approved to zhao: the newest
+    code, out, _ = cli(capsys, "mail", "preview", str(case))
+    assert code == 0 and "To: 赵丽 <zhao@bj.example.org>" in out and "您的请假申请已获批准" in out
+    from notifications.delivery import deliver_pass
+
+    deliver_pass(app, now=OPENED + timedelta(days=1))
+    code, out, _ = cli(capsys, "mail", "preview", str(case))
+    assert (code, out.strip()) == (0, f"no mail queued for case {case}")
+    code, _, err = cli(capsys, "mail", "preview", "4242")
+    assert code == 2 and err.strip() == "outpost: unknown case: 4242"
+    code, _, err = cli(capsys, "mail", "preview", str(case), "--lang", "fr")
+    assert code == 2 and "--lang" in err
+
+
+def test_calendar_export_lists_every_open_deadline(make_app: Callable[..., App], sqlite_url: str,
+                                                   cli_env: Callable[..., None],
+                                                   capsys: pytest.CaptureFixture[str]) -> None:
+    """`calendar export` is one iCalendar with an event per pending deadline; --office and --person filter."""
+    app = make_app(sqlite_url, at=OPENED)
+    cases = requests(app)  # zhao and li (BJ) ask wang; huang (SZ) asks chen
+    cli_env(app)
+    pending = {c: [d for d in app.case_view(c)["deadlines"] if d["status"] == "pending"] for c in cases}
+    code, out, _ = cli(capsys, "calendar", "export")
+    assert code == 0
+    events = list(Calendar.from_ical(out).walk("VEVENT"))
+    assert len(events) == sum(len(v) for v in pending.values()) == 9
+    uids = {str(e["uid"]) for e in events}
+    assert len(uids) == 9
+    first = pending[cases[0]][0]
+    [ev] = [e for e in events if str(e["uid"]) == f"outpost-deadline-{first['id']}@localhost"]
+    assert ev.decoded("dtstart") == datetime.fromisoformat(first["due_at"])
+    assert first["why"].split(" (")[0] in str(ev["description"]).replace("\n", " ")
+    code, out2, _ = cli(capsys, "calendar", "export")
+    assert out2 == out  # stable: exporting twice gives the same calendar
+    code, out, _ = cli(capsys, "calendar", "export", "--office", "SZ")
+    assert code == 0 and len(list(Calendar.from_ical(out).walk("VEVENT"))) == 3
+    code, out, _ = cli(capsys, "calendar", "export", "--person", "wang")
+    assert code == 0 and len(list(Calendar.from_ical(out).walk("VEVENT"))) == 6  # the two he decides
+    code, out, _ = cli(capsys, "calendar", "export", "--person", "huang")
+    assert code == 0 and len(list(Calendar.from_ical(out).walk("VEVENT"))) == 3  # her own request
+    code, _, err = cli(capsys, "calendar", "export", "--office", "XX")
+    assert code == 2 and err.strip() == "outpost: unknown office: XX"
+    code, _, err = cli(capsys, "calendar", "export", "--person", "nobody")
+    assert code == 2 and err.strip() == "outpost: unknown person: nobody"
+
+
+def test_cli_start_imports_no_mail_machinery() -> None:
+    """`outpost --help` stays fast: jinja2, smtplib, icalendar and notifications load only when used."""
+    code = ("import sys, workflow.cli; print(sorted(m for m in sys.modules if m.split('.')[0] in "
+            "('jinja2', 'smtplib', 'icalendar', 'notifications', 'rich')))")
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, check=True, capture_output=True, text=True)
+    assert out.stdout.strip() == "[]"
+    helper = "from workflow.cli import run; raise SystemExit(run(['mail', '--help']))"
+    helped = subprocess.run([sys.executable, "-c", helper], cwd=ROOT, capture_output=True, text=True)
+    assert helped.returncode == 0
+    for command in ("list", "deliver", "retry", "preview"):
+        assert command in helped.stdout
