@@ -188,7 +188,9 @@ def open_leave(ctx: Ctx) -> OpenPlan:
         try:
             base_id = int(extends)
         except (TypeError, ValueError):
-            raise BadInput(f"--extends: expected a case id, got {extends!r}") from None
+            raise BadInput(f"--extends: expected a case id, got {str(extends)[:40]!r}") from None
+        if not 0 < base_id < 2**31:
+            raise NotFound("leave case", base_id)
         base = ctx.tx.get_case(base_id)
         if base is None or base.process != PROCESS:
             raise NotFound("leave case", extends)

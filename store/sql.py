@@ -31,6 +31,7 @@ from store.tables import (
     DeadlineRow,
     HistoryRow,
     HolidayRow,
+    ItemRow,
     MailRow,
     MetaRow,
     OfficeRow,
@@ -44,6 +45,7 @@ from workflow.model import (
     Case,
     Deadline,
     HistoryEntry,
+    Item,
     Mail,
     Office,
     OffSite,
@@ -62,6 +64,7 @@ role_t = PersonRoleRow.__table__  # type: ignore[attr-defined]
 offsite_t = OffSiteRow.__table__  # type: ignore[attr-defined]
 holiday_t = HolidayRow.__table__  # type: ignore[attr-defined]
 meta_t = MetaRow.__table__  # type: ignore[attr-defined]
+item_t = ItemRow.__table__  # type: ignore[attr-defined]
 
 BUSY_TIMEOUT_MS = 5000
 ORG_META_KEY = "org"
@@ -133,6 +136,11 @@ def _case_from(row: Any) -> Case:
         data=dict(row.data or {}), opened_at=row.opened_at, opened_by=row.opened_by,
         updated_at=row.updated_at, history_count=row.history_count, history_head=row.history_head,
     )
+
+
+def _item_from(row: Any) -> Item:
+    return Item(id=row.id, case_id=row.case_id, kind=row.kind, status=row.status, data=dict(row.data or {}),
+                created_at=row.created_at, created_by=row.created_by, updated_at=row.updated_at)
 
 
 def _history_from(row: Any) -> HistoryEntry:
@@ -363,6 +371,29 @@ class SqlTx:
                 for m in fresh
             ])
         return len(fresh)
+
+    # -- items logged against a case -----------------------------------------------------------
+    def add_item(self, item: Item) -> int:
+        result = self.conn.execute(insert(item_t).values(
+            case_id=item.case_id, kind=item.kind, status=item.status, data=item.data,
+            created_at=item.created_at, created_by=item.created_by, updated_at=item.updated_at,
+        ).returning(item_t.c.id))
+        item.id = int(result.scalar_one())
+        return item.id
+
+    def get_item(self, item_id: int) -> Item | None:
+        row = self.conn.execute(select(item_t).where(item_t.c.id == item_id)).first()
+        return _item_from(row) if row is not None else None
+
+    def items(self, case_id: int, kind: str | None = None) -> list[Item]:
+        stmt = select(item_t).where(item_t.c.case_id == case_id)
+        if kind is not None:
+            stmt = stmt.where(item_t.c.kind == kind)
+        return [_item_from(r) for r in self.conn.execute(stmt.order_by(item_t.c.id))]
+
+    def update_item(self, item: Item) -> None:
+        self.conn.execute(update(item_t).where(item_t.c.id == item.id)
+                          .values(status=item.status, data=item.data, updated_at=item.updated_at))
 
     # -- off-site days (R-2.5) -----------------------------------------------------------------
     def off_site(self, person: str, year: int) -> list[OffSite]:

@@ -165,6 +165,21 @@ class OffSiteRow(SQLModel, table=True):
     source: str = Field(default="leave", max_length=32)
 
 
+class ItemRow(SQLModel, table=True):
+    """Things logged against a case (information items, investments, audit findings, handovers)."""
+
+    __tablename__: ClassVar[str] = "case_item"
+    __table_args__ = (Index("ix_case_item_case_id_kind", "case_id", "kind"),)
+    id: int | None = Field(default=None, sa_column=Column(Integer, primary_key=True, autoincrement=True))
+    case_id: int = Field(foreign_key="cases.id")
+    kind: str = Field(max_length=32)
+    status: str = Field(max_length=16)
+    data: dict[str, Any] = _json_dict()
+    created_at: datetime = _utc()
+    created_by: str | None = Field(default=None, foreign_key="person.id", max_length=64)
+    updated_at: datetime = _utc()
+
+
 class HolidayRow(SQLModel, table=True):
     """A day of an official holiday notice loaded by an administrator (R-0.6)."""
 

@@ -72,7 +72,7 @@ def _case_id(text: str) -> int:
         value = int(text)
     except ValueError:
         raise BadInput(f"unknown case: {text[:40]!r} (a case id is a number)") from None
-    if value <= 0 or value > 2**62:
+    if value <= 0 or value > 2**31 - 1:  # ids are 32-bit integers in every database
         raise BadInput(f"unknown case: {text[:40]}")
     return value
 
@@ -428,7 +428,7 @@ def diagram(process: str = typer.Argument(...),
 
 
 # -- entry point ---------------------------------------------------------------------------------------
-def _one_line(text: str, limit: int = 400) -> str:
+def _one_line(text: str, limit: int = 4000) -> str:
     flat = " ".join(str(text).split())
     return flat if len(flat) <= limit else flat[:limit] + "…"
 

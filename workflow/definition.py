@@ -57,9 +57,11 @@ class Notice:
 
 @dataclass(frozen=True)
 class Transition:
+    """`dest=None` is an internal transition: recorded in the history, the state (and its deadlines) kept."""
+
     trigger: str
     source: tuple[str, ...]
-    dest: str
+    dest: str | None
     who: Permission | None  # None: only the daemon fires it (system trigger)
     who_doc: str
     guards: tuple[Guard, ...] = ()
@@ -213,7 +215,7 @@ class ProcessDefinition:
         for t in self.transitions:
             if not _NAME.fullmatch(t.trigger) or t.trigger in {"open", "escalate"}:
                 errors.append(f"trigger {t.trigger!r} is not a valid trigger name")
-            if t.dest not in states:
+            if t.dest is not None and t.dest not in states:
                 errors.append(f"trigger {t.trigger!r} goes to unknown state {t.dest!r}")
             if not t.source:
                 errors.append(f"trigger {t.trigger!r} has no source state")
@@ -224,7 +226,8 @@ class ProcessDefinition:
                 if (t.trigger, s) in seen_pairs:
                     errors.append(f"trigger {t.trigger!r} is defined twice from {s!r}")
                 seen_pairs.add((t.trigger, s))
-                outgoing[s].add(t.dest)
+                if t.dest is not None:
+                    outgoing[s].add(t.dest)
                 if s in self.final_states:
                     errors.append(f"final state {s!r} has outgoing trigger {t.trigger!r}")
             if t.who is not None and not t.who_doc:

@@ -12,7 +12,7 @@ def mermaid(d: ProcessDefinition) -> str:
     for t in d.transitions:
         label = t.trigger + (" (system)" if t.system else "")
         for s in t.source:
-            lines.append(f"    {s} --> {t.dest}: {label}")
+            lines.append(f"    {s} --> {t.dest or s}: {label}")
     for s in d.final_states:
         lines.append(f"    {s} --> [*]")
     for spec in d.deadlines:
@@ -31,6 +31,6 @@ def dot(d: ProcessDefinition) -> str:
     for t in d.transitions:
         style = ", style=dashed" if t.system else ""
         for s in t.source:
-            lines.append(f'    "{s}" -> "{t.dest}" [label="{t.trigger}"{style}];')
+            lines.append(f'    "{s}" -> "{t.dest or s}" [label="{t.trigger}"{style}];')
     lines.append("}")
     return "\n".join(lines) + "\n"

@@ -135,6 +135,20 @@ class Mail:
         return [r["email"] for r in self.recipients if r.get("email")]
 
 
+@dataclass
+class Item:
+    """Something logged against a case: an information item, an investment, an audit finding, a handover."""
+
+    case_id: int
+    kind: str
+    status: str
+    data: dict[str, Any]
+    created_at: datetime
+    created_by: str | None
+    updated_at: datetime
+    id: int | None = None
+
+
 @dataclass(frozen=True)
 class OffSite:
     person: str

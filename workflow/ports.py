@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any, Protocol
 
-from workflow.model import Case, Deadline, HistoryEntry, Mail, Office, OffSite, Org, Person
+from workflow.model import Case, Deadline, HistoryEntry, Item, Mail, Office, OffSite, Org, Person
 
 
 @dataclass(frozen=True)
@@ -77,6 +77,14 @@ class Tx(Protocol):
     def queue_mail(self, rows: Sequence[Mail]) -> int:
         """Insert mail rows; a row whose dedupe key is already queued is skipped. Returns rows added."""
         ...
+
+    def add_item(self, item: Item) -> int: ...
+
+    def get_item(self, item_id: int) -> Item | None: ...
+
+    def items(self, case_id: int, kind: str | None = None) -> list[Item]: ...
+
+    def update_item(self, item: Item) -> None: ...
 
     def off_site(self, person: str, year: int) -> list[OffSite]: ...
 

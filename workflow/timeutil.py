@@ -12,6 +12,7 @@ from zoneinfo import ZoneInfo
 from workflow.errors import BadInput
 
 LOCAL_TZ = ZoneInfo("Asia/Shanghai")
+MIN_YEAR, MAX_YEAR = 1970, 2199  # business dates; keeps date arithmetic far from datetime's limits
 _DATE_RE = re.compile(r"\d{4}-\d{2}-\d{2}")
 
 
@@ -20,9 +21,12 @@ def parse_date(text: str, what: str = "date") -> date:
     if not isinstance(text, str) or not _DATE_RE.fullmatch(text):
         raise BadInput(f"{what}: expected YYYY-MM-DD, got {_shorten(text)!r}")
     try:
-        return date.fromisoformat(text)
+        value = date.fromisoformat(text)
     except ValueError as exc:
         raise BadInput(f"{what}: impossible date {text!r} ({exc})") from None
+    if not MIN_YEAR <= value.year <= MAX_YEAR:
+        raise BadInput(f"{what}: {text} is outside the years Outpost handles ({MIN_YEAR}–{MAX_YEAR})")
+    return value
 
 
 def parse_instant(text: str, what: str = "--at") -> datetime:
@@ -35,6 +39,8 @@ def parse_instant(text: str, what: str = "--at") -> datetime:
         raise BadInput(f"{what}: expected an ISO 8601 date-time, got {_shorten(text)!r}") from None
     if value.tzinfo is None:
         value = value.replace(tzinfo=LOCAL_TZ)
+    if not MIN_YEAR <= value.year <= MAX_YEAR:
+        raise BadInput(f"{what}: {text} is outside the years Outpost handles ({MIN_YEAR}–{MAX_YEAR})")
     return value.astimezone(UTC)
 
 
