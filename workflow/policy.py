@@ -37,7 +37,7 @@ class Policy:
         assert isinstance(value, int)
         return value
 
-    def ints(self, key: str) -> "list[builtins.int]":
+    def ints(self, key: str) -> list[builtins.int]:
         value = self.get(key)
         assert isinstance(value, list)
         return [builtins.int(v) for v in value]
