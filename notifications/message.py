@@ -15,6 +15,7 @@ from email.errors import HeaderParseError
 from email.headerregistry import Address, HeaderRegistry
 from email.message import EmailMessage
 from email.utils import format_datetime
+from functools import lru_cache
 
 from notifications import ics
 from notifications.render import Rendered, one_line
@@ -56,6 +57,7 @@ def address(name: str | None, addr: str, what: str) -> Address:
         raise BadAddress(f"{what}: not a usable e-mail address: {addr[:80]!r} ({exc})") from None
 
 
+@lru_cache(maxsize=8)
 def sender_address(sender: str) -> Address:
     """`smtp.from` as given: `outpost@example.org` or `Outpost <outpost@example.org>`.
 
@@ -95,11 +97,11 @@ def message_id_header(message_id: str) -> str:
     return f"<{core}>"
 
 
-def _fix_boundaries(msg: EmailMessage, seed: str) -> None:
-    """Boundaries derived from the Message-ID instead of random ones: a resend is byte-identical."""
+def _boundaries(seed: str) -> tuple[str, str]:
+    """Boundaries derived from the Message-ID instead of random ones: a resend is byte-identical.
+    (`=_` never occurs in base64 or quoted-printable text.)"""
     digest = hashlib.sha256(seed.encode()).hexdigest()[:24]
-    for n, part in enumerate(p for p in msg.walk() if p.is_multipart()):
-        part.set_boundary(f"=_outpost_{digest}_{n}")
+    return f"=_outpost_{digest}_alt", f"=_outpost_{digest}_mix"
 
 
 def build_message(mail: Mail, rendered: Rendered, *, sender: str, to_name: str | None, to_email: str) -> Outgoing:
@@ -117,7 +119,9 @@ def build_message(mail: Mail, rendered: Rendered, *, sender: str, to_name: str |
     if mail.case_id is not None:
         msg["X-Outpost-Case"] = str(mail.case_id)
     msg["X-Outpost-Event"] = one_line(mail.event)
+    alternative, mixed = _boundaries(mail.message_id)
     msg.set_content(rendered.text, subtype="plain", charset="utf-8")
+    msg.make_alternative(boundary=alternative)
     msg.add_alternative(rendered.html, subtype="html", charset="utf-8")
     if rendered.due is not None:
         commands = "\n".join(rendered.commands)
@@ -127,9 +131,9 @@ def build_message(mail: Mail, rendered: Rendered, *, sender: str, to_name: str |
             description=f"{rendered.what}\n\n{rendered.due.text}\n{commands}",
             stamp=mail.created_at,
         )
+        msg.make_mixed(boundary=mixed)
         msg.add_attachment(data, maintype="text", subtype="calendar",
                            filename=f"outpost-case-{mail.case_id}.ics",
                            params={"method": "PUBLISH", "charset": "utf-8"})
-    _fix_boundaries(msg, mail.message_id)
     return Outgoing(mail=mail, message=msg, envelope_from=from_addr.addr_spec, to=[to_addr.addr_spec],
                     rendered=rendered)

@@ -1,0 +1,160 @@
+"""Mail benchmark (not a test): queue 1,000 messages through the engine, render them, deliver them.
+
+    /work/venv/bin/python bench/mail_bench.py [--count 1000] [--database-url URL] [--plain]
+
+Each message comes from a real `leave` request (one case per message, so the per-recipient action
+check runs for every one). Delivery goes to a local aiosmtpd server with STARTTLS + AUTH (like the
+tests; `--plain` for neither) over ONE connection, which the script verifies. Prints messages per
+second for rendering and for delivery.
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import socket
+import ssl
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import replace
+from datetime import date, timedelta
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from aiosmtpd.controller import Controller  # noqa: E402
+from aiosmtpd.smtp import AuthResult, LoginPassword  # noqa: E402
+
+from notifications.delivery import ActionFilter, SmtpTransport, deliver_pass, load_org, prepare  # noqa: E402
+from notifications.render import render  # noqa: E402
+from workflow.app import App  # noqa: E402
+from workflow.clock import FixedClock  # noqa: E402
+from workflow.settings import load_settings  # noqa: E402
+from workflow.timeutil import LOCAL_TZ  # noqa: E402
+
+PASSWORD = "bench-password"
+
+
+class Sink:
+    def __init__(self) -> None:
+        self.count = 0
+        self.peers: set[Any] = set()
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        self.count += 1
+        self.peers.add(session.peer)
+        return "250 OK"
+
+
+def _auth(server: Any, session: Any, envelope: Any, mechanism: str, data: Any) -> AuthResult:
+    ok = isinstance(data, LoginPassword) and data.password == PASSWORD.encode()
+    return AuthResult(success=True) if ok else AuthResult(success=False, handled=False)
+
+
+def _cert(folder: Path) -> tuple[Path, Path]:
+    cert, key = folder / "cert.pem", folder / "key.pem"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
+                    "-nodes", "-keyout", str(key), "-out", str(cert), "-days", "1", "-subj", "/CN=localhost",
+                    "-addext", "subjectAltName=IP:127.0.0.1"], check=True, capture_output=True)
+    return cert, key
+
+
+def _port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--count", type=int, default=1000)
+    parser.add_argument("--database-url", default=None, help="default: a SQLite file in a temp folder")
+    parser.add_argument("--plain", action="store_true", help="no STARTTLS, no AUTH")
+    args = parser.parse_args()
+    tmp = Path(tempfile.mkdtemp(prefix="outpost-mail-bench-"))
+    try:
+        run(args, tmp)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def run(args: argparse.Namespace, tmp: Path) -> None:
+    from datetime import datetime
+
+    port = _port()
+    tls = not args.plain
+    options: dict[str, Any] = {"database_url": args.database_url or f"sqlite:///{tmp / 'bench.db'}",
+                               "outbox_dir": tmp / "outbox", "smtp_host": "127.0.0.1", "smtp_port": port,
+                               "smtp_from": "Outpost <outpost@gov.example.org>"}
+    if tls:
+        options.update(smtp_starttls=True, smtp_username="outpost")
+    settings = load_settings(options, env={}, cwd=tmp)
+    settings = replace(settings, smtp=replace(settings.smtp, password=PASSWORD if tls else None))
+    at = datetime(2027, 1, 4, 9, 0, tzinfo=LOCAL_TZ)
+    app = App(settings, clock=FixedClock(at))
+    app.init()
+    app.load_org(ROOT / "examples" / "org.toml")
+
+    # -- queue: one leave request per message, through the engine --------------------------------------
+    t0 = time.perf_counter()
+    people = ("zhao", "huang", "li")
+    for i in range(args.count):
+        start = date(2027, 3, 1) + timedelta(days=i // len(people) % 300)
+        app.service.open("leave", people[i % len(people)], {"start": start.isoformat(), "end": start.isoformat()})
+    queue_s = time.perf_counter() - t0
+    mails = app.store.mails(status="queued")
+    assert len(mails) == args.count, len(mails)
+
+    # -- render -----------------------------------------------------------------------------------------
+    org = load_org(app)
+    t0 = time.perf_counter()
+    for m in mails:
+        render(m, org)
+    render_s = time.perf_counter() - t0
+    actions = ActionFilter(app)
+    t0 = time.perf_counter()
+    size = 0
+    for m in mails:
+        size += len(prepare(m, org, settings, actions).message.as_bytes())
+    prepare_s = time.perf_counter() - t0
+
+    # -- deliver ----------------------------------------------------------------------------------------
+    sink = Sink()
+    kwargs: dict[str, Any] = {}
+    client_ctx = None
+    if tls:
+        cert, key = _cert(tmp)
+        server_ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        server_ctx.load_cert_chain(cert, key)
+        kwargs = {"tls_context": server_ctx, "require_starttls": True, "auth_required": True,
+                  "authenticator": _auth}
+        client_ctx = ssl.create_default_context(cafile=str(cert))
+    controller = Controller(sink, hostname="127.0.0.1", port=port, data_size_limit=None, **kwargs)
+    controller.start()
+    try:
+        t0 = time.perf_counter()
+        report = deliver_pass(app, transport=SmtpTransport(settings.smtp, ssl_context=client_ctx))
+        deliver_s = time.perf_counter() - t0
+    finally:
+        controller.stop()
+    app.close()
+
+    n = args.count
+    print(f"messages:                 {n} ({size / n / 1024:.1f} KiB each on average, "
+          f"{'STARTTLS + AUTH' if tls else 'plain SMTP'}, {app.store.dialect})")
+    print(f"queue (engine, 1 case each): {n / queue_s:8.0f} msg/s  ({queue_s:.2f} s)")
+    print(f"render (subject+text+html): {n / render_s:8.0f} msg/s  ({render_s:.2f} s)")
+    print(f"prepare (render+actions+MIME+.ics): {n / prepare_s:8.0f} msg/s  ({prepare_s:.2f} s)")
+    print(f"deliver (claim+render+SMTP+mark): {n / deliver_s:8.0f} msg/s  ({deliver_s:.2f} s)")
+    print(f"server received {sink.count} message(s) over {len(sink.peers)} connection(s); "
+          f"report: sent {report.sent}, retried {report.retried}, failed {report.failed}")
+    if sink.count != n or len(sink.peers) != 1 or report.sent != n:
+        raise SystemExit("benchmark check failed: every message once, over one connection")
+
+
+if __name__ == "__main__":
+    main()
