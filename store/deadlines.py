@@ -8,8 +8,9 @@ deadline fires once even when a claim expires under a slow daemon or a daemon di
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from typing import Any
 
-from sqlalchemy import and_, func, or_, select, text, update
+from sqlalchemy import and_, bindparam, func, or_, select, text, update
 
 from store.sql import SqlStore, SqlTx, _deadline_from, deadline_t
 from workflow.model import Deadline
@@ -53,14 +54,16 @@ class SqlDeadlineQueue:
 
     def take(self, tx: SqlTx, deadline_id: int, owner: str, now: datetime, status: str = "fired") -> bool:
         """Inside the firing transaction: pending → fired, only if still ours. False: someone else did it."""
-        result = tx.conn.execute(
-            update(deadline_t)
-            .where(deadline_t.c.id == deadline_id, deadline_t.c.status == "pending",
-                   deadline_t.c.lock_owner == owner)
-            .values(status=status, fired_at=now, lock_owner=None, lock_expires_at=None,
-                    attempts=deadline_t.c.attempts + 1)
-        )
-        return result.rowcount == 1
+        def build() -> Any:
+            return (update(deadline_t)
+                    .where(deadline_t.c.id == bindparam("deadline_id"), deadline_t.c.status == "pending",
+                           deadline_t.c.lock_owner == bindparam("owner"))
+                    .values(status=bindparam("new_status"), fired_at=bindparam("now"), lock_owner=None,
+                            lock_expires_at=None, attempts=deadline_t.c.attempts + 1))
+
+        done = tx.run.execute("take_deadline", build, {"deadline_id": deadline_id, "owner": owner,
+                                                       "new_status": status, "now": now})
+        return done == 1
 
     def failed_attempt(self, deadline_id: int, owner: str, now: datetime, error: str, retry_at: datetime,
                        max_attempts: int) -> str:

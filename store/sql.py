@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import date, datetime
 from pathlib import Path
@@ -13,6 +13,7 @@ from sqlalchemy import (
     Connection,
     Engine,
     and_,
+    bindparam,
     create_engine,
     delete,
     event,
@@ -23,9 +24,12 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy import exc as sa_exc
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import make_url
 from sqlalchemy.pool import NullPool
 
+from store.fast import Prepared, Runner
 from store.tables import (
     CaseRow,
     DeadlineRow,
@@ -116,7 +120,9 @@ def _sqlite_setup(engine: Engine, busy_timeout_ms: int) -> None:
         # BEGIN IMMEDIATE: a writer waits (busy timeout) for the lock before it reads, so it never
         # decides on a snapshot that another writer has already changed.
         mode = "DEFERRED" if conn.get_execution_options().get("outpost_readonly") else "IMMEDIATE"
-        conn.exec_driver_sql(f"BEGIN {mode}")
+        dbapi_conn = conn.connection.dbapi_connection
+        assert dbapi_conn is not None
+        dbapi_conn.execute(f"BEGIN {mode}")  # straight to sqlite3: this runs once per transaction
 
 
 def translate_db_error(exc: sa_exc.DBAPIError) -> Exception:
@@ -177,21 +183,47 @@ def _deadline_values(d: Deadline) -> dict[str, Any]:
         "created_seq": d.created_seq, "occurrence": d.occurrence, "due_at": d.due_at,
         "rule_id": d.rule_id, "why": d.why, "payload": d.payload, "status": d.status,
         "created_at": d.created_at, "fired_at": d.fired_at, "attempts": d.attempts,
-        "last_error": d.last_error,
+        "last_error": d.last_error, "lock_owner": None, "lock_expires_at": None,
     }
 
 
+class _Row(dict[str, Any]):
+    """A fetched row with attribute access, like SQLAlchemy's Row."""
+
+    __getattr__ = dict.__getitem__
+
+
+def _insert_all(table: Any, skip: tuple[str, ...] = ("id",)) -> Callable[[], Any]:
+    return lambda: insert(table).values({c.key: bindparam(c.key) for c in table.c if c.key not in skip})
+
+
 class SqlTx:
-    """One transaction on a connection (implements `workflow.ports.Tx`)."""
+    """One transaction on a connection (implements `workflow.ports.Tx`).
+
+    The hot statements run through `store.fast.Runner` (compiled once per dialect); the rest use
+    SQLAlchemy Core as usual. Both share the connection and its transaction.
+    """
 
     def __init__(self, store: SqlStore, conn: Connection) -> None:
         self.store = store
         self.conn = conn
+        self._runner: Runner | None = None
+
+    @property
+    def run(self) -> Runner:
+        if self._runner is None:
+            self._runner = Runner(self.conn, self.store._prepared)
+        return self._runner
+
+    def _one(self, key: str, build: Callable[[], Any], values: dict[str, Any]) -> _Row | None:
+        row = self.run.fetch_one(key, build, values)
+        return _Row(row) if row is not None else None
 
     # -- organisation -------------------------------------------------------------------------
     def org(self) -> Org:
-        row = self.conn.execute(select(meta_t.c.value).where(meta_t.c.key == ORG_META_KEY)).first()
-        version = int(row[0].get("version", 0)) if row else 0
+        row = self._one("org_version", lambda: select(meta_t.c.value).where(meta_t.c.key == bindparam("key")),
+                        {"key": ORG_META_KEY})
+        version = int(row.value.get("version", 0)) if row else 0
         cached = self.store._org_cache
         if cached is not None and cached[0] == version:
             return cached[1]
@@ -267,7 +299,7 @@ class SqlTx:
 
     # -- cases ---------------------------------------------------------------------------------
     def get_case(self, case_id: int) -> Case | None:
-        row = self.conn.execute(select(cases_t).where(cases_t.c.id == case_id)).first()
+        row = self._one("get_case", lambda: select(cases_t).where(cases_t.c.id == bindparam("id")), {"id": case_id})
         return _case_from(row) if row is not None else None
 
     def find_case(self, process: str, office: str | None, period: str) -> Case | None:
@@ -277,39 +309,38 @@ class SqlTx:
         return _case_from(row) if row is not None else None
 
     def insert_case(self, case: Case) -> int:
-        result = self.conn.execute(
-            insert(cases_t).values(
-                process=case.process, definition_version=case.definition_version, office=case.office,
-                subject=case.subject, period=case.period, state=case.state, version=case.version,
-                data=case.data, opened_at=case.opened_at, opened_by=case.opened_by,
-                updated_at=case.updated_at, history_count=case.history_count,
-                history_head=case.history_head,
-            ).returning(cases_t.c.id)
-        )
-        return int(result.scalar_one())
+        row = self.run.fetch_one("insert_case", lambda: _insert_all(cases_t)().returning(cases_t.c.id), {
+            "process": case.process, "definition_version": case.definition_version, "office": case.office,
+            "subject": case.subject, "period": case.period, "state": case.state, "version": case.version,
+            "data": case.data, "opened_at": case.opened_at, "opened_by": case.opened_by,
+            "updated_at": case.updated_at, "history_count": case.history_count, "history_head": case.history_head,
+        })
+        assert row is not None
+        return int(row["id"])
 
     def update_case(self, case: Case, expected_version: int) -> None:
-        result = self.conn.execute(
-            update(cases_t)
-            .where(cases_t.c.id == case.id, cases_t.c.version == expected_version)
-            .values(state=case.state, version=case.version, data=case.data, updated_at=case.updated_at,
-                    history_count=case.history_count, history_head=case.history_head,
-                    subject=case.subject)
-        )
-        if result.rowcount != 1:
+        def build() -> Any:
+            return (update(cases_t)
+                    .where(cases_t.c.id == bindparam("case_id"), cases_t.c.version == bindparam("expected"))
+                    .values(state=bindparam("state"), version=bindparam("version"), data=bindparam("data"),
+                            updated_at=bindparam("updated_at"), history_count=bindparam("history_count"),
+                            history_head=bindparam("history_head"), subject=bindparam("subject")))
+
+        done = self.run.execute("update_case", build, {
+            "case_id": case.id, "expected": expected_version, "state": case.state, "version": case.version,
+            "data": case.data, "updated_at": case.updated_at, "history_count": case.history_count,
+            "history_head": case.history_head, "subject": case.subject})
+        if done != 1:
             raise Conflict(f"case {case.id} changed meanwhile (expected version {expected_version}); "
                            "nothing written, retry")
 
     # -- history -------------------------------------------------------------------------------
     def append_history(self, entry: HistoryEntry) -> None:
-        self.conn.execute(
-            insert(history_t).values(
-                case_id=entry.case_id, seq=entry.seq, trigger=entry.trigger, from_state=entry.from_state,
-                to_state=entry.to_state, actor=entry.actor, at=entry.at, comment=entry.comment,
-                override_reason=entry.override_reason, definition_version=entry.definition_version,
-                details=entry.details, prev_hash=entry.prev_hash, hash=entry.hash,
-            )
-        )
+        self.run.execute("append_history", _insert_all(history_t), {
+            "case_id": entry.case_id, "seq": entry.seq, "trigger": entry.trigger, "from_state": entry.from_state,
+            "to_state": entry.to_state, "actor": entry.actor, "at": entry.at, "comment": entry.comment,
+            "override_reason": entry.override_reason, "definition_version": entry.definition_version,
+            "details": entry.details, "prev_hash": entry.prev_hash, "hash": entry.hash})
 
     def history(self, case_id: int) -> list[HistoryEntry]:
         rows = self.conn.execute(select(history_t).where(history_t.c.case_id == case_id)
@@ -318,28 +349,36 @@ class SqlTx:
 
     # -- deadlines -----------------------------------------------------------------------------
     def deadlines(self, case_id: int, pending_only: bool = False) -> list[Deadline]:
-        stmt = select(deadline_t).where(deadline_t.c.case_id == case_id)
-        if pending_only:
-            stmt = stmt.where(deadline_t.c.status == "pending")
-        return [_deadline_from(r) for r in self.conn.execute(stmt.order_by(deadline_t.c.due_at,
-                                                                           deadline_t.c.id))]
+        def build() -> Any:
+            stmt = select(deadline_t).where(deadline_t.c.case_id == bindparam("case_id"))
+            if pending_only:
+                stmt = stmt.where(deadline_t.c.status == "pending")
+            return stmt.order_by(deadline_t.c.due_at, deadline_t.c.id)
+
+        rows = self.run.fetch(f"deadlines_{pending_only}", build, {"case_id": case_id})
+        return [_deadline_from(_Row(r)) for r in rows]
 
     def add_deadlines(self, rows: Sequence[Deadline]) -> None:
         if not rows:
             return
-        self.conn.execute(insert(deadline_t), [_deadline_values(d) for d in rows])
+        self.run.execute_many("add_deadlines", _insert_all(deadline_t), [_deadline_values(d) for d in rows])
 
     def cancel_deadlines(self, case_id: int, at: datetime, keep: int | None = None) -> int:
-        stmt = (update(deadline_t)
-                .where(deadline_t.c.case_id == case_id, deadline_t.c.status == "pending")
-                .values(status="cancelled", fired_at=at))
-        if keep is not None:
-            stmt = stmt.where(deadline_t.c.id != keep)
-        return int(self.conn.execute(stmt).rowcount)
+        def build() -> Any:
+            return (update(deadline_t)
+                    .where(deadline_t.c.case_id == bindparam("case_id"), deadline_t.c.status == "pending",
+                           deadline_t.c.id != bindparam("keep"))
+                    .values(status="cancelled", fired_at=bindparam("at")))
+
+        return self.run.execute("cancel_deadlines", build, {"case_id": case_id, "keep": keep or 0, "at": at})
 
     def set_deadline_status(self, deadline: Deadline, status: str, at: datetime) -> None:
-        self.conn.execute(update(deadline_t).where(deadline_t.c.id == deadline.id)
-                          .values(status=status, fired_at=at, lock_owner=None, lock_expires_at=None))
+        def build() -> Any:
+            return (update(deadline_t).where(deadline_t.c.id == bindparam("deadline_id"))
+                    .values(status=bindparam("status"), fired_at=bindparam("at"), lock_owner=None,
+                            lock_expires_at=None))
+
+        self.run.execute("set_deadline_status", build, {"deadline_id": deadline.id, "status": status, "at": at})
 
     def superseded(self, deadline: Deadline, now: datetime, other_kinds: Sequence[str] = ()) -> bool:
         stmt = select(deadline_t.c.id).where(
@@ -355,22 +394,23 @@ class SqlTx:
 
     # -- mail ----------------------------------------------------------------------------------
     def queue_mail(self, rows: Sequence[Mail]) -> int:
-        if not rows:
-            return 0
-        keys = [m.dedupe_key for m in rows]
-        seen = set(self.conn.execute(select(mail_t.c.dedupe_key).where(mail_t.c.dedupe_key.in_(keys)))
-                   .scalars())
-        fresh = [m for m in rows if m.dedupe_key not in seen]
-        if fresh:
-            self.conn.execute(insert(mail_t), [
-                {"case_id": m.case_id, "event": m.event, "dedupe_key": m.dedupe_key,
-                 "message_id": m.message_id, "recipients": m.recipients, "params": m.params,
-                 "lang": m.lang, "subject": m.subject, "status": m.status, "attempts": m.attempts,
-                 "next_attempt_at": m.next_attempt_at, "created_at": m.created_at,
-                 "last_error": m.last_error}
-                for m in fresh
-            ])
-        return len(fresh)
+        """Insert each row unless its dedupe key is already there (ON CONFLICT DO NOTHING)."""
+        dialect = self.store.dialect
+
+        def build() -> Any:
+            ins = sqlite_insert if dialect == "sqlite" else pg_insert
+            stmt = ins(mail_t).values({c.key: bindparam(c.key) for c in mail_t.c if c.key != "id"})
+            return stmt.on_conflict_do_nothing(index_elements=["dedupe_key"])
+
+        added = 0
+        for m in rows:
+            added += self.run.execute("queue_mail", build, {
+                "case_id": m.case_id, "event": m.event, "dedupe_key": m.dedupe_key, "message_id": m.message_id,
+                "recipients": m.recipients, "params": m.params, "lang": m.lang, "subject": m.subject,
+                "status": m.status, "attempts": m.attempts, "next_attempt_at": m.next_attempt_at,
+                "created_at": m.created_at, "sent_at": None, "last_error": m.last_error, "lock_owner": None,
+                "lock_expires_at": None})
+        return added
 
     # -- items logged against a case -----------------------------------------------------------
     def add_item(self, item: Item) -> int:
@@ -397,35 +437,47 @@ class SqlTx:
 
     # -- off-site days (R-2.5) -----------------------------------------------------------------
     def off_site(self, person: str, year: int) -> list[OffSite]:
-        rows = self.conn.execute(
-            select(offsite_t).where(offsite_t.c.person == person, offsite_t.c.start <= date(year, 12, 31),
-                                    offsite_t.c.end >= date(year, 1, 1))
-        )
-        return [OffSite(person=r.person, start=r.start, end=r.end, case_id=r.case_id, source=r.source)
-                for r in rows]
+        def build() -> Any:
+            return select(offsite_t).where(offsite_t.c.person == bindparam("person"),
+                                           offsite_t.c.start <= bindparam("last"),
+                                           offsite_t.c.end >= bindparam("first"))
+
+        rows = self.run.fetch("off_site", build, {"person": person, "first": date(year, 1, 1),
+                                                  "last": date(year, 12, 31)})
+        return [OffSite(person=r["person"], start=r["start"], end=r["end"], case_id=r["case_id"],
+                        source=r["source"]) for r in rows]
 
     def off_site_on(self, person: str, day: date) -> bool:
-        stmt = select(exists().where(offsite_t.c.person == person, offsite_t.c.start <= day,
-                                     offsite_t.c.end >= day))
-        return bool(self.conn.execute(stmt).scalar())
+        def build() -> Any:
+            return select(offsite_t.c.id).where(offsite_t.c.person == bindparam("person"),
+                                                offsite_t.c.start <= bindparam("day"),
+                                                offsite_t.c.end >= bindparam("day")).limit(1)
+
+        return bool(self.run.fetch("off_site_on", build, {"person": person, "day": day}))
 
     def add_off_site(self, row: OffSite) -> None:
-        self.conn.execute(insert(offsite_t).values(person=row.person, case_id=row.case_id, start=row.start,
-                                                   end=row.end, source=row.source))
+        self.run.execute("add_off_site", _insert_all(offsite_t), {
+            "person": row.person, "case_id": row.case_id, "start": row.start, "end": row.end,
+            "source": row.source})
 
     def remove_off_site(self, case_id: int) -> None:
-        self.conn.execute(delete(offsite_t).where(offsite_t.c.case_id == case_id))
+        self.run.execute("remove_off_site",
+                         lambda: delete(offsite_t).where(offsite_t.c.case_id == bindparam("case_id")),
+                         {"case_id": case_id})
 
     def trim_off_site(self, case_id: int, last_day: date) -> None:
-        self.conn.execute(delete(offsite_t).where(offsite_t.c.case_id == case_id,
-                                                  offsite_t.c.start > last_day))
-        self.conn.execute(update(offsite_t).where(offsite_t.c.case_id == case_id, offsite_t.c.end > last_day)
-                          .values(end=last_day))
+        values = {"case_id": case_id, "last_day": last_day}
+        self.run.execute("trim_off_site_delete", lambda: delete(offsite_t).where(
+            offsite_t.c.case_id == bindparam("case_id"), offsite_t.c.start > bindparam("last_day")), values)
+        self.run.execute("trim_off_site_update", lambda: update(offsite_t).where(
+            offsite_t.c.case_id == bindparam("case_id"), offsite_t.c.end > bindparam("last_day"))
+            .values(end=bindparam("last_day")), values)
 
     # -- meta ----------------------------------------------------------------------------------
     def get_meta(self, key: str) -> dict[str, Any] | None:
-        row = self.conn.execute(select(meta_t.c.value).where(meta_t.c.key == key)).first()
-        return dict(row[0]) if row is not None else None
+        row = self._one("org_version", lambda: select(meta_t.c.value).where(meta_t.c.key == bindparam("key")),
+                        {"key": key})
+        return dict(row.value) if row is not None else None
 
     def set_meta(self, key: str, value: dict[str, Any]) -> None:
         done = self.conn.execute(update(meta_t).where(meta_t.c.key == key).values(value=value))
@@ -441,6 +493,7 @@ class SqlStore:
         self.engine = make_engine(url, busy_timeout_ms)
         self.dialect = self.engine.dialect.name
         self._org_cache: tuple[int, Org] | None = None
+        self._prepared: dict[str, Prepared] = {}
 
     @contextmanager
     def transaction(self, write: bool = True) -> Iterator[SqlTx]:
