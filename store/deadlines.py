@@ -12,7 +12,7 @@ from typing import Any
 
 from sqlalchemy import and_, bindparam, func, or_, select, text, update
 
-from store.sql import SqlStore, SqlTx, _deadline_from, deadline_t
+from store.sql import SqlStore, SqlTx, _deadline_from, _Row, deadline_t
 from workflow.model import Deadline
 
 # Literal, not a bound parameter: the planner can then use the partial index `... WHERE status = 'pending'`.
@@ -40,15 +40,22 @@ class SqlDeadlineQueue:
 
     def claim(self, owner: str, now: datetime, lease: timedelta, limit: int) -> list[Deadline]:
         """Claim up to `limit` due rows for `owner` (committed at once), oldest first."""
-        free = or_(deadline_t.c.lock_expires_at.is_(None), deadline_t.c.lock_expires_at <= now)
-        pick = (select(deadline_t.c.id).where(self._due(now), free)  # type: ignore[arg-type]
-                .order_by(deadline_t.c.due_at, deadline_t.c.id).limit(limit))
-        if self.store.dialect == "postgresql":
-            pick = pick.with_for_update(skip_locked=True)
-        stmt = (update(deadline_t).where(deadline_t.c.id.in_(pick.scalar_subquery()))
-                .values(lock_owner=owner, lock_expires_at=now + lease).returning(*deadline_t.c))
+        dialect = self.store.dialect
+
+        def build() -> Any:
+            now_p = bindparam("now", type_=deadline_t.c.due_at.type)
+            free = or_(deadline_t.c.lock_expires_at.is_(None), deadline_t.c.lock_expires_at <= now_p)
+            pick = (select(deadline_t.c.id).where(_PENDING, deadline_t.c.due_at <= now_p, free)
+                    .order_by(deadline_t.c.due_at, deadline_t.c.id).limit(bindparam("limit")))
+            if dialect == "postgresql":
+                pick = pick.with_for_update(skip_locked=True)
+            return (update(deadline_t).where(deadline_t.c.id.in_(pick.scalar_subquery()))
+                    .values(lock_owner=bindparam("owner"), lock_expires_at=bindparam("until"))
+                    .returning(*deadline_t.c))
+
         with self.store.transaction() as tx:
-            rows = [_deadline_from(r) for r in tx.conn.execute(stmt)]
+            found = tx.run.fetch("claim", build, {"now": now, "limit": limit, "owner": owner, "until": now + lease})
+            rows = [_deadline_from(_Row(r)) for r in found]
         rows.sort(key=lambda d: (d.due_at, d.id or 0))
         return rows
 

@@ -9,18 +9,19 @@ keeps the schema in one place (store/tables.py) and the SQL generated, not hand-
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from typing import Any
+from typing import Any, cast
 
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.engine import Connection, Dialect
 from sqlalchemy.sql import ClauseElement
+from sqlalchemy.sql.compiler import SQLCompiler
 
 
 class Prepared:
     __slots__ = ("binds", "columns", "defaults", "named", "sql")
 
     def __init__(self, stmt: ClauseElement, dialect: Dialect) -> None:
-        compiled = stmt.compile(dialect=dialect)
+        compiled = cast(SQLCompiler, stmt.compile(dialect=dialect))
         self.sql: str = compiled.string
         self.named = not dialect.positional
         procs = compiled._bind_processors
@@ -38,12 +39,14 @@ class Prepared:
         ]
 
     def params(self, values: Mapping[str, Any]) -> Any:
-        if self.defaults:
-            values = {**self.defaults, **values}
+        defaults = self.defaults
+        out = []
+        for name, _key, proc in self.binds:
+            value = values[name] if name in values else defaults[name]
+            out.append(value if proc is None else proc(value))
         if self.named:
-            return {key: (proc(values[name]) if proc is not None else values[name])
-                    for name, key, proc in self.binds}
-        return tuple(proc(values[name]) if proc is not None else values[name] for name, _key, proc in self.binds)
+            return {key: v for (_name, key, _proc), v in zip(self.binds, out, strict=True)}
+        return out
 
     def row(self, raw: Sequence[Any]) -> dict[str, Any]:
         return {key: (proc(v) if proc is not None else v) for (key, proc), v in zip(self.columns, raw, strict=True)}

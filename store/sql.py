@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
+import threading
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import date, datetime
@@ -223,7 +225,7 @@ class SqlTx:
     def org(self) -> Org:
         row = self._one("org_version", lambda: select(meta_t.c.value).where(meta_t.c.key == bindparam("key")),
                         {"key": ORG_META_KEY})
-        version = int(row.value.get("version", 0)) if row else 0
+        version = int(row["value"].get("version", 0)) if row else 0
         cached = self.store._org_cache
         if cached is not None and cached[0] == version:
             return cached[1]
@@ -477,7 +479,7 @@ class SqlTx:
     def get_meta(self, key: str) -> dict[str, Any] | None:
         row = self._one("org_version", lambda: select(meta_t.c.value).where(meta_t.c.key == bindparam("key")),
                         {"key": key})
-        return dict(row.value) if row is not None else None
+        return dict(row["value"]) if row is not None else None
 
     def set_meta(self, key: str, value: dict[str, Any]) -> None:
         done = self.conn.execute(update(meta_t).where(meta_t.c.key == key).values(value=value))
@@ -494,15 +496,48 @@ class SqlStore:
         self.dialect = self.engine.dialect.name
         self._org_cache: tuple[int, Org] | None = None
         self._prepared: dict[str, Prepared] = {}
+        self._local = threading.local()
+        self._lock = threading.Lock()
+        self._connections: list[Connection] = []
+
+    def _connection(self) -> Connection:
+        """One connection per thread, kept between transactions (a pool checkout per step is not free)."""
+        conn: Connection | None = getattr(self._local, "conn", None)
+        if conn is None or conn.closed or conn.invalidated:
+            conn = self.engine.connect()
+            self._local.conn = conn
+            with self._lock:
+                self._connections.append(conn)
+        return conn
+
+    def _drop_connection(self) -> None:
+        conn: Connection | None = getattr(self._local, "conn", None)
+        self._local.conn = None
+        if conn is not None:
+            with self._lock:
+                if conn in self._connections:
+                    self._connections.remove(conn)
+            with contextlib.suppress(Exception):  # a broken connection is being thrown away anyway
+                conn.close()
 
     @contextmanager
     def transaction(self, write: bool = True) -> Iterator[SqlTx]:
+        conn = self._connection()
+        if conn.in_transaction():  # a nested use on this thread: give it its own connection
+            with self.engine.connect() as other:
+                yield from self._run(other, write)
+            return
         try:
-            with self.engine.connect() as conn:
-                if not write:
-                    conn = conn.execution_options(outpost_readonly=True)
-                with conn.begin():
-                    yield SqlTx(self, conn)
+            yield from self._run(conn, write)
+        except BaseException:
+            self._drop_connection()  # never reuse a connection whose state is in doubt
+            raise
+
+    def _run(self, conn: Connection, write: bool) -> Iterator[SqlTx]:
+        conn.execution_options(outpost_readonly=not write)
+        try:
+            with conn.begin():
+                yield SqlTx(self, conn)
         except sa_exc.DBAPIError as exc:
             raise translate_db_error(exc) from exc
 
@@ -580,4 +615,10 @@ class SqlStore:
             return len(days)
 
     def close(self) -> None:
+        with self._lock:
+            conns, self._connections = self._connections, []
+        for conn in conns:
+            with contextlib.suppress(Exception):  # closing what may already be broken
+                conn.close()
+        self._local = threading.local()
         self.engine.dispose()

@@ -43,13 +43,18 @@ class Org:
     def person(self, person_id: str) -> Person | None:
         return self.people.get(person_id)
 
+    def __post_init__(self) -> None:
+        index: dict[str, list[Person]] = {}
+        for p in sorted(self.people.values(), key=lambda p: p.id):
+            if p.active:
+                for role in p.roles:
+                    index.setdefault(role, []).append(p)
+        object.__setattr__(self, "_by_role", index)
+
     def holders(self, role: str, office: str | None = None) -> list[Person]:
         """Active people holding `role` (in `office`, when one is given), in id order."""
-        return [
-            p
-            for p in sorted(self.people.values(), key=lambda p: p.id)
-            if p.has(role) and (office is None or p.office == office)
-        ]
+        found: list[Person] = self._by_role.get(role, [])  # type: ignore[attr-defined]
+        return [p for p in found if office is None or p.office == office]
 
     def director_of(self, office: str) -> Person | None:
         found = self.holders("director", office)

@@ -145,7 +145,7 @@ class Ticker:
             report.failed.append({**self._row(d), "error": str(exc)[:200], "status": status})
             log.warning("deadline %s (%s on case %s) failed: %s", d.id, d.kind, d.case_id, exc)
             return
-        row = self._row(d)
+        row = {**self._row(d), "process": outcome.case.process}
         if outcome.outcome == "fired":
             report.fired.append(row)
             report.mail_queued += outcome.mail_queued
