@@ -207,6 +207,14 @@ class _Pass:
         secret = self.settings.smtp.password
         return text.replace(secret, "***") if secret else text
 
+    def release(self, rows: list[Mail]) -> None:
+        for mail in rows:
+            assert mail.id is not None
+            try:
+                self.outbox.release(mail.id, self.owner)
+            except WorkflowError:  # the lease runs out by itself
+                log.warning("mail %s: claim not released; it is taken again when its lease runs out", mail.id)
+
     def fail(self, mail: Mail, error: str, subject: str | None = None, permanent: bool = False) -> None:
         assert mail.id is not None
         error = self.scrub(error)
@@ -320,27 +328,29 @@ def deliver_pass(app: App, now: datetime | None = None, should_stop: Callable[[]
     org = load_org(app)
     actions = ActionFilter(app)
     connected = False
-    seen: set[int] = set()
+    done: set[int] = set()  # attempted in this pass (sent or failed): never taken twice by it
+    counted: set[int] = set()
     try:
-        while limit is None or run.report.claimed < limit:
-            size = batch if limit is None else min(batch, limit - run.report.claimed)
-            claimed = run.outbox.claim(run.owner, clock(), lease, size)
-            fresh = [m for m in claimed if m.id not in seen]
-            for m in claimed:
-                if m.id in seen:  # failed earlier in this pass and due again already (zero back-off)
-                    assert m.id is not None
-                    run.outbox.release(m.id, run.owner)
+        while limit is None or len(counted) < limit:
+            size = batch if limit is None else min(batch, limit - len(counted))
+            claimed_at = clock()
+            claimed = run.outbox.claim(run.owner, claimed_at, lease, size)
+            fresh = [m for m in claimed if m.id not in done]
+            run.release([m for m in claimed if m.id in done])  # failed here and due again (zero back-off)
             if not fresh:
                 break
-            run.report.claimed += len(fresh)
-            seen.update(m.id for m in fresh if m.id is not None)
+            counted.update(m.id for m in fresh if m.id is not None)
+            run.report.claimed = len(counted)
+            renew_at = claimed_at + lease / 2
             for i, mail in enumerate(fresh):
                 assert mail.id is not None
                 if should_stop is not None and should_stop():
-                    for rest in fresh[i:]:
-                        assert rest.id is not None
-                        run.outbox.release(rest.id, run.owner)
+                    run.release(fresh[i:])  # shutting down: hand back what was not attempted
                     return run.report
+                if fixed is None and clock() >= renew_at:
+                    run.release(fresh[i:])  # a slow server: claim afresh, so a lease always covers a send
+                    break
+                done.add(mail.id)
                 try:
                     out = prepare(mail, org, settings, actions)
                 except (BadAddress, TemplateProblem) as exc:
@@ -362,16 +372,19 @@ def deliver_pass(app: App, now: datetime | None = None, should_stop: Callable[[]
                         return run.report
                     run.fail(mail, describe(exc), subject=out.subject, permanent=kind == PERMANENT)
                     continue
-                # The server has it. Whatever happens from here, it must not be counted as a failure:
-                # if marking fails, the claim runs out and the message goes again (same Message-ID).
+                run.report.sent += 1
+                log.debug("mail %s (%s) sent to %s", mail.id, mail.event, ", ".join(out.to))
+                # The server has it: whatever happens now, it is not a failure. If it cannot be marked,
+                # its claim runs out and it goes again (same Message-ID); stop rather than send more
+                # messages that could not be marked either.
                 try:
                     run.outbox.mark_sent(mail.id, clock(), subject=out.subject)
                 except WorkflowError as exc:
                     log.error("mail %s accepted by the server but not marked sent (%s); it will be sent "
                               "again with the same Message-ID", mail.id, exc)
                     run.report.errors.append(f"mail {mail.id}: sent, not marked: {exc}")
-                run.report.sent += 1
-                log.debug("mail %s (%s) sent to %s", mail.id, mail.event, ", ".join(out.to))
+                    run.release(fresh[i + 1:])
+                    return run.report
     finally:
         if connected:
             run.transport.close()

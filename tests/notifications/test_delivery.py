@@ -306,3 +306,84 @@ def test_an_address_added_to_the_org_later_is_used_by_retry(make_app: Callable[.
     assert deliver_pass(app).sent == 1
     [eml] = list(app.settings.outbox_dir.iterdir())
     assert b"wang@bj.example.org" in eml.read_bytes()
+
+
+@pytest.mark.filterwarnings("ignore:Requiring AUTH while not requiring TLS")  # raised in the server's thread
+def test_implicit_tls_smtp_ssl_with_auth(make_app: Callable[..., App], sqlite_url: str,
+                                         tls_files: tuple[Path, Path]) -> None:
+    """`smtp.ssl = true` talks TLS from the first byte (SMTP_SSL, port 465 style) and logs in."""
+    import ssl
+
+    from aiosmtpd.controller import Controller
+
+    from notifications.delivery import SmtpTransport
+    from tests.notifications.conftest import Handler, _authenticator, _free_port
+
+    cert, key = tls_files
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(cert, key)
+    handler, port = Handler(), _free_port()
+    # aiosmtpd only counts STARTTLS as TLS; on an implicit-TLS socket AUTH must be allowed "without" it.
+    controller = Controller(handler, hostname="127.0.0.1", port=port, ssl_context=context, auth_required=True,
+                            auth_require_tls=False, authenticator=_authenticator, server_hostname="localhost")
+    controller.start()
+    try:
+        app = with_password(make_app(sqlite_url, smtp_host="127.0.0.1", smtp_port=port, smtp_ssl=True,
+                                     smtp_username="outpost"))
+        open_leave(app, "zhao", date(2027, 3, 1), date(2027, 3, 2))
+        transport = SmtpTransport(app.settings.smtp, ssl_context=ssl.create_default_context(cafile=str(cert)))
+        report = deliver_pass(app, transport=transport)
+    finally:
+        controller.stop()
+    assert (report.sent, report.connection_error) == (1, None)
+    assert [r.rcpt_tos for r in handler.received] == [["wang@bj.example.org"]]
+
+
+def test_an_unverifiable_certificate_is_refused(smtp_app: App, smtp_server: SmtpServer) -> None:
+    """Without trusting the server's certificate, STARTTLS fails and nothing is sent in clear."""
+    app = with_password(smtp_app)
+    open_leave(app, "zhao", date(2027, 3, 1), date(2027, 3, 2))
+    report = deliver_pass(app)  # the system trust store does not know the test certificate
+    assert report.sent == 0 and report.connection_error and "CERTIFICATE_VERIFY_FAILED" in report.connection_error
+    assert smtp_server.received == []
+    assert app.store.mails()[0].status == "queued"
+
+
+def test_a_stop_request_hands_back_what_was_not_attempted(smtp_app: App, smtp_server: SmtpServer) -> None:
+    """Daemon shutdown between messages: the unsent claims are released untouched, sendable at once."""
+    app = with_password(smtp_app)
+    three_requests(app)
+    report = deliver(app, smtp_server, should_stop=lambda: len(smtp_server.received) >= 1)
+    assert (report.claimed, report.sent) == (3, 1)
+    rows = app.store.mails()
+    assert [(m.status, m.attempts) for m in rows] == [("sent", 0), ("queued", 0), ("queued", 0)]
+    assert deliver(app, smtp_server).sent == 2
+    assert sorted(by_message_id(smtp_server).values()) == [1, 1, 1]
+
+
+def test_a_slow_server_never_outlives_the_claims(smtp_app: App, smtp_server: SmtpServer) -> None:
+    """When sending takes longer than half the lease, the pass claims afresh instead of sending on an
+    expired claim that another pass may have taken; every message still goes once."""
+    app = with_password(smtp_app)
+    three_requests(app)
+    transport = smtp_server.transport(app)
+    real_send = transport.send
+    claims = []
+    box = SqlMailbox(app.store)
+    real_claim = box.claim
+
+    def slow_send(out: object) -> None:
+        real_send(out)  # type: ignore[arg-type]
+        set_time(app, app.clock.now() + timedelta(minutes=5))
+
+    def counting_claim(*args: object, **kwargs: object) -> list[Mail]:
+        got = real_claim(*args, **kwargs)  # type: ignore[arg-type]
+        claims.append(len(got))
+        return got
+
+    transport.send = slow_send  # type: ignore[method-assign]
+    box.claim = counting_claim  # type: ignore[method-assign]
+    report = deliver_pass(app, transport=transport, outbox=box, lease=timedelta(minutes=15))
+    assert (report.claimed, report.sent) == (3, 3)
+    assert claims == [3, 1, 0]  # two sends took 10 min > 7.5 min: the third was claimed again
+    assert sorted(by_message_id(smtp_server).values()) == [1, 1, 1]

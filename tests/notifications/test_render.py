@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import jinja2
@@ -40,16 +40,29 @@ ORG = Org(offices={"BJ": Office("BJ", "邢台市人民政府驻北京联络处",
                   "wang": Person("wang", "王建国", "wang@bj.example.org", "BJ", frozenset({"director"}))})
 
 
+PERIODS = {"report": "2027-H1", "fin_statement": "2027-Q3", "annual_audit": "2027-Y", "info_quota": "2027-05",
+           "investment": "2027-Y"}
+# Every event-specific value the machines pass (see each machine's `notify` calls).
+EXTRAS = {"item": 12, "logged": 3, "accepted": 2, "quota": 4, "waiting": 1, "quarter": 2, "total": 12_000_000,
+          "target": 30_000_000, "category": "asset_purchase", "kind": "request", "event_date": "2027-03-10",
+          "late": False}
+
+
 @pytest.mark.parametrize("process", registry.names())
 def test_every_event_of_every_process_has_templates_in_both_languages(process: str) -> None:
-    """Each registered definition's mail events have zh and en templates that set a title and a what."""
+    """Each registered definition's mail events have zh and en templates that render a subject, the
+    rule, the case and a command, with and without a due date."""
     events = registry.latest(process).all_events
     validate_templates(events)
     for event in events:
         for lang in ("zh", "en"):
-            rendered = render(synthetic(event, lang, period="2027-H1", actions=["submit"]), ORG)
-            assert rendered.subject.startswith("[Outpost] ") and "7" in rendered.subject
-            assert "outpost case" in rendered.text and "R-9.9" in rendered.text
+            for due in ({}, {"due_at": "2027-06-25T15:59:59+00:00"}):
+                mail = synthetic(event, lang, period=PERIODS.get(process), actions=["submit"], **EXTRAS, **due)
+                rendered = render(mail, ORG)
+                assert rendered.subject.startswith("[Outpost] ") and "7" in rendered.subject
+                assert "outpost case advance 7 submit --as wang" in rendered.text
+                assert "R-9.9" in rendered.text
+                assert ("2027-06-25" in rendered.text) == bool(due)
 
 
 def test_all_registered_templates_validate_at_start() -> None:
@@ -186,3 +199,38 @@ def test_the_event_date_is_local(make_app: Callable[..., App], sqlite_url: str) 
     [m] = app.store.mails(case_id=case)
     assert "发生时间：2027-01-04（星期一）23:30" in render(m).text
     assert date(2027, 1, 4).weekday() == 0
+
+
+@pytest.mark.slow
+def test_every_mail_a_year_of_the_engine_queues_renders_in_both_languages(
+        make_app: Callable[..., App], sqlite_url: str) -> None:
+    """A year of every process (periodic cases, a leave, a matter, a departure audit): each queued mail
+    renders and builds in zh and en, and none carries a matter's title or a leave's reason (R-7.3)."""
+    from notifications.delivery import prepare
+
+    app = make_app(sqlite_url)
+    secrets = ["购置办公楼-机密-PLUGH", "探亲-机密-XYZZY"]
+    app.service.open("leave", "zhao", {"start": "2027-03-01", "end": "2027-03-02", "reason": secrets[1]})
+    if registry.has("matter"):
+        app.service.open("matter", "wang", {"category": "asset_purchase", "kind": "request",
+                                            "title": secrets[0], "event_date": "2027-04-01", "amount": "5000000"})
+    if registry.has("departure_audit"):
+        app.service.open("departure_audit", "wu", {"subject": "li"})
+    at = local(2027, 1, 4, 12, 0)
+    while at < local(2028, 1, 3):
+        at += timedelta(days=7)
+        app.ticker.tick(at)
+    mails = app.store.mails()
+    with app.store.transaction(write=False) as tx:
+        org = tx.org()
+    events = {m.event for m in mails}
+    assert {"leave.requested", "report.opened", "report.reminder", "report.overdue"} <= events
+    built: set[tuple[str, str]] = set()
+    for m in mails:
+        for lang in ("zh", "en"):
+            r = render(m, org, lang=lang)
+            assert not any(s in r.subject + r.text + r.html for s in secrets), m.event
+            if m.to and (m.event, lang) not in built:  # the full message once per event and language
+                built.add((m.event, lang))
+                out = prepare(m, org, app.settings, lang=lang)
+                assert out.message.as_bytes() and out.to == m.to
