@@ -1,0 +1,336 @@
+"""`info_quota` — monthly information fed back by each office (REGULATION.md R-6.3).
+
+One case per office per month (`2027-05`), created by the daemon at 00:00 on the 1st (or by the month's
+first `outpost info add`, when that comes before the daemon). The office's people log items against it
+(`add_item`); a General Office clerk or the supervising leader accepts an item as valuable
+(`accept_item`). Both are internal transitions: recorded in the case's history, the state kept.
+
+- At 09:00 five days before the month's last day (policy `info_quota.remind_days_before_month_end`) an
+  office with fewer than 4 accepted items is reminded, and the clerks are told of items still waiting.
+- At the end of the month (00:00 on the next 1st; policy `info_quota.judge_days_after_month_end` may
+  allow the General Office a few more days to accept, default 0) the month is judged: `met` with at least
+  4 accepted items (R-0.2: 4 meets, 3 does not), else `short`, which notifies the director and the
+  supervising leader. Items can be neither logged nor accepted after that.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime, timedelta
+from typing import Any
+
+from machines._common import show
+from machines._periodic import (
+    at_local,
+    clerks,
+    month_bounds,
+    office_directors,
+    office_members,
+    parse_month,
+    schedule_verdict,
+    supervising_leaders,
+)
+from workflow import registry
+from workflow.context import Ctx
+from workflow.definition import DeadlineSpec, Guard, Notice, OpenPlan, Period, ProcessDefinition, Refusal, Transition
+from workflow.errors import BadInput, NotFound, RuleViolation
+from workflow.model import OFFICE_ROLES, Item, Person
+from workflow.policy import Policy
+from workflow.service import CaseService, check_text
+from workflow.timeutil import end_of_day, local_date, local_midnight
+
+PROCESS = "info_quota"
+RULE = "R-6.3"
+QUOTA = 4  # R-6.3 with R-0.2: 不少于4条 = at least 4 accepted items a month
+ITEM_KIND = "info"
+TITLE_LIMIT = 500
+
+
+def month_window(year: int, month: int, policy: Policy) -> tuple[date, date, date]:
+    """(first day, last day, last day items may still be logged or accepted)."""
+    first, last = month_bounds(year, month)
+    return first, last, last + timedelta(days=policy.int("info_quota.judge_days_after_month_end"))
+
+
+def info_periods(year: int, policy: Policy) -> list[Period]:
+    out = []
+    for month in range(1, 13):
+        first, _last, closes = month_window(year, month, policy)
+        out.append(Period(key=f"{year}-{month:02d}", opens_at=local_midnight(first), due=closes))
+    return out
+
+
+# -- who -------------------------------------------------------------------------------------------------
+def member_refusal(actor: Person | None, office: str | None) -> Refusal | None:
+    if actor is not None and office is not None and actor.office == office and actor.roles & OFFICE_ROLES:
+        return None
+    return (RULE, f"information items of {office} are logged by that office's people")
+
+
+def office_member(ctx: Ctx) -> Refusal | None:
+    return member_refusal(ctx.actor, ctx.require_case().office)
+
+
+def general_office(ctx: Ctx) -> Refusal | None:
+    actor = ctx.actor
+    assert actor is not None
+    if actor.has("clerk") or actor.has("supervising_leader"):
+        return None
+    return (RULE, "items are accepted as valuable by a General Office clerk or the supervising leader")
+
+
+# -- guards ----------------------------------------------------------------------------------------------
+def window_refusal(data: dict[str, Any], now: datetime) -> str | None:
+    first, closes = date.fromisoformat(data["first"]), date.fromisoformat(data["closes"])
+    if now < local_midnight(first):
+        return f"the month {data['month']} has not begun"
+    if now > end_of_day(closes):
+        return (f"the month {data['month']} ended on {data['last']} and its quota is judged; "
+                "items can no longer be logged or accepted for it")
+    return None
+
+
+def in_window(ctx: Ctx) -> str | None:
+    return window_refusal(ctx.data, ctx.now)
+
+
+def accepted_count(ctx: Ctx) -> int:
+    return sum(1 for i in ctx.tx.items(ctx.require_case().id, ITEM_KIND) if i.status == "accepted")
+
+
+def quota_reached(ctx: Ctx) -> str | None:
+    n = accepted_count(ctx)
+    return None if n >= QUOTA else f"{n} accepted items; the quota is at least {QUOTA}"
+
+
+def quota_missed(ctx: Ctx) -> str | None:
+    n = accepted_count(ctx)
+    return None if n < QUOTA else f"{n} accepted items meet the quota of {QUOTA}"
+
+
+def the_item(ctx: Ctx) -> Item:
+    raw = ctx.params.get("item")
+    try:
+        item_id = int(str(raw))
+    except ValueError:
+        raise BadInput(f"item: expected an item id, got {str(raw)[:40]!r}") from None
+    item = ctx.tx.get_item(item_id) if 0 < item_id < 2**31 else None
+    if item is None or item.kind != ITEM_KIND:
+        raise NotFound("information item", raw)
+    if item.case_id != ctx.require_case().id:
+        raise BadInput(f"information item {item_id} belongs to case {item.case_id}, not {ctx.require_case().id}")
+    return item
+
+
+def item_waiting(ctx: Ctx) -> str | None:
+    item = the_item(ctx)
+    if item.status != "logged":
+        return f"information item {item.id} is already {item.status}"
+    return None
+
+
+def title_of(params: dict[str, Any]) -> str:
+    title = check_text(params.get("title"), "--title", TITLE_LIMIT)
+    if title is None or not title.strip():
+        raise BadInput("--title: say what the information is about")
+    return title.strip()
+
+
+# -- effects ---------------------------------------------------------------------------------------------
+def log_item(ctx: Ctx) -> None:
+    case = ctx.require_case()
+    assert ctx.actor is not None
+    title = title_of(ctx.params)
+    item = Item(case_id=case.id, kind=ITEM_KIND, status="logged", data={"v": 1, "title": title,
+                                                                       "month": case.period},
+                created_at=ctx.now, created_by=ctx.actor.id, updated_at=ctx.now)
+    item_id = ctx.tx.add_item(item)
+    ctx.data["logged"] = int(ctx.data.get("logged", 0)) + 1
+    ctx.details.update({"item": item_id, "title": title, "rule": RULE})
+    ctx.notify("info_quota.item_logged", clerks(ctx), RULE, key=f"item{item_id}", item=item_id,
+               logged=ctx.data["logged"], accepted=int(ctx.data.get("accepted", 0)), quota=QUOTA)
+
+
+def log_first_item(ctx: Ctx) -> None:
+    """Opened by a person's `info add` (before the daemon opened the month): that item is logged with it."""
+    if ctx.actor is not None:
+        log_item(ctx)
+
+
+def accept(ctx: Ctx) -> None:
+    item = the_item(ctx)
+    assert ctx.actor is not None
+    item.status = "accepted"
+    item.data = {**item.data, "accepted_by": ctx.actor.id, "accepted_at": ctx.now.isoformat()}
+    item.updated_at = ctx.now
+    ctx.tx.update_item(item)
+    ctx.data["accepted"] = int(ctx.data.get("accepted", 0)) + 1
+    ctx.details.update({"item": item.id, "accepted": ctx.data["accepted"], "rule": RULE})
+
+
+def record_verdict(ctx: Ctx) -> None:
+    n = accepted_count(ctx)
+    ctx.data["accepted"] = n
+    ctx.details.update({"accepted": n, "quota": QUOTA, "rule": RULE})
+
+
+# -- opening ---------------------------------------------------------------------------------------------
+def open_month(ctx: Ctx) -> OpenPlan:
+    office, period = ctx.params.get("office"), ctx.params.get("period")
+    if not office or not period or office not in ctx.org.offices:
+        raise BadInput("an information case is opened for an office and a month")
+    year, month = parse_month(str(period), "period")
+    first, last, closes = month_window(year, month, ctx.policy)
+    key = f"{year}-{month:02d}"
+    data: dict[str, Any] = {"month": key, "first": first.isoformat(), "last": last.isoformat(),
+                            "closes": closes.isoformat(), "quota": QUOTA, "logged": 0, "accepted": 0}
+    details: dict[str, Any] = {"rule": RULE, "why": f"information of {office} for {key}: at least {QUOTA} "
+                                                    f"accepted items ({RULE})"}
+    if ctx.actor is not None:
+        refusal = member_refusal(ctx.actor, str(office))
+        if refusal is not None:
+            raise RuleViolation(*refusal)
+        late = window_refusal(data, ctx.now)
+        if late is not None:
+            raise RuleViolation(RULE, late)
+        title_of(ctx.params)
+        details["opened_by_item"] = True
+    return OpenPlan(state="open", office=str(office), subject=None, data=data, period=key, details=details)
+
+
+# -- deadlines -------------------------------------------------------------------------------------------
+def due_reminder(ctx: Ctx) -> tuple[datetime, str]:
+    n = ctx.policy.int("info_quota.remind_days_before_month_end")
+    last = date.fromisoformat(ctx.data["last"])
+    at = at_local(last - timedelta(days=n))
+    return at, (f"{ctx.data['month']} ends {last}; reminder {show(at)} = {n} days before the month's end, "
+                f"sent when fewer than {QUOTA} items are accepted ({RULE})")
+
+
+def due_judge(ctx: Ctx) -> tuple[datetime, str]:
+    closes = date.fromisoformat(ctx.data["closes"])
+    at = local_midnight(closes + timedelta(days=1))
+    grace = (closes - date.fromisoformat(ctx.data["last"])).days
+    extra = f" + {grace} days (policy info_quota.judge_days_after_month_end)" if grace else ""
+    return at, (f"judged {show(at)}, at the end of {ctx.data['month']}{extra}: met with at least {QUOTA} "
+                f"accepted items, else short ({RULE})")
+
+
+def remind(ctx: Ctx) -> None:
+    accepted = accepted_count(ctx)
+    if accepted >= QUOTA:
+        return
+    logged = len(ctx.tx.items(ctx.require_case().id, ITEM_KIND))
+    due_at = end_of_day(date.fromisoformat(ctx.data["closes"]))
+    ctx.notify("info_quota.reminder", office_members(ctx), RULE, due_at=due_at, accepted=accepted,
+               logged=logged, quota=QUOTA)
+    if logged > accepted:
+        ctx.notify("info_quota.items_waiting", clerks(ctx), RULE, due_at=due_at, waiting=logged - accepted,
+                   accepted=accepted, quota=QUOTA)
+
+
+def judge(ctx: Ctx) -> None:
+    n = accepted_count(ctx)
+    verdict = "met" if n >= QUOTA else "short"
+    schedule_verdict(ctx, verdict, RULE, f"{ctx.data['month']}: {n} accepted items, quota {QUOTA} ({RULE}): "
+                                         f"{verdict}")
+
+
+def told_of_shortfall(ctx: Ctx) -> list[Person]:
+    return office_directors(ctx) + supervising_leaders(ctx)
+
+
+DEFINITION = registry.register(ProcessDefinition(
+    name=PROCESS,
+    version=1,
+    title="Monthly information (信息报送)",
+    states=("open", "met", "short"),
+    initial_states=("open",),
+    final_states=("met", "short"),
+    opener=open_month,
+    open_options=frozenset({"office", "period"}),
+    open_effects=(log_first_item,),
+    periodic=True,
+    periods=info_periods,
+    transitions=(
+        Transition("add_item", ("open",), None, office_member, "the office's people",
+                   guards=(Guard(RULE, in_window),), options=frozenset({"title"}), effects=(log_item,)),
+        Transition("accept_item", ("open",), None, general_office,
+                   "a General Office clerk or the supervising leader",
+                   guards=(Guard(RULE, in_window), Guard(RULE, item_waiting)), options=frozenset({"item"}),
+                   effects=(accept,)),
+        Transition("met", ("open",), "met", None, "the daemon, at the month's end",
+                   guards=(Guard(RULE, quota_reached),), effects=(record_verdict,)),
+        Transition("short", ("open",), "short", None, "the daemon, at the month's end",
+                   guards=(Guard(RULE, quota_missed),), effects=(record_verdict,),
+                   notices=(Notice("info_quota.short", told_of_shortfall, RULE),)),
+    ),
+    deadlines=(
+        DeadlineSpec("reminder", "open", RULE, due_reminder, "remind", skip_superseded=True,
+                     superseded_by=("judge",)),
+        DeadlineSpec("judge", "open", RULE, due_judge, "judge"),
+    ),
+    events=("info_quota.item_logged", "info_quota.reminder", "info_quota.items_waiting"),
+    handlers={"remind": remind, "judge": judge},
+))
+
+
+# -- use cases: `outpost info add|accept` ------------------------------------------------------------------
+def add_item(service: CaseService, actor_id: str, title: str, month: str | None = None) -> Item:
+    """Log an information item for the actor's office and `month` (default: this month), in one transaction.
+
+    The month's case is the daemon's; when it does not exist yet the item opens it (same definition,
+    same unique key, so a daemon opening it meanwhile makes this a `Conflict`: retry)."""
+    title = title_of({"title": title})
+    now = service.clock.now()
+    if month is None:
+        month = local_date(now).strftime("%Y-%m")
+    year, mon = parse_month(month)
+    key = f"{year}-{mon:02d}"
+    with service.store.transaction(write=False) as tx:
+        actor = tx.org().person(actor_id)
+    if actor is None or not actor.active:
+        raise NotFound("person", actor_id)
+    if actor.office is None:
+        raise RuleViolation(RULE, f"{actor_id} is not in an office; information items are fed back by the offices")
+    definition = registry.latest(PROCESS)
+    with service.store.transaction() as tx:
+        case = tx.find_case(PROCESS, actor.office, key)
+        if case is None:
+            case = service.open_in(tx, definition, actor_id, {"office": actor.office, "period": key,
+                                                              "title": title})
+            return tx.items(case.id, ITEM_KIND)[-1]
+    if case.state != "open":
+        raise RuleViolation(RULE, f"{key} was judged at month end ({case.state}); items can no longer be logged")
+    case = service.advance(case.id, "add_item", actor_id, options={"title": title})
+    return _item_of_step(service, case.id, case.history_count)
+
+
+def accept_item(service: CaseService, item_ref: str | int, actor_id: str) -> Item:
+    """Accept an information item as valuable (R-6.3): the `accept_item` step of its month's case."""
+    try:
+        item_id = int(str(item_ref))
+    except ValueError:
+        raise BadInput(f"unknown information item: {str(item_ref)[:40]!r} (an item id is a number)") from None
+    if not 0 < item_id < 2**31:
+        raise NotFound("information item", item_ref)
+    with service.store.transaction(write=False) as tx:
+        item = tx.get_item(item_id)
+        case = tx.get_case(item.case_id) if item is not None else None
+    if item is None or item.kind != ITEM_KIND or case is None or case.process != PROCESS:
+        raise NotFound("information item", item_ref)
+    if case.state != "open":
+        raise RuleViolation(RULE, f"{case.period} was judged at month end ({case.state}); items can no longer "
+                                  "be accepted")
+    service.advance(item.case_id, "accept_item", actor_id, options={"item": item_id})
+    with service.store.transaction(write=False) as tx:
+        done = tx.get_item(item_id)
+    assert done is not None
+    return done
+
+
+def _item_of_step(service: CaseService, case_id: int, seq: int) -> Item:
+    with service.store.transaction(write=False) as tx:
+        entry = tx.history(case_id)[seq - 1]
+        item = tx.get_item(int(entry.details["item"]))
+    assert item is not None
+    return item

@@ -1,0 +1,509 @@
+"""The periodic duties of R-6: financial statements (R-6.1), the year-end audit (R-6.2), monthly
+information (R-6.3), the investment target (R-6.4) and its grades (R-6.5) — with an injected clock.
+
+Each test runs on SQLite and on PostgreSQL (the `app` fixture); the organisation is examples/org.toml:
+BJ (director wang, deputy li, staff zhao), SZ (director chen, staff huang), General Office liu
+(supervising leader), sun (clerk), zhou (auditor), qian (finance).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from machines.info_quota import accept_item, add_item
+from machines.investment import add_investment, grade, parse_amount, parse_credits
+from tests.conftest import ORG_FILE, local, set_time
+from workflow.app import App
+from workflow.errors import BadInput, NotFound, NotPermitted, RuleViolation
+from workflow.model import Person
+from workflow.ports import CaseFilter
+
+
+def tick(app: App, *at: int, cases: tuple[int, ...] | None = None) -> dict[str, list[str]]:
+    """Tick at local time `at`; what fired (only on `cases`, when given), was skipped, was opened."""
+    set_time(app, local(*at))
+    report = app.ticker.tick(local(*at))
+    assert report.failed == [], report.failed
+    mine = [f for f in report.fired if cases is None or f["case"] in cases]
+    return {"fired": sorted(f["kind"] for f in mine), "skipped": sorted(f["kind"] for f in report.skipped),
+            "opened": sorted(f"{o['process']}:{o['office']}:{o['period']}" for o in report.opened)}
+
+
+def case_id(app: App, process: str, office: str, period: str) -> int:
+    found = [c.id for c in app.store.list_cases(CaseFilter(process=process, office=office)) if c.period == period]
+    assert len(found) == 1, (process, office, period, found)
+    return found[0]
+
+
+def view(app: App, process: str, office: str, period: str) -> dict[str, Any]:
+    return app.case_view(case_id(app, process, office, period))
+
+
+def mail_to(app: App, event: str) -> list[str]:
+    return sorted(a for m in app.store.mails() if m.event == event for a in m.to)
+
+
+def at(app: App, *when: int) -> None:
+    set_time(app, local(*when))
+
+
+@pytest.fixture
+def started(app: App) -> App:
+    """Outpost running since 4 January 2027 (its first tick sets the periodic epoch)."""
+    tick(app, 2027, 1, 4, 9, 0)
+    return app
+
+
+# -- R-6.1 quarterly financial statements ------------------------------------------------------------------
+def test_R6_1_statement_case_opens_for_each_office_the_day_after_the_quarter_ends(started: App) -> None:
+    """Q1 cases appear at 00:00 on 1 April, not before, one per office, due 15 April; idempotent."""
+    assert not [o for o in tick(started, 2027, 3, 31, 23, 59)["opened"] if o.startswith("fin_statement")]
+    opened = tick(started, 2027, 4, 1, 0, 0)["opened"]
+    assert [o for o in opened if o.startswith("fin_statement")] == ["fin_statement:BJ:2027-Q1",
+                                                                    "fin_statement:SZ:2027-Q1"]
+    assert tick(started, 2027, 4, 1, 0, 0)["opened"] == []
+    bj = view(started, "fin_statement", "BJ", "2027-Q1")
+    assert (bj["state"], bj["data"]["due"]) == ("open", "2027-04-15")
+    assert "the 15th day after the quarter ended on 2027-03-31" in bj["history"][0]["details"]["why"]
+    assert mail_to(started, "fin_statement.opened").count("wang@bj.example.org") >= 1
+
+
+def test_R6_1_Q4_statement_is_due_15_January_of_the_next_year(started: App) -> None:
+    """The fourth quarter's statement (2027-Q4) opens on 1 January 2028 and is due on 15 January 2028."""
+    tick(started, 2028, 1, 1, 0, 0)
+    assert view(started, "fin_statement", "SZ", "2027-Q4")["data"]["due"] == "2028-01-15"
+
+
+def test_R6_1_statement_due_on_the_15th_submitted_that_day_is_on_time_and_the_next_day_late(started: App) -> None:
+    """BJ submits at 23:59 on 15 April (on time, R-0.3); SZ at 00:00 on 16 April is late but accepted."""
+    tick(started, 2027, 4, 1, 0, 0)
+    bj, sz = (case_id(started, "fin_statement", o, "2027-Q1") for o in ("BJ", "SZ"))
+    at(started, 2027, 4, 15, 23, 59)
+    started.service.advance(bj, "submit", "wang")
+    at(started, 2027, 4, 16, 0, 0)
+    started.service.advance(sz, "submit", "chen")
+    assert started.case_view(bj)["data"]["late"] is False
+    assert started.case_view(sz)["data"]["late"] is True
+    started.service.advance(sz, "accept", "qian")
+    assert started.case_view(sz)["state"] == "accepted"
+
+
+def test_R6_1_reminders_7_3_1_days_before_then_overdue_and_repeating_as_R5_5(started: App) -> None:
+    """Reminders at 09:00 on 8, 12 and 14 April; overdue at 00:00 on 16 April to the director and the
+    supervising leader; then every 3 working days (Tue 20 April, Fri 23 April) until submitted."""
+    tick(started, 2027, 4, 1, 0, 0)
+    bj, sz = (case_id(started, "fin_statement", o, "2027-Q1") for o in ("BJ", "SZ"))
+    at(started, 2027, 4, 2, 10, 0)
+    started.service.advance(sz, "submit", "chen")
+    mine = (bj, sz)
+    for day in (8, 12, 14):
+        assert tick(started, 2027, 4, day, 8, 59, cases=mine)["fired"] == []
+        assert tick(started, 2027, 4, day, 9, 0, cases=mine)["fired"] == ["reminder"]
+    reminded = [m for m in started.store.mails() if m.event == "fin_statement.reminder" and m.case_id == bj]
+    assert [m.to for m in reminded] == [["wang@bj.example.org"]] * 3
+    assert tick(started, 2027, 4, 15, 23, 59, cases=mine)["fired"] == []
+    assert tick(started, 2027, 4, 16, 0, 0, cases=mine)["fired"] == ["overdue"]
+    overdue = [m.to[0] for m in started.store.mails() if m.event == "fin_statement.overdue" and m.case_id == bj]
+    assert sorted(overdue) == ["liu@gov.example.org", "wang@bj.example.org"]
+    assert started.case_view(bj)["data"]["overdue"] is True
+    # 16 April 2027 is a Friday: three working days later is Wednesday 21 April (Mon 19, Tue 20, Wed 21).
+    assert tick(started, 2027, 4, 20, 23, 59, cases=mine)["fired"] == []
+    assert tick(started, 2027, 4, 21, 0, 0, cases=mine)["fired"] == ["overdue_reminder"]
+    at(started, 2027, 4, 22, 9, 0)
+    started.service.advance(bj, "submit", "wang")
+    assert started.case_view(bj)["data"]["late"] is True
+    assert tick(started, 2027, 5, 31, 0, 0, cases=mine)["fired"] == []
+    assert len([m for m in started.store.mails() if m.event == "fin_statement.overdue_reminder"
+                and m.case_id == bj]) == 1
+
+
+def test_R6_1_only_the_director_submits_and_the_general_office_reviews(started: App) -> None:
+    """Staff and the other office's director are refused; finance returns it, the director resubmits,
+    a clerk accepts; the director may not accept their own statement."""
+    tick(started, 2027, 7, 1, 0, 0)
+    bj = case_id(started, "fin_statement", "BJ", "2027-Q2")
+    at(started, 2027, 7, 5, 9, 0)
+    for who in ("zhao", "chen", "sun"):
+        with pytest.raises(NotPermitted) as refused:
+            started.service.advance(bj, "submit", who)
+        assert refused.value.rule_id == "R-6.1"
+    started.service.advance(bj, "submit", "wang")
+    with pytest.raises(NotPermitted):
+        started.service.advance(bj, "accept", "wang")
+    started.service.advance(bj, "request_revision", "qian", comment="cash book missing")
+    started.service.advance(bj, "resubmit", "wang")
+    started.service.advance(bj, "accept", "sun")
+    done = started.case_view(bj)
+    assert done["state"] == "accepted" and done["data"]["late"] is False
+    assert [h["trigger"] for h in done["history"]] == ["open", "submit", "request_revision", "resubmit", "accept"]
+    submitted = [m.to[0] for m in started.store.mails() if m.event == "fin_statement.submitted" and m.case_id == bj]
+    assert sorted(submitted) == ["qian@gov.example.org", "qian@gov.example.org", "sun@gov.example.org",
+                                 "sun@gov.example.org"]
+
+
+# -- R-6.2 year-end financial audit ----------------------------------------------------------------------
+def test_R6_2_annual_audit_scheduled_on_1_December_once_per_office_and_year(started: App) -> None:
+    """The 2027 audit of each office is scheduled at 00:00 on 1 December 2027, report due 31 March 2028."""
+    assert not [o for o in tick(started, 2027, 11, 30, 23, 59)["opened"] if o.startswith("annual_audit")]
+    opened = [o for o in tick(started, 2027, 12, 1, 0, 0)["opened"] if o.startswith("annual_audit")]
+    assert opened == ["annual_audit:BJ:2027-Y", "annual_audit:SZ:2027-Y"]
+    assert [o for o in tick(started, 2027, 12, 2, 0, 0)["opened"] if o.startswith("annual_audit")] == []
+    bj = view(started, "annual_audit", "BJ", "2027-Y")
+    assert (bj["state"], bj["data"]["due"]) == ("scheduled", "2028-03-31")
+    scheduled = [m.to[0] for m in started.store.mails() if m.event == "annual_audit.scheduled"
+                 and m.case_id == bj["id"]]
+    assert sorted(scheduled) == ["wang@bj.example.org", "zhou@gov.example.org"]
+
+
+def test_R6_2_audit_runs_scheduled_in_progress_reported_closed_by_the_auditor(started: App) -> None:
+    """Only the auditor starts and reports; the director cannot; the supervising leader may close."""
+    tick(started, 2027, 12, 1, 0, 0)
+    bj = case_id(started, "annual_audit", "BJ", "2027-Y")
+    at(started, 2028, 1, 10, 9, 0)
+    for who in ("wang", "sun"):
+        with pytest.raises(NotPermitted) as refused:
+            started.service.advance(bj, "start", who)
+        assert refused.value.rule_id == "R-6.2"
+    started.service.advance(bj, "start", "zhou")
+    with pytest.raises(RuleViolation):
+        started.service.advance(bj, "close", "zhou")  # not reported yet
+    at(started, 2028, 3, 31, 23, 59)
+    started.service.advance(bj, "submit_report", "zhou")
+    assert started.case_view(bj)["data"]["late"] is False
+    assert mail_to(started, "annual_audit.reported") == ["liu@gov.example.org", "wang@bj.example.org"]
+    assert started.case_view(bj)["state"] == "reported"
+    started.service.advance(bj, "close", "liu")
+    assert [h["to"] for h in started.case_view(bj)["history"]] == ["scheduled", "in_progress", "reported", "closed"]
+
+
+def test_R6_2_auditor_reminded_before_the_due_date_and_overdue_told_to_the_leader(started: App) -> None:
+    """Reminders on 17 and 28 March 2028 at 09:00; starting the audit in between sends no reminder twice;
+    on 1 April the unreported audit is overdue: the auditor and the supervising leader are told, once."""
+    tick(started, 2027, 12, 1, 0, 0)
+    bj, sz = (case_id(started, "annual_audit", o, "2027-Y") for o in ("BJ", "SZ"))
+    mine = (bj, sz)
+    assert tick(started, 2028, 3, 17, 9, 0, cases=mine)["fired"] == ["reminder", "reminder"]
+    at(started, 2028, 3, 20, 9, 0)
+    started.service.advance(bj, "start", "zhou")
+    pending = [d for d in started.case_view(bj)["deadlines"] if d["status"] == "pending"]
+    assert [(d["kind"], d["due_at"][:16]) for d in pending] == [("reminder", "2028-03-28T09:00"),
+                                                                ("overdue", "2028-04-01T00:00")]
+    assert tick(started, 2028, 3, 28, 9, 0, cases=mine)["fired"] == ["reminder", "reminder"]
+    assert tick(started, 2028, 4, 1, 0, 0, cases=mine)["fired"] == ["overdue", "overdue"]
+    overdue = [m.to[0] for m in started.store.mails() if m.event == "annual_audit.overdue" and m.case_id in mine]
+    assert Counter(overdue) == {"zhou@gov.example.org": 2, "liu@gov.example.org": 2}
+    assert started.case_view(bj)["data"]["overdue"] is True
+    at(started, 2028, 4, 2, 9, 0)
+    started.service.advance(bj, "submit_report", "zhou")
+    assert started.case_view(bj)["data"]["late"] is True
+
+
+# -- R-6.3 monthly information ---------------------------------------------------------------------------
+def log_and_accept(app: App, office_person: str, n_logged: int, n_accepted: int) -> list[int]:
+    items = [add_item(app.service, office_person, f"item {i}").id for i in range(n_logged)]
+    for item in items[:n_accepted]:
+        assert item is not None
+        accept_item(app.service, item, "sun")
+    return [i for i in items if i is not None]
+
+
+def test_R6_3_four_accepted_items_meet_the_quota_and_three_do_not(started: App) -> None:
+    """At 00:00 on 1 June, May is judged: BJ with 4 accepted items is `met`, SZ with 3 accepted (and a
+    fourth logged but not accepted) is `short`; the director and the supervising leader hear of it."""
+    tick(started, 2027, 5, 1, 0, 0)
+    at(started, 2027, 5, 10, 10, 0)
+    log_and_accept(started, "zhao", 4, 4)
+    log_and_accept(started, "huang", 4, 3)
+    mine = tuple(case_id(started, "info_quota", o, "2027-05") for o in ("BJ", "SZ"))
+    assert tick(started, 2027, 5, 31, 23, 59, cases=mine)["fired"] == ["reminder", "reminder"]
+    result = tick(started, 2027, 6, 1, 0, 0, cases=mine)
+    assert Counter(result["fired"]) == {"judge": 2, "verdict": 2}
+    bj, sz = view(started, "info_quota", "BJ", "2027-05"), view(started, "info_quota", "SZ", "2027-05")
+    assert (bj["state"], bj["data"]["accepted"]) == ("met", 4)
+    assert (sz["state"], sz["data"]["accepted"]) == ("short", 3)
+    assert sz["history"][-1]["details"] == {"accepted": 3, "quota": 4, "rule": "R-6.3", "deadline":
+                                            sz["history"][-1]["details"]["deadline"]}
+    short = [m.to[0] for m in started.store.mails() if m.event == "info_quota.short" and m.case_id in mine]
+    assert sorted(short) == ["chen@sz.example.org", "liu@gov.example.org"]
+
+
+def test_R6_3_reminder_five_days_before_month_end_only_to_an_office_below_four(started: App) -> None:
+    """At 09:00 on 26 May the office below 4 accepted items (SZ) is reminded, everyone in it; the clerks
+    hear of its items still waiting; BJ, already at 4, gets nothing."""
+    tick(started, 2027, 5, 1, 0, 0)
+    at(started, 2027, 5, 3, 10, 0)
+    log_and_accept(started, "wang", 5, 4)
+    log_and_accept(started, "chen", 2, 1)
+    mine = tuple(case_id(started, "info_quota", o, "2027-05") for o in ("BJ", "SZ"))
+    assert tick(started, 2027, 5, 26, 8, 59, cases=mine)["fired"] == []
+    assert tick(started, 2027, 5, 26, 9, 0, cases=mine)["fired"] == ["reminder", "reminder"]
+    assert mail_to(started, "info_quota.reminder") == ["chen@sz.example.org", "huang@sz.example.org"]
+    waiting = [m for m in started.store.mails() if m.event == "info_quota.items_waiting"]
+    assert [(m.to, m.params["waiting"]) for m in waiting] == [(["sun@gov.example.org"], 1)]
+    sz = view(started, "info_quota", "SZ", "2027-05")
+    why = next(d["why"] for d in sz["deadlines"] if d["kind"] == "reminder")
+    assert "5 days before the month's end" in why and "R-6.3" in why
+
+
+def test_R6_3_items_are_logged_by_the_office_and_accepted_by_the_general_office(started: App) -> None:
+    """Only the office's people log items for it, only a clerk or the supervising leader accepts, once."""
+    tick(started, 2027, 3, 1, 0, 0)
+    at(started, 2027, 3, 2, 10, 0)
+    item = add_item(started.service, "li", "Beijing policy change on logistics parks")
+    assert (item.status, item.created_by, item.data["month"]) == ("logged", "li", "2027-03")
+    with pytest.raises(RuleViolation) as refused:
+        add_item(started.service, "sun", "a clerk's item")
+    assert refused.value.rule_id == "R-6.3"
+    for who in ("wang", "zhao", "zhou"):
+        with pytest.raises(NotPermitted) as refused_p:
+            accept_item(started.service, item.id or 0, who)
+        assert refused_p.value.rule_id == "R-6.3"
+    accept_item(started.service, item.id or 0, "liu")
+    with pytest.raises(RuleViolation) as twice:
+        accept_item(started.service, item.id or 0, "sun")
+    assert twice.value.rule_id == "R-6.3" and "already accepted" in twice.value.reason
+    with pytest.raises(NotFound):
+        accept_item(started.service, 99999, "sun")
+    with pytest.raises(BadInput):
+        add_item(started.service, "zhao", "   ")
+    with pytest.raises(BadInput):
+        add_item(started.service, "zhao", "x", month="2027-13")
+    case = view(started, "info_quota", "BJ", "2027-03")
+    assert [h["trigger"] for h in case["history"]] == ["open", "add_item", "accept_item"]
+    assert case["state"] == "open" and case["data"]["accepted"] == 1
+
+
+def test_R6_3_no_item_is_logged_or_accepted_once_the_month_has_ended(started: App) -> None:
+    """An item of March logged on 31 March at 23:59 counts; on 1 April nothing more can be logged or
+    accepted for March (its quota is judged at month end), even before the daemon has judged it."""
+    tick(started, 2027, 3, 1, 0, 0)
+    at(started, 2027, 3, 31, 23, 59)
+    item = add_item(started.service, "zhao", "late-evening news", month="2027-03")
+    at(started, 2027, 4, 1, 0, 0)
+    with pytest.raises(RuleViolation) as refused:
+        add_item(started.service, "zhao", "too late", month="2027-03")
+    assert refused.value.rule_id == "R-6.3"
+    with pytest.raises(RuleViolation):
+        accept_item(started.service, item.id or 0, "sun")
+    with pytest.raises(RuleViolation):
+        add_item(started.service, "zhao", "not yet", month="2027-05")  # a month that has not begun
+
+
+def test_R6_3_first_item_opens_the_month_before_the_daemon_does(started: App) -> None:
+    """With no tick since February, `info add` on 2 March opens BJ's March case with its item in one
+    step; the next tick opens only SZ's."""
+    tick(started, 2027, 2, 1, 0, 0)
+    at(started, 2027, 3, 2, 8, 0)
+    item = add_item(started.service, "zhao", "first of March")
+    case = started.case_view(item.case_id)
+    assert (case["period"], case["state"], case["opened_by"]) == ("2027-03", "open", "zhao")
+    assert case["history"][0]["details"]["item"] == item.id
+    assert case["data"]["logged"] == 1
+    opened = [o for o in tick(started, 2027, 3, 2, 9, 0)["opened"] if o.startswith("info_quota")]
+    assert opened == ["info_quota:SZ:2027-03"]
+    assert len(started.store.list_cases(CaseFilter(process="info_quota", office="BJ"))) == 3
+
+
+# -- R-6.4 investment target -----------------------------------------------------------------------------
+def test_R6_4_exactly_30000000_meets_the_target_and_29999999_misses_it(started: App) -> None:
+    """At 00:00 on 1 January 2028 the year is judged: BJ with 30,000,000 yuan `met`, SZ with 29,999,999
+    `missed`; both are told, and nothing can be added to 2027 afterwards."""
+    at(started, 2027, 3, 10, 10, 0)
+    add_investment(started.service, "zhao", "20000000", "domestic", "Logistics park", "2027-03-09")
+    add_investment(started.service, "wang", "1000万", "foreign", "Battery plant")
+    add_investment(started.service, "huang", "29,999,999", "domestic", "Port cold chain")
+    mine = tuple(case_id(started, "investment", o, "2027-Y") for o in ("BJ", "SZ"))
+    # Silent since March: one catch-up progress notice per office (Q1 and Q2 superseded by Q3), no verdict yet.
+    late = tick(started, 2027, 12, 31, 23, 59, cases=mine)
+    assert late["fired"] == ["progress", "progress"] and Counter(late["skipped"])["progress"] == 4
+    assert Counter(tick(started, 2028, 1, 1, 0, 0, cases=mine)["fired"]) == {"judge": 2, "verdict": 2}
+    bj, sz = view(started, "investment", "BJ", "2027-Y"), view(started, "investment", "SZ", "2027-Y")
+    assert (bj["state"], bj["data"]["total"]) == ("met", 30_000_000)
+    assert (sz["state"], sz["data"]["total"]) == ("missed", 29_999_999)
+    assert mail_to(started, "investment.missed") == ["chen@sz.example.org", "liu@gov.example.org",
+                                                      "sun@gov.example.org"]
+    assert mail_to(started, "investment.met") == ["liu@gov.example.org", "sun@gov.example.org",
+                                                   "wang@bj.example.org"]
+    at(started, 2028, 1, 1, 8, 0)
+    with pytest.raises(RuleViolation) as refused:
+        add_investment(started.service, "huang", "1", "domestic", "one more yuan", "2027-12-31")
+    assert refused.value.rule_id == "R-6.4"
+
+
+def test_R6_4_progress_is_reported_after_each_quarter(started: App) -> None:
+    """At 09:00 on 1 April, 1 July and 1 October the running total is recorded in the history and sent
+    to the director, the clerk and the supervising leader."""
+    at(started, 2027, 2, 1, 10, 0)
+    add_investment(started.service, "zhao", "5000000", "domestic", "Trade fair", "2027-02-01")
+    mine = tuple(case_id(started, "investment", o, "2027-Y") for o in ("BJ", "SZ"))
+    assert tick(started, 2027, 4, 1, 9, 0, cases=mine)["fired"] == ["progress", "progress"]
+    bj = view(started, "investment", "BJ", "2027-Y")
+    last = bj["history"][-1]
+    assert (last["trigger"], last["details"]["quarter"], last["details"]["total"]) == ("progress", "Q1", 5_000_000)
+    assert sorted(set(mail_to(started, "investment.progress"))) == [
+        "chen@sz.example.org", "liu@gov.example.org", "sun@gov.example.org", "wang@bj.example.org"]
+    assert tick(started, 2027, 7, 1, 9, 0, cases=mine)["fired"] == ["progress", "progress"]
+    assert tick(started, 2027, 10, 1, 9, 0, cases=mine)["fired"] == ["progress", "progress"]
+    assert [h["details"]["quarter"] for h in view(started, "investment", "BJ", "2027-Y")["history"]
+            if h["trigger"] == "progress"] == ["Q1", "Q2", "Q3"]
+
+
+def test_R6_4_credits_may_not_exceed_the_amount(started: App) -> None:
+    """Credits adding up to more than the investment are refused citing R-6.4; equal is fine; credits
+    go to existing people of the office (R-6.5); nothing is written by a refusal."""
+    at(started, 2027, 6, 1, 10, 0)
+    with pytest.raises(RuleViolation) as refused:
+        add_investment(started.service, "wang", "10000000", "domestic", "Hotel",
+                       credits=["wang=6000000", "zhao=4000001"])
+    assert refused.value.rule_id == "R-6.4" and "more than the investment" in refused.value.reason
+    with pytest.raises(NotFound):
+        add_investment(started.service, "wang", "10000000", "domestic", "Hotel", credits=["nobody=1"])
+    with pytest.raises(RuleViolation) as other:
+        add_investment(started.service, "wang", "10000000", "domestic", "Hotel", credits=["huang=1"])
+    assert other.value.rule_id == "R-6.5"
+    assert view(started, "investment", "BJ", "2027-Y")["data"]["count"] == 0
+    item = add_investment(started.service, "wang", "10000000", "domestic", "Hotel",
+                          credits=["wang=6000000", "zhao=4000000"])
+    assert item.data["credits"] == {"wang": 6_000_000, "zhao": 4_000_000}
+    with pytest.raises(RuleViolation) as outsider:
+        add_investment(started.service, "sun", "10000000", "domestic", "Hotel")
+    assert outsider.value.rule_id == "R-6.4"
+    with pytest.raises(BadInput):
+        add_investment(started.service, "wang", "10000000", "domestic", "Hotel", on="2027-06-02")  # future
+
+
+def test_R6_4_amounts_are_positive_whole_yuan_in_digits_or_wan() -> None:
+    """30000000, 30,000,000, 3000万, 3000万元 and 0.3亿 are 30,000,000 yuan; fractions, zero, negatives and
+    words are bad input."""
+    for text in ("30000000", "30,000,000", "3000万", "3000万元", "0.3亿", 30_000_000):
+        assert parse_amount(text) == 30_000_000
+    assert parse_amount("1.5万") == 15_000
+    for bad in ("0", "-5", "1.5", "1.00005万", "thirty million", "", "3e7", True):
+        with pytest.raises(BadInput):
+            parse_amount(bad)
+    assert parse_credits(["wang=1500万", "zhao = 1"]) == {"wang": 15_000_000, "zhao": 1}
+    for bad_credits in (["wang"], ["=5"], ["wang=1", "wang=2"]):
+        with pytest.raises(BadInput):
+            parse_credits(bad_credits)
+
+
+# -- R-6.5 grades ----------------------------------------------------------------------------------------
+DIRECTOR = Person("wang", "王建国", None, "BJ", frozenset({"director"}))
+STAFF = Person("zhao", "赵丽", None, "BJ", frozenset({"staff"}))
+DEPUTY = Person("li", "李明", None, "BJ", frozenset({"deputy_director"}))
+
+
+@pytest.mark.parametrize(("person", "credited", "met", "expected"), [
+    (DIRECTOR, 30_000_000, True, "recommended_excellent"),
+    (DIRECTOR, 29_999_999, True, None),
+    (DIRECTOR, 30_000_000, False, None),
+    (STAFF, 15_000_000, True, "excellent"),
+    (STAFF, 14_999_999, True, None),
+    (STAFF, 15_000_000, False, None),
+    (DEPUTY, 15_000_000, True, "excellent"),
+    (DIRECTOR, 15_000_000, True, None),  # a director is judged on the director's threshold
+])
+def test_R6_5_grade_thresholds(person: Person, credited: int, met: bool, expected: str | None) -> None:
+    """Director ≥ 30,000,000 → recommended excellent; other staff ≥ 15,000,000 → excellent; only when the
+    office met its target."""
+    assert grade(person, "BJ", credited, met) == expected
+
+
+def test_R6_5_grades_at_year_end_follow_the_office_verdict(started: App) -> None:
+    """BJ meets the target: its director credited 30,000,000 is recommended excellent, its staff credited
+    15,000,000 excellent, the deputy at 14,999,999 nothing; SZ misses: its staff's 15,000,000 earns nothing."""
+    at(started, 2027, 5, 5, 10, 0)
+    add_investment(started.service, "wang", "60000000", "foreign", "EV plant",
+                   credits=["wang=30000000", "zhao=15000000", "li=14999999"])
+    add_investment(started.service, "huang", "20000000", "domestic", "Warehouse", credits=["huang=15000000"])
+    tick(started, 2028, 1, 1, 0, 0)
+    bj, sz = view(started, "investment", "BJ", "2027-Y"), view(started, "investment", "SZ", "2027-Y")
+    assert bj["data"]["grades"] == {"li": None, "wang": "recommended_excellent", "zhao": "excellent"}
+    assert sz["data"]["grades"] == {"huang": None}
+    assert bj["history"][-1]["details"]["grades"] == {"wang": "recommended_excellent", "zhao": "excellent"}
+
+
+# -- through the real CLI ----------------------------------------------------------------------------------
+@pytest.fixture
+def cli_env(sqlite_url: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path,
+            capsys: pytest.CaptureFixture[str]) -> Any:
+    from freezegun import freeze_time
+
+    from workflow.cli import run
+
+    for key in list(os.environ):
+        if key.startswith("OUTPOST_"):
+            monkeypatch.delenv(key)
+    monkeypatch.setenv("OUTPOST_DATABASE_URL", sqlite_url)
+    monkeypatch.setenv("OUTPOST_OUTBOX_DIR", str(tmp_path / "outbox"))
+    monkeypatch.chdir(tmp_path)
+
+    def call(*args: str) -> tuple[int, str, str]:
+        capsys.readouterr()
+        rc = run(list(args))
+        out = capsys.readouterr()
+        return rc, out.out, out.err
+
+    with freeze_time("2027-05-10 02:00:00"):  # 10:00 in Beijing
+        assert call("init")[0] == 0
+        assert call("org", "load", str(ORG_FILE))[0] == 0
+        yield call
+
+
+def test_cli_info_add_and_accept(cli_env: Any) -> None:
+    """`info add` prints the new item (JSON with its id), `info accept ITEM` accepts it; bad input exits 2,
+    a refusal 3 naming R-6.3."""
+    rc, out, err = cli_env("info", "add", "--as", "zhao", "--title", "北京物流园区政策调整", "--json")
+    assert rc == 0, err
+    item = json.loads(out)
+    assert (item["office"], item["month"], item["status"], item["created_by"]) == ("BJ", "2027-05", "logged", "zhao")
+    rc, out, err = cli_env("info", "accept", str(item["id"]), "--as", "sun", "--json")
+    assert rc == 0, err
+    accepted = json.loads(out)
+    assert (accepted["status"], accepted["accepted_by"], accepted["accepted_in_month"]) == ("accepted", "sun", 1)
+    rc, out, err = cli_env("info", "accept", str(item["id"]), "--as", "sun")
+    assert rc == 3 and "R-6.3" in err and err.count("\n") == 1
+    assert cli_env("info", "accept", "abc", "--as", "sun")[0] == 2
+    assert cli_env("info", "add", "--as", "nobody", "--title", "x")[0] == 2
+    assert cli_env("info", "add", "--as", "zhao", "--title", "x", "--month", "May")[0] == 2
+    rc, out, _err = cli_env("info", "add", "--as", "huang", "--title", "深圳市场行情")
+    assert rc == 0 and out.startswith("information item") and "SZ 2027-05" in out
+
+
+def test_cli_invest_add_with_credits(cli_env: Any) -> None:
+    """`invest add` with repeated --credit; credits above the amount exit 3 naming R-6.4; a malformed
+    amount or credit exits 2; the JSON shows the year's running total."""
+    rc, out, err = cli_env("invest", "add", "--as", "wang", "--amount", "3000万", "--source", "foreign",
+                           "--project", "新能源电池厂", "--date", "2027-05-08", "--credit", "wang=2000万",
+                           "--credit", "zhao=10000000", "--json")
+    assert rc == 0, err
+    inv = json.loads(out)
+    assert (inv["amount"], inv["year"], inv["total"], inv["target"]) == (30_000_000, "2027-Y", 30_000_000,
+                                                                         30_000_000)
+    assert inv["credits"] == [{"person": "wang", "yuan": 20_000_000}, {"person": "zhao", "yuan": 10_000_000}]
+    rc, _out, err = cli_env("invest", "add", "--as", "wang", "--amount", "100", "--source", "domestic",
+                            "--project", "p", "--credit", "wang=101")
+    assert rc == 3 and "R-6.4" in err
+    assert cli_env("invest", "add", "--as", "wang", "--amount", "-1", "--source", "domestic", "--project", "p")[0] == 2
+    assert cli_env("invest", "add", "--as", "wang", "--amount", "1", "--source", "moon", "--project", "p")[0] == 2
+    assert cli_env("invest", "add", "--as", "wang", "--amount", "1", "--source", "domestic", "--project", "p",
+                   "--credit", "wang")[0] == 2
+    rc, out, _err = cli_env("invest", "add", "--as", "zhao", "--amount", "5,000,000", "--source", "domestic",
+                            "--project", "仓储")
+    assert rc == 0 and "35,000,000 of 30,000,000" in out
+
+
+def test_cli_diagram_draws_each_periodic_duty() -> None:
+    """`outpost diagram` works for the four processes of R-6."""
+    from workflow import registry
+    from workflow.diagram import dot, mermaid
+
+    for name in ("fin_statement", "annual_audit", "info_quota", "investment"):
+        definition = registry.latest(name)
+        assert mermaid(definition).startswith("stateDiagram-v2") and f'digraph "{name}"' in dot(definition)
