@@ -83,11 +83,27 @@ def main() -> None:
 
 
 def run(args: argparse.Namespace, tmp: Path) -> None:
+    r = measure(tmp, args.count, args.database_url, args.plain)
+    n = r["count"]
+    print(f"messages:                 {n} ({r['bytes_avg'] / 1024:.1f} KiB each on average, "
+          f"{'STARTTLS + AUTH' if r['tls'] else 'plain SMTP'}, {r['dialect']})")
+    print(f"queue (engine, 1 case each): {r['queue_per_s']:8.0f} msg/s  ({n / r['queue_per_s']:.2f} s)")
+    print(f"render (subject+text+html): {r['render_per_s']:8.0f} msg/s  ({n / r['render_per_s']:.2f} s)")
+    print(f"prepare (render+actions+MIME+.ics): {r['prepare_per_s']:8.0f} msg/s  ({n / r['prepare_per_s']:.2f} s)")
+    print(f"deliver (claim+render+SMTP+mark): {r['deliver_per_s']:8.0f} msg/s  ({n / r['deliver_per_s']:.2f} s)")
+    print(f"server received {r['received']} message(s) over {r['connections']} connection(s); "
+          f"report: sent {r['sent']}, retried {r['retried']}, failed {r['failed']}")
+    if not r["ok"]:
+        raise SystemExit("benchmark check failed: every message once, over one connection")
+
+
+def measure(tmp: Path, count: int = 1000, database_url: str | None = None, plain: bool = False) -> dict[str, Any]:
+    """Queue, render, prepare and deliver `count` messages; rates in messages per second, and the checks."""
     from datetime import datetime
 
     port = _port()
-    tls = not args.plain
-    options: dict[str, Any] = {"database_url": args.database_url or f"sqlite:///{tmp / 'bench.db'}",
+    tls = not plain
+    options: dict[str, Any] = {"database_url": database_url or f"sqlite:///{tmp / 'bench.db'}",
                                "outbox_dir": tmp / "outbox", "smtp_host": "127.0.0.1", "smtp_port": port,
                                "smtp_from": "Outpost <outpost@gov.example.org>"}
     if tls:
@@ -102,12 +118,12 @@ def run(args: argparse.Namespace, tmp: Path) -> None:
     # -- queue: one leave request per message, through the engine --------------------------------------
     t0 = time.perf_counter()
     people = ("zhao", "huang", "li")
-    for i in range(args.count):
+    for i in range(count):
         start = date(2027, 3, 1) + timedelta(days=i // len(people) % 300)
         app.service.open("leave", people[i % len(people)], {"start": start.isoformat(), "end": start.isoformat()})
     queue_s = time.perf_counter() - t0
     mails = app.store.mails(status="queued")
-    assert len(mails) == args.count, len(mails)
+    assert len(mails) == count, len(mails)
 
     # -- render -----------------------------------------------------------------------------------------
     org = load_org(app)
@@ -143,17 +159,12 @@ def run(args: argparse.Namespace, tmp: Path) -> None:
         controller.stop()
     app.close()
 
-    n = args.count
-    print(f"messages:                 {n} ({size / n / 1024:.1f} KiB each on average, "
-          f"{'STARTTLS + AUTH' if tls else 'plain SMTP'}, {app.store.dialect})")
-    print(f"queue (engine, 1 case each): {n / queue_s:8.0f} msg/s  ({queue_s:.2f} s)")
-    print(f"render (subject+text+html): {n / render_s:8.0f} msg/s  ({render_s:.2f} s)")
-    print(f"prepare (render+actions+MIME+.ics): {n / prepare_s:8.0f} msg/s  ({prepare_s:.2f} s)")
-    print(f"deliver (claim+render+SMTP+mark): {n / deliver_s:8.0f} msg/s  ({deliver_s:.2f} s)")
-    print(f"server received {sink.count} message(s) over {len(sink.peers)} connection(s); "
-          f"report: sent {report.sent}, retried {report.retried}, failed {report.failed}")
-    if sink.count != n or len(sink.peers) != 1 or report.sent != n:
-        raise SystemExit("benchmark check failed: every message once, over one connection")
+    n = count
+    return {"count": n, "bytes_avg": size / n, "tls": tls, "dialect": app.store.dialect,
+            "queue_per_s": n / queue_s, "render_per_s": n / render_s, "prepare_per_s": n / prepare_s,
+            "deliver_per_s": n / deliver_s, "received": sink.count, "connections": len(sink.peers),
+            "sent": report.sent, "retried": report.retried, "failed": report.failed,
+            "ok": sink.count == n and len(sink.peers) == 1 and report.sent == n}
 
 
 if __name__ == "__main__":
