@@ -34,12 +34,9 @@ except ImportError:  # pragma: no cover - only while the module is being written
 else:
     _cli_mail.register(app, calendar_app)
 # `info add|accept`, `invest add` and `report compliance` live in workflow/cli_processes.py.
-try:
-    from workflow import cli_processes as _cli_processes
-except ImportError:  # pragma: no cover - only while the module is being written
-    _cli_processes = None  # type: ignore[assignment]
-else:
-    _cli_processes.register(app)
+from workflow import cli_processes as _cli_processes  # noqa: E402
+
+_cli_processes.register(app)
 
 
 @dataclass
