@@ -274,13 +274,15 @@ def case_advance(
     plan: str | None = typer.Option(None, "--plan"),
     reason: str | None = typer.Option(None, "--reason"),
     finding: str | None = typer.Option(None, "--finding"),
+    assets: str | None = typer.Option(None, "--assets", help="departure_audit record_handover: what was handed over"),
     as_json: bool = typer.Option(False, "--json"),
 ) -> None:
     """Fire a trigger on a case."""
     from workflow.service import check_text
 
     options = {"date": date, "score": score, "plan": check_text(plan, "--plan"),
-               "reason": check_text(reason, "--reason"), "finding": check_text(finding, "--finding")}
+               "reason": check_text(reason, "--reason"), "finding": check_text(finding, "--finding"),
+               "assets": check_text(assets, "--assets")}
     application = _app(ctx)
     result = application.service.advance(_case_id(case), trigger, as_, comment=comment, override=override,
                                          options=options)
