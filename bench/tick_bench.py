@@ -27,7 +27,7 @@ sys.path.insert(0, str(ROOT))
 
 from sqlalchemy import insert  # noqa: E402
 
-from store.sql import cases_t, deadline_t  # noqa: E402
+from store.sql import cases_t  # noqa: E402
 from workflow.app import App  # noqa: E402
 from workflow.clock import FixedClock  # noqa: E402
 from workflow.settings import load_settings  # noqa: E402
@@ -54,13 +54,16 @@ def build(folder: Path, open_deadlines: int, due: int) -> App:
             process="leave", definition_version=1, office="BJ", subject="zhao", period=None, state="pending",
             version=1, data={"v": 1}, opened_at=now, opened_by="zhao", updated_at=now, history_count=0,
             history_head="").returning(cases_t.c.id)).scalar_one()
-        chunk = 20000
-        for lo in range(0, open_deadlines, chunk):
-            tx.conn.execute(insert(deadline_t), [
-                {"case_id": filler, "kind": "filler", "action": "remind_approver", "for_state": "pending",
-                 "created_seq": 0, "occurrence": i, "due_at": far + timedelta(minutes=i), "rule_id": "R-2.8",
-                 "why": "benchmark filler", "payload": {}, "status": "pending", "created_at": now, "attempts": 0}
-                for i in range(lo, min(open_deadlines, lo + chunk))])
+        # Generated inside SQLite (1M rows in seconds, not minutes), in the format SQLAlchemy stores:
+        # the same rows as inserting {"due_at": far + i minutes, "payload": {}, ...} through Core.
+        tx.conn.exec_driver_sql(
+            "WITH RECURSIVE seq(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM seq WHERE i + 1 < ?) "
+            "INSERT INTO deadline (case_id, kind, action, for_state, created_seq, occurrence, due_at, rule_id, "
+            "why, payload, status, created_at, attempts) "
+            "SELECT ?, 'filler', 'remind_approver', 'pending', 0, i, "
+            "strftime('%Y-%m-%d %H:%M:%S', ?, '+' || i || ' minutes') || '.000000', 'R-2.8', "
+            "'benchmark filler', '{}', 'pending', ?, 0 FROM seq",
+            (open_deadlines, filler, far.strftime("%Y-%m-%d %H:%M:%S"), now.strftime("%Y-%m-%d %H:%M:%S.%f")))
     with app.store.engine.connect() as conn:
         conn.exec_driver_sql("ANALYZE")
         conn.commit()
