@@ -83,8 +83,8 @@ def check_schema(store: SqlStore) -> None:
                          f"({SCHEMA_HEAD}); upgrade Outpost")
 
 
-def open_store(url: str, check: bool = True) -> SqlStore:
-    store = SqlStore(url)
+def open_store(url: str, check: bool = True, busy_timeout_ms: int = 5000) -> SqlStore:
+    store = SqlStore(url, busy_timeout_ms)
     if check:
         try:
             check_schema(store)

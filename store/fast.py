@@ -26,7 +26,7 @@ class Prepared:
         self.named = not dialect.positional
         procs = compiled._bind_processors
         names = list(compiled.positiontup or []) if dialect.positional else list(compiled.bind_names.values())
-        escaped = compiled.escaped_bind_names or {}
+        escaped: dict[str, str] = compiled.escaped_bind_names or {}
         # literals written into the statement (status = 'pending') are binds with a fixed value
         self.defaults: dict[str, Any] = {name: bp.effective_value for bp, name in compiled.bind_names.items()
                                          if not bp.required}

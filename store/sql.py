@@ -92,7 +92,16 @@ def make_engine(url: str, busy_timeout_ms: int = BUSY_TIMEOUT_MS) -> Engine:
         _sqlite_setup(engine, busy_timeout_ms)
         return engine
     if backend == "postgresql":
-        return create_engine(parsed, pool_pre_ping=True, pool_size=5, max_overflow=5)
+        engine = create_engine(parsed, pool_pre_ping=True, pool_size=5, max_overflow=5)
+
+        @event.listens_for(engine, "connect")
+        def _on_connect(dbapi_conn: Any, _record: Any) -> None:
+            # the PostgreSQL twin of SQLite's busy timeout: a lock wait longer than this is "busy"
+            with dbapi_conn.cursor() as cur:
+                cur.execute(f"SET lock_timeout = {int(busy_timeout_ms)}")
+            dbapi_conn.commit()
+
+        return engine
     raise BadInput(f"database_url: unsupported database {backend!r} (use sqlite or postgresql+psycopg)")
 
 
@@ -127,12 +136,16 @@ def _sqlite_setup(engine: Engine, busy_timeout_ms: int) -> None:
         dbapi_conn.execute(f"BEGIN {mode}")  # straight to sqlite3: this runs once per transaction
 
 
-def translate_db_error(exc: sa_exc.DBAPIError) -> Exception:
-    """Map driver errors to the error tree: lock waits are `Busy`, races on unique keys `Conflict`."""
-    text = str(exc.orig).lower() if exc.orig is not None else str(exc).lower()
+def translate_db_error(exc: Exception) -> Exception:
+    """Map driver errors to the error tree: lock waits are `Busy`, races on unique keys `Conflict`.
+
+    Takes SQLAlchemy's wrapper or the driver's own exception (the hot path talks to the driver)."""
+    orig = exc.orig if isinstance(exc, sa_exc.DBAPIError) else exc
+    text = str(orig if orig is not None else exc).lower()
     if "database is locked" in text or "database is busy" in text or "lock timeout" in text:
         return Busy(text)
-    if isinstance(exc, sa_exc.IntegrityError) or "could not serialize" in text or "deadlock" in text:
+    integrity = isinstance(exc, sa_exc.IntegrityError) or type(orig).__name__ in ("IntegrityError", "UniqueViolation")
+    if integrity or "could not serialize" in text or "deadlock" in text:
         return Conflict(f"the case changed meanwhile, nothing written; retry ({text.splitlines()[0][:120]})")
     return exc
 
@@ -499,6 +512,7 @@ class SqlStore:
         self._local = threading.local()
         self._lock = threading.Lock()
         self._connections: list[Connection] = []
+        self._driver_error: type[Exception] = self.engine.dialect.loaded_dbapi.Error
 
     def _connection(self) -> Connection:
         """One connection per thread, kept between transactions (a pool checkout per step is not free)."""
@@ -538,7 +552,7 @@ class SqlStore:
         try:
             with conn.begin():
                 yield SqlTx(self, conn)
-        except sa_exc.DBAPIError as exc:
+        except (sa_exc.DBAPIError, self._driver_error) as exc:
             raise translate_db_error(exc) from exc
 
     def list_cases(self, flt: CaseFilter) -> list[Case]:

@@ -30,7 +30,7 @@ class App:
     def store(self) -> Any:
         from store import open_store
 
-        return open_store(self.settings.database_url)
+        return open_store(self.settings.database_url, busy_timeout_ms=self.settings.busy_timeout_ms)
 
     @cached_property
     def policy(self) -> Policy:

@@ -15,7 +15,7 @@ from typing import Any
 
 from workflow.errors import BadInput
 
-_KNOWN_TOP = {"database_url", "outbox_dir", "policy_file", "timezone", "language", "smtp"}
+_KNOWN_TOP = {"database_url", "outbox_dir", "policy_file", "timezone", "language", "smtp", "busy_timeout_ms"}
 _KNOWN_SMTP = {"host", "port", "username", "starttls", "ssl", "from", "timeout"}
 
 
@@ -44,6 +44,7 @@ class Settings:
     language: str = "zh"
     smtp: SmtpSettings = field(default_factory=SmtpSettings)
     debug: bool = False
+    busy_timeout_ms: int = 5000  # how long a writer waits for a lock before "database busy" (exit 4)
 
 
 def default_data_dir(env: Mapping[str, str]) -> Path:
@@ -156,7 +157,11 @@ def load_settings(
     )
     if smtp.ssl and smtp.starttls:
         raise BadInput("smtp: choose ssl or starttls, not both")
+    busy = _int(pick("busy_timeout_ms", "OUTPOST_BUSY_TIMEOUT_MS", 5000), "busy_timeout_ms")
+    if not 0 < busy <= 600_000:
+        raise BadInput(f"busy_timeout_ms: expected 1–600000, got {busy}")
     return Settings(
+        busy_timeout_ms=busy,
         database_url=database_url,
         outbox_dir=outbox_dir,
         policy_file=Path(policy) if policy else None,
