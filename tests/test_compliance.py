@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -24,6 +23,7 @@ from workflow.errors import RuleViolation
 from workflow.model import Case, Office, OffSite, Org, Person
 from workflow.ports import CaseFilter
 
+NOW = "2027-05-10 02:00:00"  # the CLI's system clock in these tests: 10:00 on 10 May 2027 in Beijing
 PRODUCT_KEYS = {"office", "year", "investment_total", "investment_target_met", "reports", "info_short_months",
                 "fin_statements_late", "presence", "people"}
 
@@ -168,7 +168,7 @@ def test_R3_3_incident_recorded_by_the_matter_machine_appears_in_the_report(app:
 # -- through the real CLI --------------------------------------------------------------------------------
 @pytest.fixture
 def cli(sqlite_url: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path,
-        capsys: pytest.CaptureFixture[str]) -> Iterator[Any]:
+        capsys: pytest.CaptureFixture[str]) -> Any:
     """The CLI on a fresh SQLite database, the system clock frozen at 10:00 on 10 May 2027 (Beijing)."""
     from freezegun import freeze_time
 
@@ -183,15 +183,15 @@ def cli(sqlite_url: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path,
 
     def call(*args: str) -> tuple[int, str, str]:
         capsys.readouterr()
-        rc = run(list(args))
+        with freeze_time(NOW):  # only around the command: pytest's own timing keeps the real clock
+            rc = run(list(args))
         out = capsys.readouterr()
         return rc, out.out, out.err
 
-    with freeze_time("2027-05-10 02:00:00"):
-        assert call("init")[0] == 0
-        assert call("org", "load", str(ORG_FILE))[0] == 0
-        assert call("tick")[0] == 0
-        yield call
+    assert call("init")[0] == 0
+    assert call("org", "load", str(ORG_FILE))[0] == 0
+    assert call("tick")[0] == 0
+    return call
 
 
 def test_cli_report_compliance_json_and_table(cli: Any) -> None:

@@ -24,6 +24,8 @@ from workflow.errors import BadInput, NotFound, NotPermitted, RuleViolation
 from workflow.model import Person
 from workflow.ports import CaseFilter
 
+NOW = "2027-05-10 02:00:00"  # the CLI's system clock in these tests: 10:00 on 10 May 2027 in Beijing
+
 
 def tick(app: App, *at: int, cases: tuple[int, ...] | None = None) -> dict[str, list[str]]:
     """Tick at local time `at`; what fired (only on `cases`, when given), was skipped, was opened."""
@@ -446,14 +448,14 @@ def cli_env(sqlite_url: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path,
 
     def call(*args: str) -> tuple[int, str, str]:
         capsys.readouterr()
-        rc = run(list(args))
+        with freeze_time(NOW):  # only around the command: pytest's own timing keeps the real clock
+            rc = run(list(args))
         out = capsys.readouterr()
         return rc, out.out, out.err
 
-    with freeze_time("2027-05-10 02:00:00"):  # 10:00 in Beijing
-        assert call("init")[0] == 0
-        assert call("org", "load", str(ORG_FILE))[0] == 0
-        yield call
+    assert call("init")[0] == 0
+    assert call("org", "load", str(ORG_FILE))[0] == 0
+    return call
 
 
 def test_cli_info_add_and_accept(cli_env: Any) -> None:

@@ -203,8 +203,9 @@ def _print_compliance(result: list[dict[str, Any]], ranks: list[dict[str, Any]])
                           "" if r["score"] is None else str(r["score"]), "" if r["rank"] is None else str(r["rank"]))
         console.print(table)
         people = Table(title="people (R-2.5 presence, R-6.5 grades)", title_justify="left")
-        for col in ("person", "name", "off-site days", "limit", "credited (yuan)", "grade"):
+        for col in ("person", "name", "off site", "limit", "credited ¥"):
             people.add_column(col)
+        people.add_column("grade", no_wrap=True, min_width=len("recommended_excellent"))
         presence = {p["person"]: p for p in o["presence"]}
         for p in o["people"]:
             days = presence.get(p["person"])
