@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import resource
 import statistics
 import subprocess
 import sys
@@ -57,13 +58,20 @@ def setup(folder: Path, cases: int = 5) -> tuple[dict[str, str], int]:
     return env, ids[0]
 
 
-def _run(cmd: list[str], env: dict[str, str], cwd: Path) -> float:
+def _cpu_children() -> float:
+    r = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return r.ru_utime + r.ru_stime
+
+
+def _run(cmd: list[str], env: dict[str, str], cwd: Path) -> tuple[float, float]:
+    """(wall seconds, CPU seconds of the child: user + system)."""
+    cpu = _cpu_children()
     began = time.perf_counter()
     done = subprocess.run(cmd, env=env, cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     took = time.perf_counter() - began
     if done.returncode != 0:
         raise RuntimeError(f"{' '.join(cmd[-3:])} exited {done.returncode}: {done.stderr.decode()[-300:]}")
-    return took
+    return took, _cpu_children() - cpu
 
 
 def measure(rounds: int) -> dict[str, Any]:
@@ -79,12 +87,17 @@ def measure(rounds: int) -> dict[str, Any]:
         for cmd in commands.values():  # warm the page cache and .pyc files; not counted
             _run(cmd, env, folder)
         times: dict[str, list[float]] = {k: [] for k in commands}
+        cpus: dict[str, list[float]] = {k: [] for k in commands}
         for _ in range(rounds):
             for name, cmd in commands.items():
-                times[name].append(_run(cmd, env, folder) * 1000)
+                wall, cpu = _run(cmd, env, folder)
+                times[name].append(wall * 1000)
+                cpus[name].append(cpu * 1000)
     med = {k: statistics.median(v) for k, v in times.items()}
-    base = med["import_sqlalchemy"]
-    return {"ms": med, "ratio": {k: v / base for k, v in med.items()}, "rounds": rounds, "runs": times}
+    cpu_med = {k: statistics.median(v) for k, v in cpus.items()}
+    base, cpu_base = med["import_sqlalchemy"], cpu_med["import_sqlalchemy"]
+    return {"ms": med, "ratio": {k: v / base for k, v in med.items()}, "cpu_ms": cpu_med,
+            "cpu_ratio": {k: v / cpu_base for k, v in cpu_med.items()}, "rounds": rounds, "runs": times}
 
 
 def main() -> None:
@@ -93,7 +106,8 @@ def main() -> None:
     args = parser.parse_args()
     r = measure(args.rounds)
     for name in ("cli_help", "cli_case_show", "import_sqlalchemy"):
-        print(f"{name}_ms {r['ms'][name]:.0f} ms (× {r['ratio'][name]:.2f} the import sqlalchemy process)")
+        print(f"{name}_ms {r['ms'][name]:.0f} ms (× {r['ratio'][name]:.2f} the import sqlalchemy process); "
+              f"CPU {r['cpu_ms'][name]:.0f} ms (× {r['cpu_ratio'][name]:.2f})")
 
 
 if __name__ == "__main__":
