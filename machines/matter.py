@@ -375,8 +375,11 @@ def record_decision(ctx: Ctx) -> None:
 def record_unapproved_execution(ctx: Ctx) -> None:
     """The compliance incident of R-3.3: who tried to record an execution, in which state.
 
-    Written to run in its own small transaction after the refused `execute` (see the module notes):
-    a history row that changes no state, a counter in the case data and a mail to the General Office.
+    A refused step writes nothing, so this cannot run inside it. It is meant to run in a small transaction
+    of its own right after the refusal — a history row that changes no state (read by the compliance
+    report), the incident in the case data, a mail to the General Office — once the engine offers that
+    hook (e.g. `Guard(..., on_refusal=(record_unapproved_execution,))`). Until then the attempt is refused
+    with R-3.3 but not recorded; tests/test_matter.py keeps a strict xfail for it.
     """
     case, actor = ctx.require_case(), ctx.actor
     incident = {"rule": "R-3.3", "attempted": "execute", "state": case.state,

@@ -8,17 +8,35 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
+import tempfile
 from collections.abc import Callable
-from datetime import datetime
+from datetime import datetime, timedelta
+from itertools import pairwise
 from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import HealthCheck, settings
+from hypothesis import strategies as st
+from hypothesis.stateful import (
+    Bundle,
+    RuleBasedStateMachine,
+    initialize,
+    invariant,
+    multiple,
+    rule,
+    run_state_machine_as_test,
+)
 
 from tests.conftest import ORG_FILE, local, set_time
+from workflow import registry
 from workflow.app import App
 from workflow.cli import run
-from workflow.errors import BadInput, NotFound, NotPermitted, RuleViolation
+from workflow.clock import FixedClock
+from workflow.errors import BadInput, NotFound, NotPermitted, RuleViolation, WorkflowError
+from workflow.ports import CaseFilter
+from workflow.settings import load_settings
 
 ORG_TEXT = ORG_FILE.read_text(encoding="utf-8")
 WANG = '[[person]]\nid = "wang"\nname = "王建国"\nemail = "wang@bj.example.org"\noffice = "BJ"\nroles = ["director"]\n'
@@ -490,3 +508,131 @@ def test_departure_audit_in_2026_counts_national_day_out_of_the_materials_period
     case = open_audit(app)
     app.service.advance(case, "issue_notice", "zhou")
     assert view(app, case)["data"]["materials_due"] == "2026-10-20"
+
+
+# -- random walks (hypothesis, stateful) -----------------------------------------------------------------------
+PEOPLE = ("wang", "li", "zhao", "chen", "huang", "liu", "sun", "zhou", "wu")
+HUMAN = ("issue_notice", "submit_materials", "start_fieldwork", "deliver_draft", "give_feedback", "issue_final",
+         "close", "add_finding", "rectify_finding", "waive_finding", "record_handover")
+BY_AUDITOR = ("issue_notice", "start_fieldwork", "deliver_draft", "issue_final", "add_finding", "rectify_finding")
+USUAL = {"submit_materials": "subject", "give_feedback": "subject", "record_handover": "subject",
+         "waive_finding": "liu", "close": "zhou"}
+
+
+NEXT = {"opened": ("issue_notice",), "notified": ("submit_materials",), "materials_submitted": ("start_fieldwork",),
+        "fieldwork": ("deliver_draft", "add_finding"), "draft_reported": ("give_feedback", "add_finding"),
+        "feedback_received": ("issue_final",), "final_reported": ("close",),
+        "rectifying": ("rectify_finding", "waive_finding", "close")}
+
+
+class AuditCases(RuleBasedStateMachine):
+    """Random triggers by random people, with random options, and ticks on departure audits."""
+
+    cases = Bundle("cases")
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.folder = Path(tempfile.mkdtemp(prefix="outpost-audit-"))
+        settings = load_settings({"database_url": f"sqlite:///{self.folder / 'outpost.db'}",
+                                  "outbox_dir": self.folder / "outbox"}, env={}, cwd=self.folder)
+        self.clock = FixedClock(local(2027, 1, 4, 9, 0))
+        self.app = App(settings, clock=self.clock)
+        self.app.init()
+        self.app.load_org(ORG_FILE)
+        self.definition = registry.latest("departure_audit")
+
+    def written(self) -> tuple[int, int, int]:
+        store = self.app.store
+        return store.count("cases"), store.count("history"), store.count("mail")
+
+    @initialize(target=cases)
+    def audits(self) -> Any:
+        """Two audits: the BJ director's and the SZ director's (opening is tested rule by rule above)."""
+        return multiple(open_audit(self.app, "wang"), open_audit(self.app, "chen"))
+
+    @rule(case=cases, trigger=st.sampled_from((*HUMAN, "no_objection", "frob")), who=st.sampled_from(PEOPLE),
+          pick=st.integers(0, 3), text=st.sampled_from((None, "", "账实不符")),
+          reason=st.sampled_from((None, "已核销")))
+    def advance(self, case: int, trigger: str, who: str, pick: int, text: str | None, reason: str | None) -> None:
+        self._advance(case, trigger, who, pick, text, reason)
+
+    @rule(case=cases, trigger=st.sampled_from(HUMAN), pick=st.integers(0, 3),
+          text=st.sampled_from(("账实不符", None)), reason=st.sampled_from(("已核销", None)))
+    def advance_by_the_usual_person(self, case: int, trigger: str, pick: int, text: str | None,
+                                    reason: str | None) -> None:
+        subject = self.app.case_view(case, with_history=False)["subject"]
+        who = USUAL.get(trigger, "zhou")
+        self._advance(case, trigger, subject if who == "subject" else who, pick, text, reason)
+
+    @rule(case=cases, choice=st.integers(0, 2), pick=st.integers(0, 3))
+    def next_stage(self, case: int, choice: int, pick: int) -> None:
+        """The next step of R-4.2 by the person it belongs to, so that audits get to their end."""
+        view = self.app.case_view(case, with_history=False)
+        options = NEXT.get(view["state"], ("close",))
+        trigger = options[choice % len(options)]
+        who = USUAL.get(trigger, "zhou")
+        self._advance(case, trigger, view["subject"] if who == "subject" else who, pick, "账实不符", "已核销")
+
+    def _advance(self, case: int, trigger: str, who: str, pick: int, text: str | None, reason: str | None) -> None:
+        before = self.app.case_view(case, with_history=False)
+        with self.app.store.transaction(write=False) as tx:
+            known = [i.id for i in tx.items(case, "finding")]
+        options: dict[str, Any] = {"finding": text, "reason": reason, "assets": text}
+        if trigger in ("rectify_finding", "waive_finding"):
+            options["finding"] = str(known[pick % len(known)]) if known else str(pick + 1)
+        spec = self.definition.transition(trigger, before["state"])
+        if spec is not None:  # only the options the trigger takes, so that the rules are what is tested
+            options = {k: v for k, v in options.items() if k in spec.options}
+        written = self.written()
+        try:
+            after = self.app.service.advance(case, trigger, who, comment=text, options=options)
+        except WorkflowError:
+            assert self.written() == written, f"a refused {trigger} wrote to the database"
+            assert self.app.case_view(case, with_history=False)["version"] == before["version"]
+            return
+        assert spec is not None and not spec.system
+        assert after.state == (spec.dest or before["state"])
+        assert not (trigger in (*BY_AUDITOR, "close", "waive_finding") and who == before["subject"]), "R-4.3"
+        if trigger == "close":
+            with self.app.store.transaction(write=False) as tx:
+                assert all(i.status != "open" for i in tx.items(case, "finding")), "R-4.4"
+        if trigger == "waive_finding":
+            assert who == "liu" and reason, "R-4.4"
+
+    @rule(hours=st.integers(1, 8 * 24))
+    def time_passes(self, hours: int) -> None:
+        now = self.clock.now() + timedelta(hours=hours)
+        self.clock.set(now)
+        self.app.ticker.tick(now)
+
+    @invariant()
+    def history_replays_to_the_state(self) -> None:
+        for case in self.app.store.list_cases(CaseFilter(process="departure_audit")):
+            rows = self.app.case_view(case.id)["history"]
+            assert (rows[0]["trigger"], rows[0]["from"]) == ("open", None)
+            for prev, row in pairwise(rows):
+                assert row["from"] == prev["to"]
+                if row["trigger"] == "escalate":
+                    assert row["from"] == row["to"] and row["actor"] is None
+                    continue
+                spec = self.definition.transition(row["trigger"], row["from"])
+                assert spec is not None, f"{row['trigger']} from {row['from']} is not in the definition"
+                assert row["to"] == (spec.dest or row["from"])
+                assert (row["actor"] is None) == spec.system
+                assert row["actor"] != case.subject or row["trigger"] not in (*BY_AUDITOR, "close"), "R-4.3"
+            assert rows[-1]["to"] == case.state
+
+    def teardown(self) -> None:
+        try:
+            assert self.app.verify().ok
+        finally:
+            self.app.close()
+            shutil.rmtree(self.folder, ignore_errors=True)
+
+
+def test_random_triggers_by_random_people_never_bypass_a_departure_audit_rule() -> None:
+    """Hypothesis drives departure audits at random: no refused step writes, R-4.3 and R-4.4 always hold,
+    the history replays to the state and the hash chain verifies."""
+    run_state_machine_as_test(AuditCases, settings=settings(
+        max_examples=15, stateful_step_count=40, deadline=None,
+        suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much]))
