@@ -112,13 +112,15 @@ def _worker(url: str, worker: int, workers: int, cases: int, barrier: Any, out: 
             who, office = _staff(worker, workers, 0)
             _one_case(app, clock, owner, who, office, 0)
             barrier.wait(timeout=120)
+            cpu = time.process_time()
             began = time.monotonic()
             for k in range(1, cases + 1):
                 who, office = _staff(worker, workers, k)
                 _one_case(app, clock, owner, who, office, k)
             ended = time.monotonic()
+            cpu = time.process_time() - cpu
             app.close()
-        out.put({"worker": worker, "began": began, "ended": ended, "tx": cases * STEPS_PER_CASE})
+        out.put({"worker": worker, "began": began, "ended": ended, "tx": cases * STEPS_PER_CASE, "cpu": cpu})
     except Exception as exc:  # reported by the parent: a worker that failed is a failed measurement
         out.put({"worker": worker, "error": f"{type(exc).__name__}: {exc}"[:400]})
         with contextlib.suppress(Exception):
@@ -142,7 +144,9 @@ def run_once(workers: int, cases: int) -> dict[str, Any]:
             app.init()
             app.load_org(engine_tx.org_file(folder, PEOPLE))
             app.close()
-            ctx = mp.get_context("spawn")
+            # fork: the workers start from this process's imports (spawn would import everything again);
+            # this process holds no database connection at this point.
+            ctx = mp.get_context("fork" if "fork" in mp.get_all_start_methods() else "spawn")
             barrier = ctx.Barrier(workers)
             out = ctx.Queue()
             procs = [ctx.Process(target=_worker, args=(url, w, workers, cases, barrier, out))
@@ -172,7 +176,9 @@ def run_once(workers: int, cases: int) -> dict[str, Any]:
             verified = app.verify().ok
             app.close()
             ok = (states == {"returned": expected} and bad_count == 0 and history == 4 * expected and verified)
+            client_cpu = sum(r["cpu"] for r in results)
             return {"workers": workers, "tx": total, "seconds": wall, "tx_per_s": total / wall,
+                    "client_cpu_us_per_tx": client_cpu / total * 1e6, "client_cpu_share": client_cpu / wall,
                     "cases": expected, "states": states, "history_rows": history, "bad_history": bad_count,
                     "verify_ok": verified, "no_lost_update": ok}
     finally:
@@ -187,6 +193,9 @@ def measure(cases: int, worker_counts: tuple[int, ...] = (1, 4), rounds: int = 1
             runs[w].append(run_once(w, cases))
     return {
         "tx_per_s": {w: statistics.median(r["tx_per_s"] for r in rs) for w, rs in runs.items()},
+        "client_cpu_us_per_tx": {w: statistics.median(r["client_cpu_us_per_tx"] for r in rs)
+                                 for w, rs in runs.items()},
+        "client_cpu_share": {w: statistics.median(r["client_cpu_share"] for r in rs) for w, rs in runs.items()},
         "no_lost_update": all(r["no_lost_update"] for rs in runs.values() for r in rs),
         "runs": runs,
     }
@@ -204,7 +213,8 @@ def main() -> None:
     counts = tuple(int(w) for w in args.workers.split(","))
     result = measure(args.cases, counts, args.rounds)
     for w, v in result["tx_per_s"].items():
-        print(f"pg_tx_per_s workers={w}: {v:.0f} tx/s")
+        print(f"pg_tx_per_s workers={w}: {v:.0f} tx/s (client CPU {result['client_cpu_us_per_tx'][w]:.0f} µs/tx, "
+              f"{result['client_cpu_share'][w]:.2f} cores busy in the workers)")
     if len(counts) > 1:
         print(f"pg ratio {counts[-1]} ÷ {counts[0]} workers: "
               f"{result['tx_per_s'][counts[-1]] / result['tx_per_s'][counts[0]]:.2f} (target ≥ 1.5)")

@@ -40,7 +40,7 @@ sys.path.insert(0, str(HERE))
 sys.path.insert(0, str(HERE.parent))
 
 QUICK = {"engine_cases": 100, "engine_rounds": 3, "tick_sizes": [1_000, 10_000, 100_000], "tick_repeat": 3,
-         "pg_cases": 25, "pg_rounds": 1, "mail_count": 200, "cli_rounds": 5, "daemon_deadlines": 10_000,
+         "pg_cases": 25, "pg_rounds": 1, "mail_count": 200, "cli_rounds": 3, "daemon_deadlines": 10_000,
          "daemon_timeout": 150}
 FULL = {"engine_cases": 500, "engine_rounds": 5, "tick_sizes": [1_000, 10_000, 100_000, 1_000_000],
         "tick_repeat": 5, "pg_cases": 150, "pg_rounds": 2, "mail_count": 1000, "cli_rounds": 15,
@@ -195,11 +195,14 @@ def pg(cfg: dict[str, Any], rep: Report, quiet: bool) -> None:
         return
     r = pg_bench.measure(cfg["pg_cases"], (1, 4), cfg["pg_rounds"])
     one, four = r["tx_per_s"][1], r["tx_per_s"][4]
+    cpu, share = r["client_cpu_us_per_tx"], r["client_cpu_share"]
     rep.add(Figure("pg_tx_per_s[1]", one, "tx/s",
-                   detail=f"1 worker process × {cfg['pg_cases']} leave cases × 4 tx"), quiet)
+                   detail=f"1 worker process × {cfg['pg_cases']} leave cases × 4 tx; worker CPU {cpu[1]:.0f} µs/tx, "
+                          f"{share[1]:.2f} cores busy in workers"), quiet)
     rep.add(Figure("pg_tx_per_s[4]", four, "tx/s",
                    detail=f"4 worker processes × {cfg['pg_cases']} cases, disjoint staff; "
-                          f"median of {cfg['pg_rounds']} interleaved round(s)"), quiet)
+                          f"median of {cfg['pg_rounds']} interleaved round(s); worker CPU {cpu[4]:.0f} µs/tx, "
+                          f"{share[4]:.2f} cores busy in workers"), quiet)
     rep.add(Figure("pg_scaling", four / one, "ratio", target="≥ 1.5", ok=four / one >= 1.5,
                    detail="4 workers ÷ 1 worker"), quiet)
     runs = [x for rs in r["runs"].values() for x in rs]
