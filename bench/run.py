@@ -44,7 +44,7 @@ QUICK = {"engine_cases": 100, "engine_rounds": 3, "tick_sizes": [1_000, 10_000, 
          "daemon_timeout": 150}
 FULL = {"engine_cases": 500, "engine_rounds": 5, "tick_sizes": [1_000, 10_000, 100_000, 1_000_000],
         "tick_repeat": 5, "pg_cases": 150, "pg_rounds": 2, "mail_count": 1000, "cli_rounds": 15,
-        "daemon_deadlines": 100_000, "daemon_timeout": 480}
+        "daemon_deadlines": 100_000, "daemon_timeout": 900}
 SECTIONS = ("engine", "tick", "pg", "mail", "cli", "daemon")
 
 
