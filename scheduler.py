@@ -34,7 +34,9 @@ class Daemon:
         self.tick_seconds = tick_seconds
         self.deliver_seconds = deliver_seconds
         self.stopping = threading.Event()
-        self.busy = threading.Lock()  # held while a job writes; shutdown waits for it
+        # held while a job works; shutdown waits for both. Two locks: a long mail pass never delays a tick.
+        self.tick_busy = threading.Lock()
+        self.mail_busy = threading.Lock()
         self.owner = app.ticker.owner
         self.started_at = app.clock.now()
         self.scheduler = BlockingScheduler(timezone=UTC)
@@ -43,7 +45,7 @@ class Daemon:
     def tick_job(self) -> None:
         if self.stopping.is_set():
             return
-        with self.busy:
+        with self.tick_busy:
             now = self.app.clock.now()
             try:
                 report = self.app.ticker.tick(now, should_stop=self.stopping.is_set)
@@ -59,7 +61,7 @@ class Daemon:
     def deliver_job(self) -> None:
         if self.stopping.is_set():
             return
-        with self.busy:
+        with self.mail_busy:
             try:
                 self.app.deliver_mail(self.app.clock.now(), should_stop=self.stopping.is_set)
             except Exception as exc:  # the next pass retries; nothing is lost (rows stay queued)
@@ -94,7 +96,7 @@ class Daemon:
                  self.tick_seconds, self.deliver_seconds, self.app.store.dialect)
         self.heartbeat(self.app.clock.now())
         self.scheduler.start()  # blocks until a signal shuts it down
-        with self.busy:  # wait for a running job to finish its transaction
+        with self.tick_busy, self.mail_busy:  # wait for running jobs to finish their transaction
             self.app.ticker.queue.release(self.owner)
             self.heartbeat(self.app.clock.now(), stopped=True)
         log.info("daemon %s stopped", self.owner)
@@ -103,7 +105,8 @@ class Daemon:
 
 def setup_logging() -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    logging.getLogger("apscheduler").setLevel(logging.WARNING)
+    # "skipped: maximum number of running instances" is the coalescing we asked for, not news
+    logging.getLogger("apscheduler").setLevel(logging.ERROR)
 
 
 def run(app: App, tick_seconds: float | None = None, deliver_seconds: float | None = None) -> int:

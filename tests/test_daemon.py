@@ -139,5 +139,5 @@ def test_two_tickers_interleaved_on_sqlite_never_fire_twice(make_app: Callable[.
     assert not {d.id for d in claimed_a} & {d.id for d in claimed_b}
     a.queue.release("a")
     b.queue.release("b")
-    fired = [f["id"] for f in a.tick(now).fired] + [f["id"] for f in b.tick(now).fired]
+    fired = [f["id"] for t in (a, b) for f in t.tick(now).fired if f["process"] == "leave"]
     assert len(fired) == 40 and len(set(fired)) == 40
