@@ -11,9 +11,10 @@ The daemon runs as `outpost daemon --tick-seconds 0.2 --deliver-seconds 86400`: 
 pass runs once at start and not again during the run (delivery is measured by mail_bench.py). Its
 /proc/<pid>/status VmRSS is sampled every ~100 ms and paired with the number of deadlines fired so far
 (counted from the daemon's own log lines), until nothing is due; then SIGTERM. Reported: the peak, the
-RSS after the first 10% of the deadlines, at the start of the last 10% and at the end, the growth over
-the run (flatness), the firing rate, and the checks: every reminder fired once, exit code 0,
-`outpost status --json` lists no failed deadline, `outpost audit verify` passes.
+RSS after the first 10% of the deadlines, at the start of the last 10%, after the last 10% (the growth
+between the two "after" figures is the flatness), once idle again, the firing rate, and the checks:
+every reminder fired once, exit code 0, `outpost status --json` lists no failed deadline, `outpost
+audit verify` passes.
 
     python bench/daemon_bench.py [--deadlines 100000]
 """
@@ -97,24 +98,28 @@ def build(folder: Path, n: int, now: datetime) -> Path:
     (first,) = db.execute("SELECT coalesce(max(id), 0) + 1 FROM cases").fetchone()
     cases, history, deadlines = [], [], []
     due0 = now - timedelta(hours=1)
-    far = datetime(2030, 1, 1, tzinfo=UTC)
+    far = _ts(datetime(2030, 1, 1, tzinfo=UTC))  # escalation and undecided-at-start: open, not due
+    at = _ts(opened)
+    details = {who: json.dumps(t["history"].details) for who, t in tpl.items()}
+    datas: dict[tuple[str, str], str] = {}
     for i in range(n):
         case_id = first + i
         who = STAFF[i % 2]
         t = tpl[who]
         case, entry = t["case"], t["history"]
         day = (date(2027, 1, 4) + timedelta(days=(i // 2) % 300)).isoformat()
-        data = {**case.data, "start": day, "end": day}
+        data = datas.get((who, day))
+        if data is None:
+            data = datas[who, day] = json.dumps({**case.data, "start": day, "end": day})
         h = history_hash(GENESIS, case_id, 1, entry.trigger, entry.from_state, entry.to_state, entry.actor, opened,
                          entry.comment, entry.override_reason, entry.definition_version, entry.details)
-        cases.append((case_id, "leave", case.definition_version, case.office, who, case.state, json.dumps(data),
-                      _ts(opened), who, _ts(opened), h))
-        history.append((case_id, entry.trigger, entry.from_state, entry.to_state, entry.actor, _ts(opened),
-                        entry.definition_version, json.dumps(entry.details), GENESIS, h))
+        cases.append((case_id, "leave", case.definition_version, case.office, who, case.state, data, at, who, at, h))
+        history.append((case_id, entry.trigger, entry.from_state, entry.to_state, entry.actor, at,
+                        entry.definition_version, details[who], GENESIS, h))
         for kind, d in t["deadlines"].items():
-            due = due0 + timedelta(milliseconds=i) if kind == "remind_approver" else far + timedelta(minutes=i)
-            deadlines.append((case_id, d.kind, d.action, d.for_state, d.created_seq, d.occurrence, _ts(due),
-                              d.rule_id, d.why, json.dumps(d.payload), _ts(opened)))
+            due = _ts(due0 + timedelta(milliseconds=i)) if kind == "remind_approver" else far
+            deadlines.append((case_id, d.kind, d.action, d.for_state, d.created_seq, d.occurrence, due,
+                              d.rule_id, d.why, "{}" if not d.payload else json.dumps(d.payload), at))
     db.executemany("INSERT INTO cases (id, process, definition_version, office, subject, period, state, version, "
                    "data, opened_at, opened_by, updated_at, history_count, history_head) "
                    "VALUES (?, ?, ?, ?, ?, NULL, ?, 1, ?, ?, ?, ?, 1, ?)", cases)
@@ -247,6 +252,10 @@ def _measure(folder: Path, n: int, timeout: float, interval: float, progress: An
     peak = max([hwm] + [r for _t, _f, r in samples]) / 1024
     first = rss_at(tenth)
     last_start = rss_at(n - tenth)
+    # "after the last 10%": the highest RSS while the last 10% were fired (the daemon still working;
+    # the sample after the work may be lower, once the tick has returned and freed what it held)
+    last = [r for _t, f, r in samples if n - tenth <= f]
+    working_last = max(last) / 1024 if last else None
     end = samples[-1][2] / 1024 if samples else None
     checks = {
         "all_fired_once": fired_db == n and mails == n,
@@ -264,8 +273,9 @@ def _measure(folder: Path, n: int, timeout: float, interval: float, progress: An
     return {
         "deadlines": n, "build_s": build_s, "working_s": working_s, "firing_s": firing_s,
         "fired_per_s": fired_db / firing_s if firing_s > 0 else None,
-        "peak_mb": peak, "rss_first_tenth_mb": first, "rss_last_tenth_start_mb": last_start, "rss_end_mb": end,
-        "growth_mb": (end - first) if end is not None and first is not None else None,
+        "peak_mb": peak, "rss_first_tenth_mb": first, "rss_last_tenth_start_mb": last_start,
+        "rss_last_tenth_mb": working_last, "rss_end_mb": end,
+        "growth_mb": (working_last - first) if working_last is not None and first is not None else None,
         "tenth": tenth, "samples": len(samples), "checks": checks, "ok": ok,
         "series": [(round(t, 1), f, round(r / 1024, 1)) for t, f, r in samples[:: max(1, len(samples) // 40)]],
     }
@@ -279,9 +289,9 @@ def main() -> None:
     r = measure(args.deadlines, progress=print)
     print(f"daemon_rss_mb peak {r['peak_mb']:.1f} MB over {r['deadlines']} deadlines "
           f"({r['fired_per_s']:.0f} fired/s, {r['working_s']:.0f} s)")
-    print(f"RSS after the first {r['tenth']}: {r['rss_first_tenth_mb']} MB; at the start of the last "
-          f"{r['tenth']}: {r['rss_last_tenth_start_mb']} MB; at the end: {r['rss_end_mb']} MB "
-          f"(growth {r['growth_mb']} MB)")
+    print(f"RSS after the first {r['tenth']}: {r['rss_first_tenth_mb']:.1f} MB; at the start of the last "
+          f"{r['tenth']}: {r['rss_last_tenth_start_mb']:.1f} MB; after the last {r['tenth']}: "
+          f"{r['rss_last_tenth_mb']:.1f} MB (growth {r['growth_mb']:.1f} MB); once idle: {r['rss_end_mb']:.1f} MB")
     print(f"checks: {r['checks']}")
     if args.series:
         for row in r["series"]:

@@ -272,13 +272,13 @@ def daemon(cfg: dict[str, Any], rep: Report, quiet: bool) -> None:
         else "CHECKS FAILED: " + "; ".join(problems)
     rep.add(Figure("daemon_rss_mb", r["peak_mb"], "MB", target="≤ 150", ok=r["peak_mb"] <= 150 and not problems,
                    detail=f"peak over {n:,} due deadlines, {r['fired_per_s']:.0f} fired/s; {checks}"), quiet)
-    first, end, tenth = r["rss_first_tenth_mb"], r["rss_end_mb"], r["tenth"]
+    first, last, tenth = r["rss_first_tenth_mb"], r["rss_last_tenth_mb"], r["tenth"]
     growth = r["growth_mb"]
     flat = growth is not None and first is not None and growth <= max(2.0, 0.05 * first)
     rep.add(Figure("daemon_rss_growth_mb", growth, "MB", target="flat (≤ 5%)", ok=flat if growth is not None else None,
                    detail=f"RSS after the first {tenth:,}: {first or 0:.1f} MB; at the start of the last "
-                          f"{tenth:,}: {r['rss_last_tenth_start_mb'] or 0:.1f} MB; at the end: {end or 0:.1f} MB"),
-            quiet)
+                          f"{tenth:,}: {r['rss_last_tenth_start_mb'] or 0:.1f} MB; after the last {tenth:,}: "
+                          f"{last or 0:.1f} MB; idle after the work: {r['rss_end_mb'] or 0:.1f} MB"), quiet)
 
 
 RUNNERS: dict[str, tuple[Callable[[dict[str, Any], Report, bool], None], list[str]]] = {
