@@ -497,8 +497,8 @@ def test_cli_invest_add_with_credits(cli_env: Any) -> None:
                            "--credit", "zhao=10000000", "--json")
     assert rc == 0, err
     inv = json.loads(out)
-    assert (inv["amount"], inv["year"], inv["total"], inv["target"]) == (30_000_000, "2027-Y", 30_000_000,
-                                                                         30_000_000)
+    assert (inv["amount"], inv["period"], inv["year"], inv["total"], inv["target"]) == (
+        30_000_000, "2027-Y", 2027, 30_000_000, 30_000_000)
     assert inv["credits"] == [{"person": "wang", "yuan": 20_000_000}, {"person": "zhao", "yuan": 10_000_000}]
     rc, _out, err = cli_env("invest", "add", "--as", "wang", "--amount", "100", "--source", "domestic",
                             "--project", "p", "--credit", "wang=101")

@@ -63,7 +63,8 @@ def investment_json(item: Item, case: dict[str, Any]) -> dict[str, Any]:
 
     data = item.data
     return {
-        "id": item.id, "kind": item.kind, "case": item.case_id, "office": case["office"], "year": case["period"],
+        "id": item.id, "kind": item.kind, "case": item.case_id, "office": case["office"], "period": case["period"],
+        "year": case["data"].get("year"),
         "amount": int(data["amount"]), "source": data.get("source"), "project": data.get("project"),
         "date": data.get("date"),
         "credits": [{"person": p, "yuan": int(v)} for p, v in dict(data.get("credits", {})).items()],
