@@ -109,6 +109,8 @@ def quota_missed(ctx: Ctx) -> str | None:
 
 def the_item(ctx: Ctx) -> Item:
     raw = ctx.params.get("item")
+    if raw is None:
+        raise BadInput("name the information item: outpost info accept ITEM")
     try:
         item_id = int(str(raw))
     except ValueError:
@@ -122,6 +124,8 @@ def the_item(ctx: Ctx) -> Item:
 
 
 def item_waiting(ctx: Ctx) -> str | None:
+    if ctx.params.get("item") is None:
+        return None  # asked what may be done (`case triggers`): the item is checked when one is named
     item = the_item(ctx)
     if item.status != "logged":
         return f"information item {item.id} is already {item.status}"

@@ -176,6 +176,8 @@ def refusal_of(inv: Investment, year: int, office: str, org: Org, now: datetime)
 
 def acceptable(ctx: Ctx) -> str | None:
     case = ctx.require_case()
+    if ctx.params.get("amount") is None:
+        return None  # asked what may be done (`case triggers`): the investment itself is checked when given
     inv = parse_investment(ctx.params, ctx.today)
     found = refusal_of(inv, parse_year(str(case.period)), str(case.office), ctx.org, ctx.now)
     if found is None:

@@ -512,6 +512,21 @@ def test_cli_invest_add_with_credits(cli_env: Any) -> None:
     assert rc == 0 and "35,000,000 of 30,000,000" in out
 
 
+def test_triggers_lists_what_each_person_may_do_on_every_periodic_duty(started: App) -> None:
+    """`case triggers` answers for every case of the four processes: the director may submit a statement,
+    staff may add items and investments, a clerk may accept items, the auditor may start the audit."""
+    tick(started, 2027, 12, 1, 0, 0)
+    allowed = {}
+    for process, period, who in (("fin_statement", "2027-Q3", "wang"), ("info_quota", "2027-12", "zhao"),
+                                 ("info_quota", "2027-12", "sun"), ("investment", "2027-Y", "zhao"),
+                                 ("annual_audit", "2027-Y", "zhou")):
+        infos = started.service.triggers(case_id(started, process, "BJ", period), who)
+        allowed[(process, who)] = [i.trigger for i in infos if i.allowed]
+    assert allowed == {("fin_statement", "wang"): ["submit"], ("info_quota", "zhao"): ["add_item"],
+                       ("info_quota", "sun"): ["accept_item"], ("investment", "zhao"): ["add"],
+                       ("annual_audit", "zhou"): ["start"]}
+
+
 def test_cli_diagram_draws_each_periodic_duty() -> None:
     """`outpost diagram` works for the four processes of R-6."""
     from workflow import registry
