@@ -116,7 +116,7 @@ def dump(url: str) -> list[Any]:
             for name in sorted(meta.tables):
                 table = meta.tables[name]
                 rows = conn.execute(select(table)).all()
-                out.append((name, sorted((tuple(map(repr, r)) for r in rows))))
+                out.append((name, sorted(tuple(map(repr, r)) for r in rows)))
         return out
     finally:
         engine.dispose()
