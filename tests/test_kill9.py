@@ -116,14 +116,13 @@ def test_kill_9_at_20_seeded_moments_fires_each_deadline_once_and_loses_no_mail(
         for run in range(KILLS):
             proc = start()
             # once this run is up (its start line is in the log), pull the plug at a seeded moment of its work
-            assert wait_for(lambda: log_path.read_text().count(" started: ") > run, 60)
+            assert wait_for(lambda n=run: log_path.read_text().count(" started: ") > n, 60)
             moment = rng.uniform(0.0, 0.8)
             kill_moments.append(round(moment, 2))
             time.sleep(moment)  # not waiting for a deadline: choosing when to pull the plug
             proc.send_signal(signal.SIGKILL)
             proc.wait(timeout=30)
             progress.append(pending())
-        progress_after_kills = pending()
         proc = start()
         finished = wait_while_progressing(pending, (0, 0), quiet=60)
         proc.send_signal(signal.SIGTERM)
