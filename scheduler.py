@@ -115,6 +115,9 @@ def run(app: App, tick_seconds: float | None = None, deliver_seconds: float | No
 
     check_schema(app.store)
     app.policy  # noqa: B018 - validate the policy file before starting
+    from notifications.render import validate_templates
+
+    validate_templates()  # a missing mail template is found at start, not at the first delivery
     tick = tick_seconds if tick_seconds is not None else app.policy.int("scheduler.tick_every_seconds")
     deliver = deliver_seconds if deliver_seconds is not None else app.policy.int("scheduler.deliver_every_seconds")
     if tick <= 0 or deliver <= 0:

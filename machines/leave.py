@@ -323,7 +323,8 @@ DEFINITION = registry.register(ProcessDefinition(
     open_options=frozenset({"start", "end", "reason", "extends"}),
     open_effects=(count_recorded,),
     open_notices=(
-        Notice("leave.requested", approvers, "R-2.1", states=("pending",), actions=("approve", "reject")),
+        Notice("leave.requested", approvers, "R-2.1", states=("pending",), actions=("approve", "reject"),
+               due=lambda ctx: start_of(data_date(ctx.data, "start"))),
         Notice("leave.recorded", clerks, "R-2.2", states=("approved",)),
     ),
     transitions=(

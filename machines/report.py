@@ -195,7 +195,8 @@ DEFINITION = registry.register(ProcessDefinition(
     open_options=frozenset({"office", "period"}),
     periodic=True,
     periods=report_periods,
-    open_notices=(Notice("report.opened", directors, "R-5.4", actions=("submit",)),),
+    open_notices=(Notice("report.opened", directors, "R-5.4", actions=("submit",),
+                         due=lambda ctx: due_instant(ctx.data)),),
     transitions=(
         Transition("submit", ("open",), "submitted", office_director, "the office's director",
                    guards=(Guard("R-5.2", plan_given),), options=frozenset({"plan"}),

@@ -42,8 +42,10 @@ class App:
 
     @cached_property
     def service(self) -> CaseService:
-        sender = self.settings.smtp.sender
-        domain = sender.rsplit("@", 1)[-1] if "@" in sender else "outpost.local"
+        from email.utils import parseaddr
+
+        addr = parseaddr(self.settings.smtp.sender)[1]  # "Outpost <outpost@gov.example.org>" or a bare address
+        domain = addr.rsplit("@", 1)[-1] if "@" in addr else "outpost.local"
         return CaseService(self.store, self.clock, self.policy, self.calendar, mail_domain=domain,
                            lang=self.settings.language)
 

@@ -26,17 +26,12 @@ app.add_typer(case_app, name="case")
 calendar_app = typer.Typer(no_args_is_help=True, help="Working-day calendar and deadline calendars.")
 app.add_typer(audit_app, name="audit")
 app.add_typer(calendar_app, name="calendar")
-# Mail commands (`mail list|deliver|retry|preview`) and `calendar export` live in workflow/cli_mail.py.
-try:
-    from workflow import cli_mail as _cli_mail
-except ImportError:  # pragma: no cover - only while the module is being written
-    _cli_mail = None  # type: ignore[assignment]
-else:
-    _cli_mail.register(app, calendar_app)
-# `info add|accept`, `invest add` and `report compliance` live in workflow/cli_processes.py.
-from workflow import cli_processes as _cli_processes  # noqa: E402
+# Mail commands (`mail list|deliver|retry|preview`) and `calendar export` live in workflow/cli_mail.py;
+# `info add|accept`, `invest add` and `report compliance` in workflow/cli_processes.py.
+from workflow import cli_mail, cli_processes  # noqa: E402 - they register on the apps defined above
 
-_cli_processes.register(app)
+cli_mail.register(app, calendar_app)
+cli_processes.register(app)
 
 
 @dataclass

@@ -53,6 +53,7 @@ class Notice:
     rule_id: str
     states: tuple[str, ...] = ()
     actions: tuple[str, ...] = ()  # triggers the mail invites its recipients to fire
+    due: Callable[[Ctx], datetime | None] | None = None  # what the mail is about is due then (.ics)
 
 
 @dataclass(frozen=True)

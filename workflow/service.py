@@ -108,7 +108,7 @@ class CaseService:
             effect(ctx)
         for n in definition.open_notices:
             if not n.states or plan.state in n.states:
-                ctx.notify(n.event, n.to(ctx), n.rule_id, actions=n.actions)
+                ctx.notify(n.event, n.to(ctx), n.rule_id, actions=n.actions, due_at=n.due(ctx) if n.due else None)
         self._finish(ctx, "open", None, plan.state, expected_version=None)
         return case
 
@@ -253,7 +253,7 @@ class CaseService:
             effect(ctx)
         for n in spec.notices:
             if not n.states or after in n.states:
-                ctx.notify(n.event, n.to(ctx), n.rule_id, actions=n.actions)
+                ctx.notify(n.event, n.to(ctx), n.rule_id, actions=n.actions, due_at=n.due(ctx) if n.due else None)
         self._finish(ctx, spec.trigger, before, after, expected_version=expected, keep_deadline=keep_deadline)
 
     def _finish(self, ctx: Ctx, trigger: str | None, before: str | None, after: str,

@@ -61,7 +61,8 @@ def test_mail_arrives_over_starttls_with_auth_and_parses_back(smtp_app: App, smt
     text = msg.get_body(("plain",)).get_content()
     assert f"outpost case advance {case} approve --as wang" in text
     assert msg.get_body(("html",)) is not None
-    assert not list(msg.iter_attachments())  # nothing is due at a date yet: no calendar
+    [part] = list(msg.iter_attachments())  # the request is to be decided before the leave starts
+    assert part.get_content_type() == "text/calendar"
     assert (row.status, row.attempts, row.subject) == ("sent", 0, msg["Subject"])
     assert row.sent_at == local(2027, 1, 4, 9, 0)
     assert deliver(app, smtp_server).claimed == 0  # sent once, never again
