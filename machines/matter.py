@@ -375,11 +375,9 @@ def record_decision(ctx: Ctx) -> None:
 def record_unapproved_execution(ctx: Ctx) -> None:
     """The compliance incident of R-3.3: who tried to record an execution, in which state.
 
-    A refused step writes nothing, so this cannot run inside it. It is meant to run in a small transaction
-    of its own right after the refusal — a history row that changes no state (read by the compliance
-    report), the incident in the case data, a mail to the General Office — once the engine offers that
-    hook (e.g. `Guard(..., on_refusal=(record_unapproved_execution,))`). Until then the attempt is refused
-    with R-3.3 but not recorded; tests/test_matter.py keeps a strict xfail for it.
+    A refused step writes nothing, so this runs as the guard's `on_refusal` effect, in a small transaction
+    of its own right after the refusal: a history row that changes no state (read by the compliance
+    report), the incident in the case data, a mail to the General Office.
     """
     case, actor = ctx.require_case(), ctx.actor
     incident = {"rule": "R-3.3", "attempted": "execute", "state": case.state,
@@ -468,7 +466,8 @@ DEFINITION = registry.register(ProcessDefinition(
         # R-3.3: recording an execution before approval is refused, naming the rule. Internal (no state
         # change) so that the diagram draws no path to `executed` from here.
         Transition("execute", ("submitted", "revision_requested", "acknowledged", "rejected"), None,
-                   office_director, OUTCOME, guards=(Guard("R-3.3", never_before_approval),),
+                   office_director, OUTCOME,
+                   guards=(Guard("R-3.3", never_before_approval, on_refusal=(record_unapproved_execution,)),),
                    options=frozenset({"date"})),
         Transition("abandon", ("approved",), "abandoned", office_director, OUTCOME,
                    guards=(Guard("R-3.5", outcome_date_valid),), options=frozenset({"date"}),

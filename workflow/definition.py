@@ -42,6 +42,9 @@ class Guard:
     rule_id: str
     check: Check
     overridable: bool = False  # may be passed with `--override REASON` (recorded)
+    # Run after a refusal, in a transaction of their own (the refused step itself writes nothing): e.g. a
+    # compliance incident. They see `ctx.details["refused"]` and may record history rows and send mail.
+    on_refusal: tuple[Effect, ...] = ()
 
 
 @dataclass(frozen=True)

@@ -16,8 +16,8 @@ from workflow import registry
 from workflow.calendar import WorkCalendar
 from workflow.clock import Clock, require_aware
 from workflow.context import Ctx
-from workflow.definition import ProcessDefinition, Transition
-from workflow.errors import BadInput, NotFound, NotPermitted, RuleViolation
+from workflow.definition import Guard, ProcessDefinition, Transition
+from workflow.errors import BadInput, Conflict, NotFound, NotPermitted, RuleViolation
 from workflow.hashing import GENESIS, history_hash
 from workflow.model import Case, Deadline, HistoryEntry, Mail, Org, Person
 from workflow.policy import Policy
@@ -25,6 +25,14 @@ from workflow.ports import CaseStore, Tx
 
 CASE_DATA_VERSION = 1
 MAX_TEXT = 2000  # comments, reasons and titles longer than this are refused, not truncated
+
+
+class GuardRefusal(RuleViolation):
+    """A refusal whose guard wants it recorded (`Guard.on_refusal`)."""
+
+    def __init__(self, guard: Guard, reason: str) -> None:
+        super().__init__(guard.rule_id, reason)
+        self.guard = guard
 
 
 @dataclass(frozen=True)
@@ -118,25 +126,50 @@ class CaseService:
         override = check_text(override, "--override")
         if override is not None and not override.strip():
             raise BadInput("--override: give the reason in words")
-        with self.store.transaction() as tx:
-            case = self._case(tx, case_id)
-            definition = registry.get(case.process, case.definition_version)
-            org = tx.org()
-            actor = self._actor(org, actor_id)
-            ctx = Ctx(tx=tx, org=org, definition=definition, case=case, actor=actor,
-                      now=require_aware(self.clock.now()), policy=self.policy, calendar=self.calendar,
-                      trigger=trigger, params={k: v for k, v in (options or {}).items() if v is not None},
-                      comment=comment, override=override)
-            spec = self._transition(definition, case, trigger)
-            if spec.system:
-                raise NotPermitted("R-0", f"{trigger!r} is fired by the daemon only")
-            unknown = sorted(set(ctx.params) - spec.options)
-            if unknown:
-                raise BadInput(f"trigger {trigger!r} takes no option --{unknown[0].replace('_', '-')}")
-            self._authorise(ctx, spec)
-            self._guards(ctx, spec)
-            self._apply(ctx, spec)
-            return case
+        params = {k: v for k, v in (options or {}).items() if v is not None}
+        try:
+            with self.store.transaction() as tx:
+                case = self._case(tx, case_id)
+                definition = registry.get(case.process, case.definition_version)
+                org = tx.org()
+                actor = self._actor(org, actor_id)
+                ctx = Ctx(tx=tx, org=org, definition=definition, case=case, actor=actor,
+                          now=require_aware(self.clock.now()), policy=self.policy, calendar=self.calendar,
+                          trigger=trigger, params=params, comment=comment, override=override)
+                spec = self._transition(definition, case, trigger)
+                if spec.system:
+                    raise NotPermitted("R-0", f"{trigger!r} is fired by the daemon only")
+                unknown = sorted(set(ctx.params) - spec.options)
+                if unknown:
+                    raise BadInput(f"trigger {trigger!r} takes no option --{unknown[0].replace('_', '-')}")
+                self._authorise(ctx, spec)
+                self._guards(ctx, spec)
+                self._apply(ctx, spec)
+                return case
+        except GuardRefusal as refusal:
+            self._record_refusal(case_id, trigger, actor_id, comment, params, refusal)
+            raise
+
+    def _record_refusal(self, case_id: int, trigger: str, actor_id: str | None, comment: str | None,
+                        params: dict[str, Any], refusal: GuardRefusal) -> None:
+        """A guard's `on_refusal` effects, in their own transaction (retried once on a conflict); the
+        refusal is re-raised by the caller whatever happens here."""
+        for _attempt in range(2):
+            try:
+                with self.store.transaction() as tx:
+                    case = self._case(tx, case_id)
+                    definition = registry.get(case.process, case.definition_version)
+                    org = tx.org()
+                    ctx = Ctx(tx=tx, org=org, definition=definition, case=case, actor=self._actor(org, actor_id),
+                              now=require_aware(self.clock.now()), policy=self.policy, calendar=self.calendar,
+                              trigger=trigger, params=params, comment=comment,
+                              details={"refused": refusal.rule_id, "reason": refusal.reason})
+                    for effect in refusal.guard.on_refusal:
+                        effect(ctx)
+                    self._finish(ctx, None, case.state, case.state, expected_version=case.version)
+                return
+            except Conflict:
+                continue
 
     def triggers(self, case_id: int, actor_id: str) -> list[TriggerInfo]:
         """What this person may do now, and why not for the rest."""
@@ -241,6 +274,8 @@ class CaseService:
                 ctx.details.setdefault("overridden", []).append({"rule": g.rule_id, "was": msg})
                 continue
             hint = " (an approver may pass it with --override REASON)" if g.overridable else ""
+            if g.on_refusal and ctx.actor is not None:
+                raise GuardRefusal(g, msg + hint)
             raise RuleViolation(g.rule_id, msg + hint)
 
     def _apply(self, ctx: Ctx, spec: Transition, keep_deadline: int | None = None) -> None:
