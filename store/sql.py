@@ -323,6 +323,11 @@ class SqlTx:
         row = self.conn.execute(select(cases_t).where(*cond)).first()
         return _case_from(row) if row is not None else None
 
+    def cases_of(self, process: str, subject: str) -> list[Case]:
+        rows = self.conn.execute(select(cases_t).where(cases_t.c.process == process, cases_t.c.subject == subject)
+                                 .order_by(cases_t.c.id))
+        return [_case_from(r) for r in rows]
+
     def insert_case(self, case: Case) -> int:
         row = self.run.fetch_one("insert_case", lambda: _insert_all(cases_t)().returning(cases_t.c.id), {
             "process": case.process, "definition_version": case.definition_version, "office": case.office,

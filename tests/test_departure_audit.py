@@ -636,3 +636,13 @@ def test_random_triggers_by_random_people_never_bypass_a_departure_audit_rule() 
     run_state_machine_as_test(AuditCases, settings=settings(
         max_examples=15, stateful_step_count=40, deadline=None,
         suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much]))
+
+
+def test_R4_1_a_cadre_already_being_audited_gets_no_second_audit(app: App, tmp_path: Path) -> None:
+    """The org department opened li's audit; when `org load` then removes li, no second audit is opened."""
+    first = open_audit(app, "li")
+    start = ORG_TEXT.index('[[person]]\nid = "li"')
+    end = ORG_TEXT.index("[[person]]", start + 1)
+    result = app.load_org(org_with(tmp_path, ORG_TEXT[start:end], ""))
+    assert result["cadre_changes"] == ["li"] and result["departure_audits_opened"] == []
+    assert [c.id for c in app.store.list_cases(CaseFilter(process="departure_audit"))] == [first]
