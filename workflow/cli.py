@@ -196,10 +196,21 @@ def case_list(
     as_json: bool = typer.Option(False, "--json"),
 ) -> None:
     """List cases."""
+    from workflow import registry
     from workflow.ports import CaseFilter
     from workflow.views import case_json
 
     application = _app(ctx)
+    if process is not None:
+        definition = registry.latest(process)  # an unknown process is bad input (exit 2)
+        if state is not None and state not in definition.states:
+            raise BadInput(f"--state: {process} has no state {state[:40]!r} ({', '.join(definition.states)})")
+    elif state is not None and not any(state in registry.latest(n).states for n in registry.names()):
+        raise BadInput(f"--state: no process has a state {state[:40]!r}")
+    if office is not None:
+        with application.store.transaction(write=False) as tx:
+            if office not in tx.org().offices:
+                raise BadInput(f"--office: unknown office {office[:40]!r}")
     flt = CaseFilter(process=process, office=office, state=state,
                      overdue_at=application.clock.now() if overdue else None)
     cases = application.store.list_cases(flt)

@@ -133,6 +133,10 @@ def parse_org(text: str, source: str = "org file") -> OrgSpec:
                 directors[office] = pid or "?"
         if pid and name is not None:
             people.append(Person(id=pid, name=name, email=email, office=office, roles=frozenset(roles)))
+    if not raw_offices:
+        errors.append("office: no [[office]] entries (a truncated file would remove every office's people)")
+    if not raw_people:
+        errors.append("person: no [[person]] entries (a truncated file would remove everyone)")
     if errors:
         n = len(errors)
         raise BadInput(f"{source}: {n} error{'s' if n > 1 else ''}: " + "; ".join(errors))
