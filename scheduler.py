@@ -48,14 +48,14 @@ class Daemon:
         with self.tick_busy:
             now = self.app.clock.now()
             try:
-                report = self.app.ticker.tick(now, should_stop=self.stopping.is_set)
+                report = self.app.ticker.tick(now, should_stop=self.stopping.is_set, keep_rows=False)
             except Exception as exc:  # e.g. database busy: logged in one line, the next tick retries
                 log.warning("tick at %s did not finish: %s: %s", now.isoformat(), type(exc).__name__, exc)
                 return
-            if report.fired or report.failed or report.opened or report.skipped:
+            c = report.counts
+            if any(c.values()):
                 log.info("tick: %d fired, %d skipped, %d failed, %d opened, %d mail queued",
-                         len(report.fired), len(report.skipped), len(report.failed), len(report.opened),
-                         report.mail_queued)
+                         c["fired"], c["skipped"], c["failed"], c["opened"], report.mail_queued)
             self.heartbeat(now)
 
     def deliver_job(self) -> None:

@@ -9,12 +9,43 @@ keeps the schema in one place (store/tables.py) and the SQL generated, not hand-
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from datetime import UTC, datetime
 from typing import Any, cast
 
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.engine import Connection, Dialect
 from sqlalchemy.sql import ClauseElement
 from sqlalchemy.sql.compiler import SQLCompiler
+
+from store.types import UTCDateTime
+
+
+def _utc_to_sqlite(value: datetime | None) -> str | None:
+    """UTCDateTime → SQLite text in one step, the exact format SQLAlchemy's SQLite DATETIME writes."""
+    if value is None:
+        return None
+    if value.tzinfo is None or value.utcoffset() is None:
+        raise ValueError(f"naive datetime {value!r} given to a UTC column")
+    return value.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
+
+
+def _sqlite_to_utc(value: str | None) -> datetime | None:
+    if value is None:
+        return None
+    return datetime.fromisoformat(value).replace(tzinfo=UTC)
+
+
+def _fast_bind(type_: Any, dialect: Dialect) -> Any:
+    """The hot datetime columns skip the TypeDecorator + DATETIME processor chain on SQLite."""
+    if dialect.name == "sqlite" and isinstance(type_, UTCDateTime):
+        return _utc_to_sqlite
+    return None
+
+
+def _fast_result(type_: Any, dialect: Dialect) -> Any:
+    if dialect.name == "sqlite" and isinstance(type_, UTCDateTime):
+        return _sqlite_to_utc
+    return None
 
 
 class Prepared:
@@ -30,12 +61,15 @@ class Prepared:
         # literals written into the statement (status = 'pending') are binds with a fixed value
         self.defaults: dict[str, Any] = {name: bp.effective_value for bp, name in compiled.bind_names.items()
                                          if not bp.required}
-        self.binds: list[tuple[str, str, Any]] = [(n, escaped.get(n, n), procs.get(n)) for n in names]
+        binds = compiled.binds
+        self.binds: list[tuple[str, str, Any]] = [
+            (n, escaped.get(n, n), _fast_bind(binds[n].type, dialect) or procs.get(n)) for n in names]
         cols = getattr(stmt, "selected_columns", None)
         returning = getattr(stmt, "_returning", ())
         source = list(cols) if cols is not None else list(returning)
         self.columns: list[tuple[str, Any]] = [
-            (c.key, c.type._cached_result_processor(dialect, None)) for c in source
+            (c.key, _fast_result(c.type, dialect) or c.type._cached_result_processor(dialect, None))
+            for c in source
         ]
 
     def params(self, values: Mapping[str, Any]) -> Any:

@@ -43,9 +43,16 @@ class TickReport:
     opened: list[dict[str, Any]] = field(default_factory=list)
     mail_queued: int = 0
     interrupted: bool = False
+    keep_rows: bool = True  # the daemon keeps counts only: a tick over 1M due rows must not hold 1M dicts
+    counts: dict[str, int] = field(default_factory=lambda: {"fired": 0, "skipped": 0, "failed": 0, "opened": 0})
+
+    def add(self, what: str, row: dict[str, Any]) -> None:
+        self.counts[what] += 1
+        if self.keep_rows or what == "failed":
+            getattr(self, what).append(row)
 
     def as_json(self) -> dict[str, Any]:
-        return {"at": local_iso(self.at), "dry_run": self.dry_run, "fired": self.fired,
+        return {"at": local_iso(self.at), "dry_run": self.dry_run, "counts": self.counts, "fired": self.fired,
                 "skipped": self.skipped, "failed": self.failed, "opened": self.opened,
                 "mail_queued": self.mail_queued, "interrupted": self.interrupted}
 
@@ -100,18 +107,19 @@ class Ticker:
                                                 now=now)
             except Conflict:
                 continue  # the unique (process, office, period) key: someone else opened it
-            report.opened.append({"case": case.id, "process": process, "office": office, "period": period})
+            report.add("opened", {"case": case.id, "process": process, "office": office, "period": period})
             log.info("opened %s %s for %s (case %s)", process, period, office, case.id)
 
     # -- deadlines ------------------------------------------------------------------------------------------
     def tick(self, now: datetime, dry_run: bool = False,
-             should_stop: Callable[[], bool] = lambda: False) -> TickReport:
+             should_stop: Callable[[], bool] = lambda: False, keep_rows: bool = True) -> TickReport:
         now = require_aware(now)
-        report = TickReport(at=now, dry_run=dry_run)
+        report = TickReport(at=now, dry_run=dry_run, keep_rows=keep_rows)
         if dry_run:
-            report.opened = [{"case": None, "process": p, "office": o, "period": k}
-                             for p, o, k in self.due_periods(now, write=False)]
-            report.fired = [self._row(d) for d in self.queue.due(now)]
+            for p, o, k in self.due_periods(now, write=False):
+                report.add("opened", {"case": None, "process": p, "office": o, "period": k})
+            for d in self.queue.due(now):
+                report.add("fired", self._row(d))
             return report
         self.open_periodic(now, report)
         policy = self.service.policy
@@ -142,17 +150,17 @@ class Ticker:
             delay = timedelta(seconds=min(3600, 60 * 2 ** min(d.attempts, 6)))
             status = self.queue.failed_attempt(d.id, self.owner, now, f"{type(exc).__name__}: {exc}",
                                                now + delay, max_attempts)
-            report.failed.append({**self._row(d), "error": str(exc)[:200], "status": status})
+            report.add("failed", {**self._row(d), "error": str(exc)[:200], "status": status})
             log.warning("deadline %s (%s on case %s) failed: %s", d.id, d.kind, d.case_id, exc)
             return
         row = {**self._row(d), "process": outcome.case.process}
         if outcome.outcome == "fired":
-            report.fired.append(row)
+            report.add("fired", row)
             report.mail_queued += outcome.mail_queued
             log.info("fired deadline %s (%s) on case %s, due %s (%s)", d.id, d.kind, d.case_id,
                      local_iso(d.due_at), d.rule_id)
         else:
-            report.skipped.append({**row, "outcome": outcome.outcome})
+            report.add("skipped", {**row, "outcome": outcome.outcome})
             log.info("%s %s on case %s (due %s)", outcome.outcome, d.kind, d.case_id, local_iso(d.due_at))
 
     @staticmethod
@@ -164,6 +172,6 @@ class Ticker:
         try:
             with self.store.transaction() as tx:
                 tx.set_meta(LAST_TICK_KEY, {"at": now.isoformat(), "owner": self.owner,
-                                            "fired": len(report.fired), "failed": len(report.failed)})
+                                            "fired": report.counts["fired"], "failed": report.counts["failed"]})
         except Conflict:
             pass  # a busy database must not turn a done tick into a failure; the next tick records it
