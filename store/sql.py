@@ -1,4 +1,5 @@
-"""The SQL store: SQLAlchemy Core statements on the SQLModel tables, SQLite (WAL) or PostgreSQL."""
+"""The SQL store: SQLAlchemy Core statements on the tables of store/schema.py (rendered from the SQLModel
+schema in store/tables.py), SQLite (WAL) or PostgreSQL."""
 
 from __future__ import annotations
 
@@ -26,24 +27,22 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy import exc as sa_exc
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import make_url
 from sqlalchemy.pool import NullPool
 
 from store.fast import Prepared, Runner
-from store.tables import (
-    CaseRow,
-    DeadlineRow,
-    HistoryRow,
-    HolidayRow,
-    ItemRow,
-    MailRow,
-    MetaRow,
-    OfficeRow,
-    OffSiteRow,
-    PersonRoleRow,
-    PersonRow,
+from store.schema import (
+    cases_t,
+    deadline_t,
+    history_t,
+    holiday_t,
+    item_t,
+    mail_t,
+    meta_t,
+    office_t,
+    offsite_t,
+    person_t,
+    role_t,
 )
 from workflow.errors import BadInput, Busy, Conflict
 from workflow.model import (
@@ -60,17 +59,9 @@ from workflow.model import (
 )
 from workflow.ports import CaseFilter, OrgChange
 
-cases_t = CaseRow.__table__  # type: ignore[attr-defined]
-history_t = HistoryRow.__table__  # type: ignore[attr-defined]
-deadline_t = DeadlineRow.__table__  # type: ignore[attr-defined]
-mail_t = MailRow.__table__  # type: ignore[attr-defined]
-office_t = OfficeRow.__table__  # type: ignore[attr-defined]
-person_t = PersonRow.__table__  # type: ignore[attr-defined]
-role_t = PersonRoleRow.__table__  # type: ignore[attr-defined]
-offsite_t = OffSiteRow.__table__  # type: ignore[attr-defined]
-holiday_t = HolidayRow.__table__  # type: ignore[attr-defined]
-meta_t = MetaRow.__table__  # type: ignore[attr-defined]
-item_t = ItemRow.__table__  # type: ignore[attr-defined]
+# The tables are re-exported: store/deadlines.py, store/mailbox.py and store/reports.py build on them.
+__all__ = ["SqlStore", "SqlTx", "cases_t", "deadline_t", "history_t", "holiday_t", "item_t", "mail_t", "make_engine",
+           "meta_t", "office_t", "offsite_t", "person_t", "role_t", "translate_db_error"]
 
 BUSY_TIMEOUT_MS = 5000
 ORG_META_KEY = "org"
@@ -418,7 +409,10 @@ class SqlTx:
         dialect = self.store.dialect
 
         def build() -> Any:
-            ins = sqlite_insert if dialect == "sqlite" else pg_insert
+            if dialect == "sqlite":
+                from sqlalchemy.dialects.sqlite import insert as ins
+            else:
+                from sqlalchemy.dialects.postgresql import insert as ins  # type: ignore[assignment]
             stmt = ins(mail_t).values({c.key: bindparam(c.key) for c in mail_t.c if c.key != "id"})
             return stmt.on_conflict_do_nothing(index_elements=["dedupe_key"])
 

@@ -196,3 +196,74 @@ class MetaRow(SQLModel, table=True):
     __tablename__: ClassVar[str] = "meta"
     key: str = Field(primary_key=True, max_length=100)
     value: dict[str, Any] = _json_dict()
+
+
+def render_schema() -> str:
+    """store/schema.py: these tables as plain SQLAlchemy Core, for the runtime.
+
+    SQLModel (with pydantic and the ORM) costs ~370 ms to import; the CLI and the daemon only need the
+    Core tables. This renders them from the SQLModel metadata above, the single description of the
+    schema. Regenerate (through a temporary file: importing `store` needs the old schema.py) with
+    `python -c 'import store.tables as t; print(t.render_schema(), end="")' > /tmp/s.py`, then move
+    /tmp/s.py to store/schema.py;
+    a test keeps the two equal.
+    """
+    from sqlalchemy import JSON, Boolean, Date, Integer, String
+    from sqlalchemy.types import Variant
+
+    from store.types import UTCDateTime
+
+    def type_code(t: Any) -> str:
+        if isinstance(t, UTCDateTime):
+            return "UTCDateTime()"
+        if isinstance(t, (Variant, JSON)) or isinstance(getattr(t, "impl", None), JSON):
+            return "PortableJSON()"
+        base = t.impl if isinstance(getattr(t, "impl", None), String) else t  # sqlmodel's AutoString
+        if isinstance(base, String):
+            length = getattr(t, "length", None) or base.length
+            return f"String({length})" if length else "String()"
+        if isinstance(t, Boolean):
+            return "Boolean()"
+        if isinstance(t, Date):
+            return "Date()"
+        if isinstance(t, Integer):
+            return "Integer()"
+        raise TypeError(f"no Core rendering for column type {t!r}")
+
+    out = [
+        '"""Generated from store/tables.py by `store.tables.render_schema()`: do not edit.',
+        "",
+        "The runtime's view of the schema as plain SQLAlchemy Core tables (no SQLModel, no ORM, no pydantic);",
+        "tests/test_store.py checks that it equals what store/tables.py renders. Indexes (partial ones",
+        "included) are the migrations' business: naming one here would load every dialect it mentions.",
+        '"""',
+        "",
+        "from sqlalchemy import (",
+        *[f"    {name}," for name in ("Boolean", "Column", "Date", "ForeignKey", "Integer", "MetaData", "String",
+                                    "Table", "UniqueConstraint")],
+        ")",
+        "",
+        "from store.types import PortableJSON, UTCDateTime",
+        "",
+        "metadata = MetaData()",
+    ]
+    for table in metadata.sorted_tables:
+        var = {"cases": "cases_t", "case_item": "item_t", "off_site": "offsite_t",
+               "person_role": "role_t"}.get(table.name, f"{table.name}_t")
+        out += ["", f"{var} = Table(", f"    {table.name!r},", "    metadata,"]
+        for col in table.columns:
+            args = [repr(col.name), type_code(col.type)]
+            for fk in col.foreign_keys:
+                args.append(f"ForeignKey({fk.target_fullname!r})")
+            if col.primary_key:
+                args.append("primary_key=True")
+                if col.autoincrement is True:
+                    args.append("autoincrement=True")
+            args.append(f"nullable={col.nullable!r}")
+            out.append(f"    Column({', '.join(args)}),")
+        for cons in sorted(table.constraints, key=lambda c: str(c.name)):
+            if isinstance(cons, UniqueConstraint):
+                cols = ", ".join(repr(c.name) for c in cons.columns)
+                out.append(f"    UniqueConstraint({cols}),")
+        out.append(")")
+    return "\n".join(out) + "\n"

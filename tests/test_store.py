@@ -126,3 +126,22 @@ def test_naive_datetimes_are_refused_by_the_store(app: App) -> None:
 
         tx.conn.execute(deadline_t.update().values(due_at=datetime(2027, 1, 1)))
     assert local(2027, 1, 1, 0, 0).tzinfo is not None
+
+
+def test_the_runtime_schema_is_rendered_from_the_sqlmodel_tables() -> None:
+    """store/schema.py (plain Core, for a fast start) is exactly what store/tables.py renders today."""
+    import store.tables
+
+    assert (MIGRATIONS.parent / "schema.py").read_text(encoding="utf-8") == store.tables.render_schema()
+
+
+def test_the_cli_and_the_store_do_not_import_sqlmodel_or_the_postgresql_dialect() -> None:
+    """Starting `outpost case show` on SQLite loads neither SQLModel, the ORM, nor the PostgreSQL dialect."""
+    import subprocess
+    import sys
+
+    code = ("import sys; from workflow.cli import run; import store.sql, workflow.app; "
+            "bad = [m for m in ('sqlmodel', 'sqlalchemy.orm', 'sqlalchemy.dialects.postgresql') if m in sys.modules]; "
+            "print(','.join(bad))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == ""
