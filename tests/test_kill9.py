@@ -111,12 +111,15 @@ def test_kill_9_at_20_seeded_moments_fires_each_deadline_once_and_loses_no_mail(
         queued = app.store.mail_counts().get("queued", 0)
         return due, queued
 
+    proc: subprocess.Popen[bytes] | None = None
     try:
         kill_moments, progress = [], []
         for run in range(KILLS):
             proc = start()
             # once this run is up (its start line is in the log), pull the plug at a seeded moment of its work
-            assert wait_for(lambda n=run: log_path.read_text().count(" started: ") > n, 60)
+            up = wait_for(lambda n=run, p=proc: log_path.read_text().count(" started: ") > n or p.poll() is not None,
+                          60)
+            assert up and proc.poll() is None, log_path.read_text()[-2000:]
             moment = rng.uniform(0.0, 0.8)
             kill_moments.append(round(moment, 2))
             time.sleep(moment)  # not waiting for a deadline: choosing when to pull the plug
@@ -129,6 +132,9 @@ def test_kill_9_at_20_seeded_moments_fires_each_deadline_once_and_loses_no_mail(
         assert proc.wait(timeout=30) == 0
         assert finished, (pending(), log_path.read_text()[-3000:])
     finally:
+        if proc is not None and proc.poll() is None:
+            proc.kill()
+            proc.wait(timeout=30)
         server.stop()
 
     with app.store.transaction(write=False) as tx:
