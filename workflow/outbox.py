@@ -23,7 +23,7 @@ QUEUED, SENT, FAILED = "queued", "sent", "failed"
 class RetryPolicy:
     """Back-off between attempts: `first_seconds`, then doubling, capped at `max_seconds`."""
 
-    max_attempts: int = 8
+    max_attempts: int = 30
     first_seconds: int = 60
     max_seconds: int = 3600
 

@@ -142,19 +142,21 @@ def test_server_down_keeps_mail_queued_with_backoff_then_delivers_each_once(
 
 
 def test_after_the_last_attempt_the_mail_is_failed_and_kept(smtp_app: App, smtp_server: SmtpServer) -> None:
-    """After max_attempts (8) the row is `failed` with its error, delay capped at 3600 s; never dropped."""
+    """After max_attempts (30: about a day) the row is `failed` with its error, delay capped at 3600 s;
+    never dropped."""
     app = with_password(smtp_app)
     [case] = three_requests(app)[:1]
     smtp_server.stop()
     policy = RetryPolicy.from_policy(app.policy)
-    assert (policy.max_attempts, policy.first_seconds, policy.max_seconds) == (8, 60, 3600)
+    assert (policy.max_attempts, policy.first_seconds, policy.max_seconds) == (30, 60, 3600)
     assert [policy.delay(n).total_seconds() for n in range(1, 9)] == [60, 120, 240, 480, 960, 1920, 3600, 3600]
     t = local(2027, 1, 4, 9, 0)
-    for _ in range(8):
+    for _ in range(30):
         deliver(app, smtp_server, now=t)
         row = case_mails(app, case)[0]
         t = row.next_attempt_at
-    assert (row.status, row.attempts) == ("failed", 8)
+    assert (row.status, row.attempts) == ("failed", 30)
+    assert row.next_attempt_at - local(2027, 1, 4, 9, 0) > timedelta(hours=20)  # a day of retries
     assert row.last_error and "connection" in row.last_error
     assert len(app.store.mails(status="failed")) == 3
     assert deliver(app, smtp_server, now=t + timedelta(days=30)).claimed == 0  # failed rows rest
