@@ -42,6 +42,7 @@ def test_eight_hour_outage_loses_nothing_respects_back_off_and_delivers_each_onc
     # each retry comes at the first pass after its back-off (passes are a minute apart)
     assert all(e <= g < e + 60 for g, e in zip(gaps, expected, strict=True)), (gaps, expected)
     assert max(gaps) <= 3600 + 60
+    print(f"{passes} passes over the outage, {len(attempted_at)} attempts per message")
     assert rows[0].attempts == len(attempted_at) < policy.max_attempts
     smtp_server.start()
     report = deliver(app, smtp_server, now=t + timedelta(hours=1))
