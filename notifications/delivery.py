@@ -98,7 +98,7 @@ class SmtpTransport:
     def send(self, out: Outgoing) -> None:
         if self.conn is None:
             raise DeliveryError("not connected")
-        self.conn.send_message(out.message, from_addr=out.envelope_from, to_addrs=out.to)
+        self.conn.sendmail(out.envelope_from, out.to, out.data)  # the bytes as built: a resend is identical
 
     def close(self) -> None:
         conn, self.conn = self.conn, None
@@ -131,7 +131,7 @@ class EmlTransport:
 
     def send(self, out: Outgoing) -> None:
         target = self.path_for(out.mail)
-        data = out.message.as_bytes()
+        data = out.data
         fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=self.outbox_dir)
         try:
             with os.fdopen(fd, "wb") as fh:  # mkstemp: readable by the owner only (people's e-mail)

@@ -7,6 +7,8 @@ import email.policy
 from datetime import date
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from icalendar import Calendar
 
 from notifications.message import BadAddress, build_message, message_id_header, sender_address
@@ -30,7 +32,7 @@ def test_cr_lf_in_names_cannot_inject_headers() -> None:
     mail = synthetic("leave.requested", actions=["approve"])
     out = build_message(mail, render(mail, org), sender="Outpost\r\n <outpost@gov.example.org>",
                         to_name=evil, to_email="wang@bj.example.org")
-    raw = out.message.as_bytes()
+    raw = out.data
     head = raw.split(b"\r\n\r\n", 1)[0]
     assert b"\nBcc:" not in head and b"\nX-Injected:" not in head
     msg = parse(raw)
@@ -47,7 +49,7 @@ def test_non_ascii_headers_are_encoded_and_decode_back() -> None:
     mail = synthetic("leave.requested", actions=["approve"])
     out = build_message(mail, render(mail, ORG), sender="公文系统 <outpost@gov.example.org>", to_name="王建国",
                         to_email="wang@bj.example.org")
-    raw = out.message.as_bytes()
+    raw = out.data
     raw.split(b"\r\n\r\n", 1)[0].decode("ascii")  # no 8-bit byte in the header block
     msg = parse(raw)
     assert msg["Subject"] == "[Outpost] 请假申请待您审批：赵丽（案件 7）"
@@ -66,7 +68,7 @@ def test_the_same_row_builds_the_same_message() -> None:
                       to_email="wang@bj.example.org")
     b = build_message(mail, render(mail, ORG), sender="outpost@gov.example.org", to_name="王建国",
                       to_email="wang@bj.example.org")
-    assert a.message.as_bytes() == b.message.as_bytes()
+    assert a.data == b.data
 
 
 def test_a_due_mail_has_an_ics_on_the_local_due_date() -> None:
@@ -75,7 +77,7 @@ def test_a_due_mail_has_an_ics_on_the_local_due_date() -> None:
                      due_at="2027-06-25T15:59:59.999999+00:00")
     out = build_message(mail, render(mail, ORG), sender="outpost@gov.example.org", to_name="王建国",
                         to_email="wang@bj.example.org")
-    msg = parse(out.message.as_bytes())
+    msg = parse(out.data)
     [part] = list(msg.iter_attachments())
     assert part.get_content_type() == "text/calendar" and part.get_param("method") == "PUBLISH"
     [event] = list(Calendar.from_ical(part.get_content()).walk("VEVENT"))
@@ -112,3 +114,97 @@ def test_a_malformed_message_id_is_repaired_the_same_way_every_time() -> None:
     """A stored id with a stray bracket still gives one stable, well-formed header."""
     assert message_id_header("<abc@gov.example.org>>") == "<abc@gov.example.org>"
     assert message_id_header("<abc@gov.example.org>") == "<abc@gov.example.org>"
+
+
+# -- the wire form, written directly -------------------------------------------------------------------
+def _head(raw: bytes) -> list[str]:
+    return raw.split(b"\r\n\r\n", 1)[0].decode("ascii").split("\r\n")
+
+
+def _build(subject_name: str = "赵丽", to_name: str | None = "王建国", lang: str = "zh", **params: object) -> bytes:
+    org = Org(offices={"BJ": Office("BJ", "驻京联络处")},
+              people={"zhao": Person("zhao", subject_name, None, "BJ", frozenset({"staff"}))})
+    mail = synthetic("leave.requested", lang, actions=["approve"], **params)
+    return build_message(mail, render(mail, org), sender="公文系统 <outpost@gov.example.org>", to_name=to_name,
+                         to_email="wang@bj.example.org").data
+
+
+@pytest.mark.parametrize("name", [
+    "王建国", "Wang Jianguo", 'Wang, "Boss" J.', "a\\b (c) <d@e> [f]; g:", "=?utf-8?q?evil?=", "x" * 120,
+    "很长的名字" * 12, "tab\there\x00nul\x1bescape\x7fdel\u0085next", "ok 名字 mixed, ascii",
+])
+def test_any_display_name_makes_safe_ascii_headers_that_decode_back(name: str) -> None:
+    """Header lines are printable ASCII and at most 78 characters; the name decodes back as given
+    (controls dropped, whitespace runs as one space) and never adds a header; no parse defect."""
+    raw = _build(subject_name=name, to_name=name)
+    lines = _head(raw)
+    assert all(line.isascii() and line.isprintable() and len(line) <= 78 for line in lines), lines
+    names = [line.split(":", 1)[0] for line in lines if not line.startswith(" ")]
+    assert len(names) == len(set(names))
+    msg = parse(raw)
+    assert not msg.defects and all(not part.defects for part in msg.walk())
+    expected = " ".join("".join(ch for ch in name if ch.isprintable() or ch.isspace()).split())
+    expected = "".join(ch for ch in expected if not 0x7f <= ord(ch) <= 0x9f)
+    shown = msg["To"].addresses[0].display_name
+    # Python's parser keeps the fold between two encoded words of one long name as a space.
+    assert shown == expected or (len(expected.encode()) > 42 and shown.replace(" ", "") == expected.replace(" ", ""))
+    assert expected in str(msg["Subject"])
+    assert msg["To"].addresses[0].addr_spec == "wang@bj.example.org"
+
+
+def test_a_plain_ascii_subject_stays_readable_and_folds_at_spaces() -> None:
+    """An English subject with an ASCII name is sent as it reads, folded at spaces when long."""
+    raw = _build(subject_name="Zhao Li, acting director of the liaison office in Beijing", lang="en")
+    lines = _head(raw)
+    subject = [line for line in lines if line.startswith("Subject:")][0]
+    assert "=?" not in subject and all(len(line) <= 78 for line in lines)
+    assert parse(raw)["Subject"] == ("[Outpost] Leave request awaiting your decision: Zhao Li, acting director "
+                                     "of the liaison office in Beijing (case 7)")
+
+
+def test_parts_are_base64_with_crlf_lines_and_the_body_decodes_back() -> None:
+    """Every body line is at most 76 characters; text and HTML decode to the rendered texts."""
+    mail = synthetic("leave.reminder", actions=["approve"], due_at="2027-02-28T16:00:00+00:00")
+    rendered = render(mail, ORG)
+    out = build_message(mail, rendered, sender="outpost@gov.example.org", to_name="王建国",
+                        to_email="wang@bj.example.org")
+    assert b"\n" not in out.data.replace(b"\r\n", b"")
+    assert all(len(line) <= 78 for line in out.data.split(b"\r\n"))
+    msg = parse(out.data)
+    assert msg.get_body(("plain",)).get_content().replace("\r\n", "\n") == rendered.text
+    html = msg.get_body(("html",)).get_content().replace("\r\n", "\n")
+    assert html == rendered.html.replace("\r\n", "\n") + "\n"  # a text part ends with a line break
+    assert [p.get_content_type() for p in msg.walk()] == ["multipart/mixed", "multipart/alternative",
+                                                          "text/plain", "text/html", "text/calendar"]
+
+
+@pytest.mark.parametrize("bad", ["王@bj.example.org", "wang@例子.中国", "a..b@c.d", "a@-", "x" * 250 + "@a.b"])
+def test_addresses_no_plain_smtp_server_takes_are_refused(bad: str) -> None:
+    """International or malformed addresses fail the row with the reason instead of reaching the server."""
+    mail = synthetic("leave.approved")
+    with pytest.raises(BadAddress):
+        build_message(mail, render(mail, ORG), sender="outpost@gov.example.org", to_name="x", to_email=bad)
+
+
+@settings(max_examples=150, deadline=None)
+@given(summary=st.text(max_size=120), description=st.text(max_size=400))
+def test_the_mail_calendar_parses_back_with_icalendar(summary: str, description: str) -> None:
+    """Whatever the texts, the .ics has CRLF lines of at most 75 octets and icalendar reads the same
+    summary and description back (controls dropped, line breaks as line breaks)."""
+    from datetime import UTC, datetime
+
+    from notifications import ics
+
+    data = ics.mail_calendar(uid="abc@gov.example.org", due_at=datetime(2027, 2, 28, 16, tzinfo=UTC),
+                             summary=summary, description=description, stamp=datetime(2027, 1, 4, 1, tzinfo=UTC))
+    assert data.endswith(b"\r\n") and b"\n" not in data.replace(b"\r\n", b"")
+    assert all(len(line) <= 75 for line in data.split(b"\r\n"))
+    [event] = list(Calendar.from_ical(data).walk("VEVENT"))
+
+    def expect(text: str) -> str:
+        text = text.replace("\r\n", "\n").replace("\r", "\n")
+        return "".join(ch for ch in text if ch in "\t\n" or not (ord(ch) < 0x20 or ord(ch) == 0x7f))
+
+    assert str(event["summary"]) == expect(summary)
+    assert str(event["description"]) == expect(description)
+    assert event.decoded("dtstart") == date(2027, 3, 1) and str(event["uid"]) == "abc@gov.example.org"

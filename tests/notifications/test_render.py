@@ -233,4 +233,4 @@ def test_every_mail_a_year_of_the_engine_queues_renders_in_both_languages(
             if m.to and (m.event, lang) not in built:  # the full message once per event and language
                 built.add((m.event, lang))
                 out = prepare(m, org, app.settings, lang=lang)
-                assert out.message.as_bytes() and out.to == m.to
+                assert out.data and out.message["Message-ID"] and out.to == m.to
