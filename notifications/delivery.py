@@ -233,14 +233,9 @@ class _Pass:
         self.report.errors.append(f"mail {mail.id}: {error}")
 
 
-_checked: list[bool] = []
-
-
 def templates_checked() -> None:
-    """Validate every registered event's templates once per process (raises `TemplateProblem`)."""
-    if not _checked:
-        validate_templates()
-        _checked.append(True)
+    """Every registered event's templates, validated once per process (raises `TemplateProblem`)."""
+    validate_templates()
 
 
 def new_owner() -> str:
