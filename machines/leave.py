@@ -278,7 +278,7 @@ def due_return(ctx: Ctx) -> tuple[Any, str] | None:
     n = ctx.policy.int("leave.return_reminder_after_workdays")
     end = data_date(ctx.data, "end")
     due, _day, note = end_of_workday_after(ctx, end, n)
-    return due, (f"return (销假) expected by {show(due)} = end of the {n}th working day after the last day "
+    return due, (f"return (销假) expected by {show(due)} = the end of {n} working day(s) after the last day "
                  f"{end} (R-2.7){note}")
 
 

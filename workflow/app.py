@@ -7,18 +7,18 @@ from __future__ import annotations
 
 from functools import cached_property
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from workflow import registry
-from workflow.audit import AuditResult, verify
-from workflow.calendar import WorkCalendar
 from workflow.clock import Clock, SystemClock
 from workflow.errors import NotFound
-from workflow.org import read_org_file
-from workflow.policy import Policy, load_policy
-from workflow.service import CaseService
 from workflow.settings import Settings
 from workflow.views import case_json
+
+if TYPE_CHECKING:  # imported where used: `case show` needs neither the machines nor the calendar
+    from workflow.audit import AuditResult
+    from workflow.calendar import WorkCalendar
+    from workflow.policy import Policy
+    from workflow.service import CaseService
 
 
 class App:
@@ -34,15 +34,21 @@ class App:
 
     @cached_property
     def policy(self) -> Policy:
+        from workflow.policy import load_policy
+
         return load_policy(self.settings.policy_file)
 
     @cached_property
     def calendar(self) -> WorkCalendar:
+        from workflow.calendar import WorkCalendar
+
         return WorkCalendar(self.store.holidays())
 
     @cached_property
     def service(self) -> CaseService:
         from email.utils import parseaddr
+
+        from workflow.service import CaseService
 
         addr = parseaddr(self.settings.smtp.sender)[1]  # "Outpost <outpost@gov.example.org>" or a bare address
         domain = addr.rsplit("@", 1)[-1] if "@" in addr else "outpost.local"
@@ -73,6 +79,9 @@ class App:
         return migrate(self.settings.database_url)
 
     def load_org(self, path: Path) -> dict[str, Any]:
+        from workflow import registry
+        from workflow.org import read_org_file
+
         spec = read_org_file(path)  # validated as a whole before the database is touched
         audits: list[int] = []
         with self.store.transaction() as tx:
@@ -109,4 +118,6 @@ class App:
         return case_json(case, deadlines, history)
 
     def verify(self) -> AuditResult:
+        from workflow.audit import verify
+
         return verify(self.store)

@@ -236,23 +236,23 @@ def case_show(ctx: typer.Context, case: str = typer.Argument(...),
     if as_json:
         _print_json(view)
         return
-    console = _console()
-    console.print(f"[bold]case {view['id']}[/bold] {view['process']} · office {view['office'] or '—'} · "
-                  f"subject {view['subject'] or '—'} · [bold]{view['state']}[/bold] (version {view['version']})")
+    # plain lines (no rich): `case show` is run often and from scripts; it should start fast
+    lines = [f"case {view['id']} {view['process']} · office {view['office'] or '—'} · "
+             f"subject {view['subject'] or '—'} · {view['state']} (version {view['version']})"]
     shown = {k: v for k, v in view["data"].items() if k != "v"}
-    console.print("data: " + json.dumps(shown, ensure_ascii=False), markup=False)
+    lines.append("data: " + json.dumps(shown, ensure_ascii=False))
     pending = [d for d in view["deadlines"] if d["status"] == "pending"]
     if pending:
-        console.print("deadlines:")
-        for d in pending:
-            console.print(f"  {d['due_at']}  {d['kind']}: {d['why']}", markup=False)
-    console.print("history:")
+        lines.append("deadlines:")
+        lines += [f"  {d['due_at']}  {d['kind']}: {d['why']}" for d in pending]
+    lines.append("history:")
     for h in view["history"]:
         extra = f" — {h['comment']}" if h["comment"] else ""
         if h["override"]:
             extra += f" [override: {h['override']}]"
-        console.print(f"  #{h['seq']} {h['at']} {h['actor'] or 'system'}: {h['trigger']} "
-                      f"{h['from'] or '∅'} → {h['to']}{extra}", markup=False)
+        lines.append(f"  #{h['seq']} {h['at']} {h['actor'] or 'system'}: {h['trigger']} "
+                     f"{h['from'] or '∅'} → {h['to']}{extra}")
+    typer.echo("\n".join(lines))
 
 
 @case_app.command("triggers")
