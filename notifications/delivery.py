@@ -19,6 +19,7 @@ import contextlib
 import hashlib
 import logging
 import os
+import re
 import smtplib
 import socket
 import ssl
@@ -53,9 +54,26 @@ class Transport(Protocol):
 
     def open(self) -> None: ...
 
-    def send(self, out: Outgoing) -> None: ...
+    def send(self, out: Outgoing, meanwhile: Callable[[], None] | None = None) -> None:
+        """Hand one message over; return once it was accepted (else raise).
+
+        `meanwhile`, when given, is called once while the message is with the server, before its answer
+        is read: work with no effect outside this process (preparing the next message) overlaps the
+        server's. Nothing else is sent to the server before this message is accepted or refused."""
+        ...
 
     def close(self) -> None: ...
+
+
+_LINE_START_DOT = re.compile(rb"^\.", re.MULTILINE)
+
+
+def wire_data(out: Outgoing) -> bytes:
+    """The message as SMTP DATA carries it: a line starting with `.` doubled, the final `CRLF.CRLF`."""
+    data = out.data
+    if data.startswith(b".") or b"\n." in data:  # never in what build_message writes; checked all the same
+        data = _LINE_START_DOT.sub(b"..", data)
+    return (data if data.endswith(b"\r\n") else data + b"\r\n") + b".\r\n"
 
 
 class SmtpTransport:
@@ -95,10 +113,55 @@ class SmtpTransport:
             raise
         self.conn = conn
 
-    def send(self, out: Outgoing) -> None:
-        if self.conn is None:
+    def send(self, out: Outgoing, meanwhile: Callable[[], None] | None = None) -> None:
+        """`smtplib.SMTP.sendmail` (MAIL, RCPT, DATA; the same errors), split so that `meanwhile` runs
+        while the server takes in the message: its answer is read after. The bytes are the message's
+        own, so a resend is identical."""
+        conn = self.conn
+        if conn is None:
             raise DeliveryError("not connected")
-        self.conn.sendmail(out.envelope_from, out.to, out.data)  # the bytes as built: a resend is identical
+        # The addresses were checked to be plain ASCII `local@domain` (message.checked_address): written
+        # as they are, without smtplib's address parsing (a tenth of a millisecond per message).
+        size = f" SIZE={len(out.data)}" if conn.does_esmtp and conn.has_extn("size") else ""
+        conn.putcmd("mail", f"FROM:<{out.envelope_from}>{size}")
+        code, reply = conn.getreply()
+        if code != 250:
+            self._abandon(code)
+            raise smtplib.SMTPSenderRefused(code, reply, out.envelope_from)
+        refused: dict[str, tuple[int, bytes]] = {}
+        for rcpt in out.to:
+            conn.putcmd("rcpt", f"TO:<{rcpt}>")
+            code, reply = conn.getreply()
+            if code not in (250, 251):
+                refused[rcpt] = (code, reply)
+            if code == 421:
+                self._abandon(code)
+                raise smtplib.SMTPRecipientsRefused(refused)
+        if len(refused) == len(out.to):
+            self._abandon(code)
+            raise smtplib.SMTPRecipientsRefused(refused)
+        conn.putcmd("data")
+        code, reply = conn.getreply()
+        if code != 354:
+            self._abandon(code)
+            raise smtplib.SMTPDataError(code, reply)
+        conn.send(wire_data(out))
+        if meanwhile is not None:
+            meanwhile()
+        code, reply = conn.getreply()
+        if code != 250:
+            self._abandon(code)
+            raise smtplib.SMTPDataError(code, reply)
+
+    def _abandon(self, code: int) -> None:
+        """After a refusal: reset the transaction (as sendmail does), or drop the connection on 421."""
+        if self.conn is None:
+            return
+        if code == 421:
+            _close_quietly(self.conn)
+            return
+        with contextlib.suppress(smtplib.SMTPServerDisconnected):
+            self.conn.rset()
 
     def close(self) -> None:
         conn, self.conn = self.conn, None
@@ -129,7 +192,7 @@ class EmlTransport:
         digest = hashlib.sha256(mail.message_id.encode()).hexdigest()[:16]
         return self.outbox_dir / f"{mail.id}-{digest}.eml"
 
-    def send(self, out: Outgoing) -> None:
+    def send(self, out: Outgoing, meanwhile: Callable[[], None] | None = None) -> None:
         target = self.path_for(out.mail)
         data = out.data
         fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=self.outbox_dir)
@@ -142,6 +205,8 @@ class EmlTransport:
         except BaseException:
             Path(tmp).unlink(missing_ok=True)
             raise
+        if meanwhile is not None:
+            meanwhile()
 
     def close(self) -> None:
         return None
@@ -300,6 +365,40 @@ def prepare(mail: Mail, org: Org | None, settings: Settings, actions: ActionFilt
     return build_message(mail, rendered, sender=settings.smtp.sender, to_name=name, to_email=addr)
 
 
+class _Ahead:
+    """The next message, prepared while the server takes in the current one.
+
+    Preparing reads and renders only (no effect outside this process), so doing it early changes
+    nothing about what is sent or when a row is marked; a problem found early is raised at the
+    message's own turn, exactly where it was raised before."""
+
+    def __init__(self, prepare_one: Callable[[Mail], Outgoing]) -> None:
+        self.prepare_one = prepare_one
+        self.ready: dict[int, Outgoing | Exception] = {}
+
+    def later(self, mail: Mail | None) -> Callable[[], None] | None:
+        if mail is None or mail.id is None:
+            return None
+        key = mail.id
+
+        def work() -> None:
+            try:
+                self.ready[key] = self.prepare_one(mail)
+            except Exception as exc:  # raised again at its turn
+                self.ready[key] = exc
+
+        return work
+
+    def take(self, mail: Mail) -> Outgoing:
+        found = self.ready.pop(mail.id, None) if mail.id is not None else None
+        self.ready.clear()  # anything else prepared is stale (skipped, or handed back)
+        if found is None:
+            return self.prepare_one(mail)
+        if isinstance(found, Exception):
+            raise found
+        return found
+
+
 def deliver_pass(app: App, now: datetime | None = None, should_stop: Callable[[], bool] | None = None, *,
                  transport: Transport | None = None, outbox: Outbox | None = None,
                  batch: int = BATCH, lease: timedelta = LEASE, limit: int | None = None) -> DeliveryReport:
@@ -337,6 +436,7 @@ def deliver_pass(app: App, now: datetime | None = None, should_stop: Callable[[]
             counted.update(m.id for m in fresh if m.id is not None)
             run.report.claimed = len(counted)
             renew_at = claimed_at + lease / 2
+            ahead = _Ahead(lambda m: prepare(m, org, settings, actions))
             for i, mail in enumerate(fresh):
                 assert mail.id is not None
                 if should_stop is not None and should_stop():
@@ -347,7 +447,7 @@ def deliver_pass(app: App, now: datetime | None = None, should_stop: Callable[[]
                     break
                 done.add(mail.id)
                 try:
-                    out = prepare(mail, org, settings, actions)
+                    out = ahead.take(mail)
                 except (BadAddress, TemplateProblem) as exc:
                     run.fail(mail, str(exc), permanent=isinstance(exc, BadAddress))
                     continue
@@ -359,7 +459,7 @@ def deliver_pass(app: App, now: datetime | None = None, should_stop: Callable[[]
                         _connection_lost(run, fresh[i:], exc)
                         return run.report
                 try:
-                    run.transport.send(out)
+                    run.transport.send(out, ahead.later(fresh[i + 1] if i + 1 < len(fresh) else None))
                 except Exception as exc:
                     kind = classify(exc)
                     if kind == CONNECTION:

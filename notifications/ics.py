@@ -12,7 +12,7 @@ import hashlib
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 
 from icalendar import Calendar, Event
 
@@ -83,17 +83,22 @@ def fold(line: str) -> bytes:
     return b"\r\n ".join(pieces)
 
 
+def _date(day: date) -> str:
+    return f"{day.year:04d}{day.month:02d}{day.day:02d}"
+
+
 def mail_calendar(*, uid: str, due_at: datetime, summary: str, description: str, stamp: datetime,
                   sequence: int = 0) -> bytes:
     """A one-event calendar: an all-day event on the local (Asia/Shanghai) due date."""
     day = due_at.astimezone(LOCAL_TZ).date()
+    utc = stamp.astimezone(UTC)
     lines = (
         "BEGIN:VCALENDAR", "VERSION:2.0", f"PRODID:{PRODID}", "CALSCALE:GREGORIAN", "METHOD:PUBLISH",
         "BEGIN:VEVENT",
         f"SUMMARY:{escape_text(summary)}",
-        f"DTSTART;VALUE=DATE:{day:%Y%m%d}",
-        f"DTEND;VALUE=DATE:{day + timedelta(days=1):%Y%m%d}",
-        f"DTSTAMP:{stamp.astimezone(UTC):%Y%m%dT%H%M%SZ}",
+        f"DTSTART;VALUE=DATE:{_date(day)}",
+        f"DTEND;VALUE=DATE:{_date(day + timedelta(days=1))}",
+        f"DTSTAMP:{_date(utc)}T{utc.hour:02d}{utc.minute:02d}{utc.second:02d}Z",
         f"UID:{escape_text(uid)}",
         f"SEQUENCE:{int(sequence)}",
         f"DESCRIPTION:{escape_text(description)}",

@@ -178,6 +178,24 @@ def test_a_refused_recipient_fails_at_once_and_the_others_go(make_app: Callable[
     assert [r.rcpt_tos for r in smtp_server.received] == [["chen@sz.example.org"]]
 
 
+def test_a_message_that_cannot_be_built_fails_alone_in_its_turn(make_app: Callable[..., App], db_url: str,
+                                                                 smtp_server: SmtpServer, tmp_path: Path) -> None:
+    """The next message is prepared while the server takes the current one; one whose address no server
+    takes (two dots in a row) still fails for good at its own turn, and the messages around it go."""
+    org = tmp_path / "org.toml"
+    org.write_text(ORG_FILE.read_text(encoding="utf-8").replace("chen@sz.example.org", "chen..sz@sz.example.org"),
+                   encoding="utf-8")
+    app = with_password(make_app(db_url, org=org, smtp_host="127.0.0.1", smtp_port=smtp_server.port,
+                                 smtp_starttls=True, smtp_username="outpost"))
+    first, second, third = three_requests(app)  # the second goes to chen
+    report = deliver(app, smtp_server)
+    assert (report.sent, report.failed, report.retried) == (2, 1, 0)
+    [failed] = app.store.mails(status="failed")
+    assert failed.case_id == second and failed.attempts == 1
+    assert "not a usable e-mail address" in (failed.last_error or "")
+    assert [int(r.message["X-Outpost-Case"]) for r in smtp_server.received] == [first, third]
+
+
 def test_a_wrong_password_is_a_connection_failure_and_is_never_shown(
         smtp_app: App, smtp_server: SmtpServer, caplog: pytest.LogCaptureFixture) -> None:
     """AUTH refused: every claimed row retries later; the password is in no log line and no stored error."""
@@ -375,8 +393,8 @@ def test_a_slow_server_never_outlives_the_claims(smtp_app: App, smtp_server: Smt
     box = SqlMailbox(app.store)
     real_claim = box.claim
 
-    def slow_send(out: object) -> None:
-        real_send(out)  # type: ignore[arg-type]
+    def slow_send(out: object, meanwhile: object = None) -> None:
+        real_send(out, meanwhile)  # type: ignore[arg-type]
         set_time(app, app.clock.now() + timedelta(minutes=5))
 
     def counting_claim(*args: object, **kwargs: object) -> list[Mail]:

@@ -156,7 +156,7 @@ def test_a_plain_ascii_subject_stays_readable_and_folds_at_spaces() -> None:
     """An English subject with an ASCII name is sent as it reads, folded at spaces when long."""
     raw = _build(subject_name="Zhao Li, acting director of the liaison office in Beijing", lang="en")
     lines = _head(raw)
-    subject = [line for line in lines if line.startswith("Subject:")][0]
+    subject = next(line for line in lines if line.startswith("Subject:"))
     assert "=?" not in subject and all(len(line) <= 78 for line in lines)
     assert parse(raw)["Subject"] == ("[Outpost] Leave request awaiting your decision: Zhao Li, acting director "
                                      "of the liaison office in Beijing (case 7)")
