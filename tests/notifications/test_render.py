@@ -70,6 +70,42 @@ def test_all_registered_templates_validate_at_start() -> None:
     validate_templates()
 
 
+def test_templates_are_parsed_once_per_process_and_rendering_uses_the_validated_ones(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """A validated set is not parsed again (the daemon's start and each delivery pass share one check),
+    and rendering compiles nothing: it uses the templates validation compiled."""
+    base = render_mod.environment()
+    env = base.overlay()  # a fresh environment: nothing validated or compiled for it yet
+    monkeypatch.setattr(render_mod, "environment", lambda: env)
+    parsed: list[str | None] = []
+    real_parse = env.parse
+
+    def counting_parse(source: str, name: str | None = None, filename: str | None = None) -> Any:
+        parsed.append(name)
+        return real_parse(source, name, filename)
+
+    monkeypatch.setattr(env, "parse", counting_parse)
+    validate_templates(["leave.requested"])
+    assert sorted(parsed) == sorted(["zh/_subject.txt", "zh/_layout.txt", "zh/_layout.html", "zh/leave.requested.j2",
+                                     "en/_subject.txt", "en/_layout.txt", "en/_layout.html", "en/leave.requested.j2"])
+    validate_templates(["leave.requested"])
+    assert len(parsed) == 8
+    compiled: list[str | None] = []
+    real_compile = env.compile
+
+    def counting_compile(source: Any, name: str | None = None, *args: Any, **kwargs: Any) -> Any:
+        compiled.append(name)
+        return real_compile(source, name, *args, **kwargs)
+
+    monkeypatch.setattr(env, "compile", counting_compile)
+    assert render(synthetic("leave.requested", actions=["approve"]), ORG).subject.startswith("[Outpost] ")
+    assert compiled == []
+    with pytest.raises(TemplateProblem):
+        validate_templates(["leave.no_such_event"])  # a failing set is checked (and fails) every time
+    with pytest.raises(TemplateProblem):
+        validate_templates(["leave.no_such_event"])
+
+
 def test_a_missing_template_is_an_error_naming_it() -> None:
     """An event without templates is reported by file, in both languages, before any mail is sent."""
     with pytest.raises(TemplateProblem) as problem:
