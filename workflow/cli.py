@@ -455,9 +455,16 @@ def run(argv: list[str] | None = None) -> int:
             NoArgsIsHelpError,
         )
 
+    args = list(sys.argv[1:] if argv is None else argv)
+    for arg in args:  # bytes that are not UTF-8 arrive as lone surrogates: refuse them before anything runs
+        try:
+            arg.encode("utf-8")
+        except UnicodeEncodeError:
+            sys.stderr.write(f"outpost: argument {arg.encode('utf-8', 'replace')[:40]!r} is not valid UTF-8 text\n")
+            return 2
     command = typer.main.get_command(app)
     try:
-        result = command.main(args=argv, prog_name="outpost", standalone_mode=False)
+        result = command.main(args=args, prog_name="outpost", standalone_mode=False)
         return result if isinstance(result, int) else 0
     except typer.Exit as exc:
         return int(exc.exit_code)

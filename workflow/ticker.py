@@ -18,7 +18,7 @@ from typing import Any
 
 from workflow import registry
 from workflow.clock import require_aware
-from workflow.errors import Conflict
+from workflow.errors import Conflict, WorkflowError
 from workflow.ports import CaseStore, DeadlineQueue
 from workflow.service import CaseService
 from workflow.timeutil import local_date, local_iso
@@ -107,6 +107,12 @@ class Ticker:
                                                 now=now)
             except Conflict:
                 continue  # the unique (process, office, period) key: someone else opened it
+            except WorkflowError as exc:  # one period that cannot open must not stop the tick
+                report.add("failed", {"id": None, "case": None, "kind": f"open {process} {period}",
+                                      "due_at": None, "rule": "R-5.4", "process": process,
+                                      "error": str(exc)[:200], "status": "not opened"})
+                log.warning("could not open %s %s for %s: %s", process, period, office, exc)
+                continue
             report.add("opened", {"case": case.id, "process": process, "office": office, "period": period})
             log.info("opened %s %s for %s (case %s)", process, period, office, case.id)
 

@@ -39,7 +39,7 @@ def parse_instant(text: str, what: str = "--at") -> datetime:
         raise BadInput(f"{what}: expected an ISO 8601 date-time, got {_shorten(text)!r}") from None
     if value.tzinfo is None:
         value = value.replace(tzinfo=LOCAL_TZ)
-    if not MIN_YEAR <= value.year <= MAX_YEAR:
+    if not MIN_YEAR <= value.year <= MAX_YEAR or not MIN_YEAR <= value.astimezone(LOCAL_TZ).year <= MAX_YEAR:
         raise BadInput(f"{what}: {text} is outside the years Outpost handles ({MIN_YEAR}–{MAX_YEAR})")
     return value.astimezone(UTC)
 
