@@ -212,16 +212,21 @@ def render(mail: Mail, org: Org | None = None, lang: str | None = None,
     ctx = context(mail, org, lang, allowed)
     lang = ctx["lang"]
     env = environment()
+    compiled = _compiled(env)
+
+    def template(name: str) -> jinja2.Template:
+        return compiled.get(name) or _compile(env, name)
+
     try:
-        module = get_template(env, template_name(lang, mail.event)).make_module(ctx)
+        module = template(template_name(lang, mail.event)).make_module(ctx)
         title = one_line(str(getattr(module, "title", "")))
         what = str(getattr(module, "what", "")).strip()
         if not title or not what:
             raise TemplateProblem([f"{template_name(lang, mail.event)}: renders an empty title or what"])
         ctx["title"], ctx["what"] = title, what
-        subject = one_line(get_template(env, f"{lang}/_subject.txt").render(ctx))
-        text = get_template(env, f"{lang}/_layout.txt").render(ctx).strip() + "\n"
-        html = get_template(env, f"{lang}/_layout.html").render(ctx)
+        subject = one_line(template(f"{lang}/_subject.txt").render(ctx))
+        text = template(f"{lang}/_layout.txt").render(ctx).strip() + "\n"
+        html = template(f"{lang}/_layout.html").render(ctx)
     except jinja2.TemplateNotFound as exc:
         raise TemplateProblem([f"no template {exc.name} for event {mail.event!r}"]) from None
     except jinja2.TemplateError as exc:  # undefined variable, syntax error
