@@ -401,12 +401,14 @@ class _Ahead:
 
 def deliver_pass(app: App, now: datetime | None = None, should_stop: Callable[[], bool] | None = None, *,
                  transport: Transport | None = None, outbox: Outbox | None = None,
-                 batch: int = BATCH, lease: timedelta = LEASE, limit: int | None = None) -> DeliveryReport:
+                 batch: int = BATCH, lease: timedelta | None = None, limit: int | None = None) -> DeliveryReport:
     """Deliver every due queued row once (up to `limit`); returns what happened.
 
     `now` fixes the pass's time (tests, `tick --at`); otherwise the app's clock is asked each time.
     `should_stop` is polled between messages (daemon shutdown): unsent claims are handed back.
     """
+    if lease is None:  # policy mail.claim_seconds: how long a killed pass's claims keep others away
+        lease = timedelta(seconds=app.policy.int("mail.claim_seconds"))
     templates_checked()  # a missing template stops the pass before anything is claimed
     fixed = require_aware(now) if now is not None else None
 

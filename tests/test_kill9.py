@@ -92,8 +92,8 @@ def test_kill_9_at_20_seeded_moments_fires_each_deadline_once_and_loses_no_mail(
     port = free_port()
     server = Controller(recorder, hostname="127.0.0.1", port=port)
     server.start()
-    policy = tmp_path / "policy.toml"  # claims of a killed daemon expire after 3 s instead of 5 min
-    policy.write_text("[scheduler]\nclaim_seconds = 3\n", encoding="utf-8")
+    policy = tmp_path / "policy.toml"  # claims of a killed daemon expire after 3 s instead of 5 / 15 min
+    policy.write_text("[scheduler]\nclaim_seconds = 3\n[mail]\nclaim_seconds = 3\n", encoding="utf-8")
     env = {**os.environ, "OUTPOST_DATABASE_URL": sqlite_url, "OUTPOST_SMTP_HOST": "127.0.0.1",
            "OUTPOST_POLICY": str(policy),
            "OUTPOST_SMTP_PORT": str(port), "OUTPOST_SMTP_FROM": "outpost@gov.example.org"}
