@@ -218,10 +218,10 @@ def _header(name: str, value: str) -> str:
 
 
 @lru_cache(maxsize=8)
-def _from_header(sender: str) -> str:
-    """The From header, built once per configured sender."""
+def _sender(sender: str) -> tuple[str, str, str]:
+    """(From header, envelope address, domain), worked out once per configured sender."""
     addr = sender_address(sender)
-    return _header("From", _address_value("From", addr.display_name, addr.addr_spec))
+    return _header("From", _address_value("From", addr.display_name, addr.addr_spec)), addr.addr_spec, addr.domain
 
 
 # -- bodies ----------------------------------------------------------------------------------------------
@@ -257,8 +257,7 @@ def _boundaries(seed: str) -> tuple[str, str]:
 
 def build_message(mail: Mail, rendered: Rendered, *, sender: str, to_name: str | None, to_email: str) -> Outgoing:
     """Subject, From, To, Message-ID, Date; text with an HTML alternative; `.ics` when something is due."""
-    from_header = _from_header(sender)
-    envelope_from = sender_address(sender).addr_spec
+    from_header, envelope_from, domain = _sender(sender)
     to_addr = checked_address(to_email, f"mail {mail.id} recipient")
     head = [
         _header("Subject", _text_value("Subject", rendered.subject)),
@@ -279,7 +278,7 @@ def build_message(mail: Mail, rendered: Rendered, *, sender: str, to_name: str |
     if rendered.due is not None:
         commands = "\n".join(rendered.commands)
         calendar = ics.mail_calendar(
-            uid=ics.due_uid(mail.case_id, rendered.due.at, mail_domain(sender)),
+            uid=ics.due_uid(mail.case_id, rendered.due.at, domain),
             due_at=rendered.due.at, summary=rendered.title,
             description=f"{rendered.what}\n\n{rendered.due.text}\n{commands}",
             stamp=mail.created_at,
