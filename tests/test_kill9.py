@@ -162,8 +162,11 @@ def test_kill_9_at_20_seeded_moments_fires_each_deadline_once_and_loses_no_mail(
     received = Counter(recorder.ids)
     assert {m.message_id for m in mails} <= set(received)  # every message arrived
     duplicates = {mid: n for mid, n in received.items() if n > 1}
-    assert len(duplicates) <= KILLS and all(n == 2 for n in duplicates.values())  # only interrupted sends
+    # an extra copy only for an interrupted delivery: each kill interrupts at most one send, so there are
+    # at most as many extra copies as kills (the same message can be the one in flight at two kills)
+    assert sum(n - 1 for n in duplicates.values()) <= KILLS
     assert app.verify().ok
     assert progress[0] != progress[-1], progress  # the kills did land in the middle of real work
     print(f"kill moments (s): {kill_moments}; (due, queued) after each kill: {progress}; "
-          f"mail rows {len(mails)}, received {sum(received.values())}, duplicates {len(duplicates)}")
+          f"mail rows {len(mails)}, received {sum(received.values())}, messages received more than once "
+          f"{len(duplicates)}, extra copies {sum(n - 1 for n in duplicates.values())}")
