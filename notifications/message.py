@@ -83,8 +83,9 @@ _PHRASE = re.compile(rf"{_ATEXT}(?: {_ATEXT})*")  # a display name that needs no
 
 
 def _clean(text: str | None) -> str:
-    """One line, no control characters: the only form a name or a title enters a header in."""
-    return _CONTROLS.sub("", one_line(text or ""))
+    """One line, no control characters (each one a space, as a line break is): the only form a name
+    or a title enters a header in."""
+    return one_line(_CONTROLS.sub(" ", text or ""))
 
 
 def _clean_name(name: str | None) -> str:
@@ -202,10 +203,11 @@ def _address_value(name: str, display_name: str | None, addr: str) -> str:
     display = _clean(display_name)
     if not display:
         return addr
-    if _plain(display) and len(name) + len(display) + len(addr) + 7 <= LINE:
+    if _plain(display):
         phrase = display if _PHRASE.fullmatch(display) else \
             '"' + display.replace("\\", "\\\\").replace('"', '\\"') + '"'
-        return f"{phrase} <{addr}>"
+        if len(name) + 2 + len(phrase) + len(addr) + 3 <= LINE:
+            return f"{phrase} <{addr}>"
     return _folded(name, [*_encoded_words(display), f"<{addr}>"])
 
 

@@ -121,6 +121,11 @@ def _head(raw: bytes) -> list[str]:
     return raw.split(b"\r\n\r\n", 1)[0].decode("ascii").split("\r\n")
 
 
+def _flat(text: str) -> str:
+    """What a header shows of a text: control characters and whitespace runs as one space, trimmed."""
+    return " ".join("".join(" " if ord(ch) < 0x20 or 0x7f <= ord(ch) <= 0x9f else ch for ch in text).split())
+
+
 def _build(subject_name: str = "赵丽", to_name: str | None = "王建国", lang: str = "zh", **params: object) -> bytes:
     org = Org(offices={"BJ": Office("BJ", "驻京联络处")},
               people={"zhao": Person("zhao", subject_name, None, "BJ", frozenset({"staff"}))})
@@ -135,7 +140,7 @@ def _build(subject_name: str = "赵丽", to_name: str | None = "王建国", lang
 ])
 def test_any_display_name_makes_safe_ascii_headers_that_decode_back(name: str) -> None:
     """Header lines are printable ASCII and at most 78 characters; the name decodes back as given
-    (controls dropped, whitespace runs as one space) and never adds a header; no parse defect."""
+    (controls and whitespace runs as one space) and never adds a header; no parse defect."""
     raw = _build(subject_name=name, to_name=name)
     lines = _head(raw)
     assert all(line.isascii() and line.isprintable() and len(line) <= 78 for line in lines), lines
@@ -143,8 +148,7 @@ def test_any_display_name_makes_safe_ascii_headers_that_decode_back(name: str) -
     assert len(names) == len(set(names))
     msg = parse(raw)
     assert not msg.defects and all(not part.defects for part in msg.walk())
-    expected = " ".join("".join(ch for ch in name if ch.isprintable() or ch.isspace()).split())
-    expected = "".join(ch for ch in expected if not 0x7f <= ord(ch) <= 0x9f)
+    expected = _flat(name)
     shown = msg["To"].addresses[0].display_name
     # Python's parser keeps the fold between two encoded words of one long name as a space.
     assert shown == expected or (len(expected.encode()) > 42 and shown.replace(" ", "") == expected.replace(" ", ""))
@@ -208,3 +212,23 @@ def test_the_mail_calendar_parses_back_with_icalendar(summary: str, description:
     assert str(event["summary"]) == expect(summary)
     assert str(event["description"]) == expect(description)
     assert event.decoded("dtstart") == date(2027, 3, 1) and str(event["uid"]) == "abc@gov.example.org"
+
+
+@settings(max_examples=200, deadline=None)
+@given(name=st.text(max_size=80), title=st.text(max_size=120))
+def test_no_name_or_title_can_break_the_header_block(name: str, title: str) -> None:
+    """Arbitrary text as a person's name and as a subject: printable ASCII header lines of at most 78
+    characters, the same set of headers, and the subject reads back exactly (controls and whitespace
+    runs as one space)."""
+    from notifications.message import _address_value, _header, _text_value
+
+    block = (_header("Subject", _text_value("Subject", title))
+             + _header("To", _address_value("To", name, "wang@bj.example.org")) + "X-After: 1\r\n\r\n")
+    lines = block.split("\r\n")[:-2]
+    assert all(line.isascii() and line.isprintable() and len(line) <= 78 for line in lines), lines
+    assert [line.split(":", 1)[0] for line in lines if not line.startswith(" ")] == ["Subject", "To", "X-After"]
+    msg = parse(block.encode("ascii"))
+    assert msg["X-After"] == "1"
+
+    assert str(msg["Subject"]) == _flat(title)
+    assert msg["To"].addresses[0].addr_spec == "wang@bj.example.org"
