@@ -88,10 +88,6 @@ def _clean(text: str | None) -> str:
     return one_line(_CONTROLS.sub(" ", text or ""))
 
 
-def _clean_name(name: str | None) -> str:
-    return _clean(name)
-
-
 def checked_address(addr: str, what: str) -> str:
     """`addr` when it is one plain ASCII `local@domain` (RFC 5321 sizes: 64 for the local part, 254 in
     all), else `BadAddress`.
@@ -108,7 +104,7 @@ def checked_address(addr: str, what: str) -> str:
 def address(name: str | None, addr: str, what: str) -> Address:
     addr = checked_address(addr, what)
     try:
-        return Address(display_name=_clean_name(name), addr_spec=addr)
+        return Address(display_name=_clean(name), addr_spec=addr)
     except (HeaderParseError, ValueError, IndexError) as exc:
         raise BadAddress(f"{what}: not a usable e-mail address: {addr[:80]!r} ({exc})") from None
 
