@@ -145,14 +145,19 @@ def test_kill_9_at_20_seeded_moments_fires_each_deadline_once_and_loses_no_mail(
             "WHERE c.process = 'leave' AND d.kind IN ('remind_approver', 'escalate') GROUP BY d.status")).all()))
         escalations = tx.conn.execute(text(
             "SELECT count(*) FROM history WHERE \"trigger\" = 'escalate'")).scalar_one()
-        per_deadline = tx.conn.execute(text(
-            "SELECT count(*) FROM mail WHERE event IN ('leave.reminder', 'leave.escalated')")).scalar_one()
+        keys = [r[0] for r in tx.conn.execute(text(
+            "SELECT dedupe_key FROM mail WHERE event IN ('leave.reminder', 'leave.escalated')"))]
         bad_states = tx.conn.execute(text(
             "SELECT count(*) FROM cases WHERE process = 'leave' AND state NOT IN ('pending')")).scalar_one()
         states = {r[0] for r in tx.conn.execute(text("SELECT DISTINCT process || ':' || state FROM cases"))}
     assert statuses == {"fired": 1000}, statuses  # every deadline fired, none twice (a row fires once)
     assert escalations == CASES  # one escalation per case: no fire ran twice
-    assert per_deadline == 1000  # one mail per fired deadline (one recipient each)
+    # every fired deadline queued its mail, under its own key (case:event:d<deadline>:person), once per person.
+    # A reminder whose claim died with a killed daemon can fire after the same case's escalation, and then
+    # reminds both levels: the one place where a crash changes the order (docs/RELIABILITY.md).
+    per_deadline = Counter(key.split(":")[2] for key in keys)
+    assert len(per_deadline) == 1000 and max(per_deadline.values()) <= 2
+    assert len(keys) == len(set(keys))
     assert bad_states == 0
     for item in states:
         process, state = item.split(":")
