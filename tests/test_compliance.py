@@ -16,7 +16,6 @@ from machines.info_quota import accept_item, add_item
 from machines.investment import add_investment
 from store.reports import SqlReports
 from tests.conftest import ORG_FILE, local, set_time
-from workflow import registry
 from workflow.app import App
 from workflow.compliance import Incident, YearData, build, ranking
 from workflow.errors import RuleViolation
@@ -152,8 +151,6 @@ def test_compliance_report_has_the_product_keys_and_the_years_figures(app: App) 
 
 def test_R3_3_incident_recorded_by_the_matter_machine_appears_in_the_report(app: App) -> None:
     """A refused execution before approval is a compliance incident of the office (R-3.3)."""
-    if not registry.has("matter"):
-        pytest.skip("no matter machine")
     set_time(app, local(2027, 1, 4, 10, 0))
     case = app.service.open("matter", "wang", {"category": "asset_purchase", "kind": "request",
                                                "title": "office car", "event_date": "2027-03-01"})
