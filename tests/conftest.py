@@ -120,3 +120,35 @@ def dump(url: str) -> list[Any]:
         return out
     finally:
         engine.dispose()
+
+
+CLI_NOW = "2027-05-10 02:00:00"  # the CLI's system clock in CLI tests: 10:00 on 10 May 2027 in Beijing
+
+
+@pytest.fixture
+def frozen_cli(sqlite_url: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path,
+               capsys: pytest.CaptureFixture[str]) -> Any:
+    """The real CLI on a fresh SQLite database with the example org, its system clock frozen at CLI_NOW
+    only around each command (pytest's own timing keeps the real clock). Returns call(*args) →
+    (exit code, stdout, stderr)."""
+    from freezegun import freeze_time
+
+    from workflow.cli import run
+
+    for key in list(os.environ):
+        if key.startswith("OUTPOST_"):
+            monkeypatch.delenv(key)
+    monkeypatch.setenv("OUTPOST_DATABASE_URL", sqlite_url)
+    monkeypatch.setenv("OUTPOST_OUTBOX_DIR", str(tmp_path / "outbox"))
+    monkeypatch.chdir(tmp_path)
+
+    def call(*args: str) -> tuple[int, str, str]:
+        capsys.readouterr()
+        with freeze_time(CLI_NOW):
+            rc = run(list(args))
+        out = capsys.readouterr()
+        return rc, out.out, out.err
+
+    assert call("init")[0] == 0
+    assert call("org", "load", str(ORG_FILE))[0] == 0
+    return call

@@ -5,9 +5,7 @@ the real CLI with a frozen clock."""
 from __future__ import annotations
 
 import json
-import os
 from datetime import datetime
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -15,14 +13,13 @@ import pytest
 from machines.info_quota import accept_item, add_item
 from machines.investment import add_investment
 from store.reports import SqlReports
-from tests.conftest import ORG_FILE, local, set_time
+from tests.conftest import local, set_time
 from workflow.app import App
 from workflow.compliance import Incident, YearData, build, ranking
 from workflow.errors import RuleViolation
 from workflow.model import Case, Office, OffSite, Org, Person
 from workflow.ports import CaseFilter
 
-NOW = "2027-05-10 02:00:00"  # the CLI's system clock in these tests: 10:00 on 10 May 2027 in Beijing
 PRODUCT_KEYS = {"office", "year", "investment_total", "investment_target_met", "reports", "info_short_months",
                 "fin_statements_late", "presence", "people"}
 
@@ -163,31 +160,10 @@ def test_R3_3_incident_recorded_by_the_matter_machine_appears_in_the_report(app:
 
 # -- through the real CLI --------------------------------------------------------------------------------
 @pytest.fixture
-def cli(sqlite_url: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path,
-        capsys: pytest.CaptureFixture[str]) -> Any:
-    """The CLI on a fresh SQLite database, the system clock frozen at 10:00 on 10 May 2027 (Beijing)."""
-    from freezegun import freeze_time
-
-    from workflow.cli import run
-
-    for key in list(os.environ):
-        if key.startswith("OUTPOST_"):
-            monkeypatch.delenv(key)
-    monkeypatch.setenv("OUTPOST_DATABASE_URL", sqlite_url)
-    monkeypatch.setenv("OUTPOST_OUTBOX_DIR", str(tmp_path / "outbox"))
-    monkeypatch.chdir(tmp_path)
-
-    def call(*args: str) -> tuple[int, str, str]:
-        capsys.readouterr()
-        with freeze_time(NOW):  # only around the command: pytest's own timing keeps the real clock
-            rc = run(list(args))
-        out = capsys.readouterr()
-        return rc, out.out, out.err
-
-    assert call("init")[0] == 0
-    assert call("org", "load", str(ORG_FILE))[0] == 0
-    assert call("tick")[0] == 0
-    return call
+def cli(frozen_cli: Any) -> Any:
+    """The frozen-clock CLI of tests/conftest.py, after a first tick."""
+    assert frozen_cli("tick")[0] == 0
+    return frozen_cli
 
 
 def test_cli_report_compliance_json_and_table(cli: Any) -> None:

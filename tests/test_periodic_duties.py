@@ -9,7 +9,6 @@ BJ (director wang, deputy li, staff zhao), SZ (director chen, staff huang), Gene
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import tempfile
 from collections import Counter
@@ -34,8 +33,6 @@ from workflow.errors import BadInput, NotFound, NotPermitted, RuleViolation, Wor
 from workflow.model import Person
 from workflow.ports import CaseFilter
 from workflow.settings import load_settings
-
-NOW = "2027-05-10 02:00:00"  # the CLI's system clock in these tests: 10:00 on 10 May 2027 in Beijing
 
 
 def tick(app: App, *at: int, cases: tuple[int, ...] | None = None) -> dict[str, list[str]]:
@@ -444,29 +441,9 @@ def test_R6_5_grades_at_year_end_follow_the_office_verdict(started: App) -> None
 
 # -- through the real CLI ----------------------------------------------------------------------------------
 @pytest.fixture
-def cli_env(sqlite_url: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path,
-            capsys: pytest.CaptureFixture[str]) -> Any:
-    from freezegun import freeze_time
-
-    from workflow.cli import run
-
-    for key in list(os.environ):
-        if key.startswith("OUTPOST_"):
-            monkeypatch.delenv(key)
-    monkeypatch.setenv("OUTPOST_DATABASE_URL", sqlite_url)
-    monkeypatch.setenv("OUTPOST_OUTBOX_DIR", str(tmp_path / "outbox"))
-    monkeypatch.chdir(tmp_path)
-
-    def call(*args: str) -> tuple[int, str, str]:
-        capsys.readouterr()
-        with freeze_time(NOW):  # only around the command: pytest's own timing keeps the real clock
-            rc = run(list(args))
-        out = capsys.readouterr()
-        return rc, out.out, out.err
-
-    assert call("init")[0] == 0
-    assert call("org", "load", str(ORG_FILE))[0] == 0
-    return call
+def cli_env(frozen_cli: Any) -> Any:
+    """The frozen-clock CLI of tests/conftest.py."""
+    return frozen_cli
 
 
 def test_cli_info_add_and_accept(cli_env: Any) -> None:
