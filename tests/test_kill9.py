@@ -127,6 +127,10 @@ def test_kill_9_at_20_seeded_moments_fires_each_deadline_once_and_loses_no_mail(
             proc.wait(timeout=30)
             progress.append(pending())
         proc = start()
+        # the last run must be up (signal handlers installed) before it is asked to stop: the killed runs
+        # may already have done all the work, and a SIGTERM before start-up would end it like a kill
+        up = wait_for(lambda p=proc: log_path.read_text().count(" started: ") > KILLS or p.poll() is not None, 60)
+        assert up and proc.poll() is None, log_path.read_text()[-2000:]
         finished = wait_while_progressing(pending, (0, 0), quiet=60)
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(timeout=30) == 0
