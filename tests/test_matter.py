@@ -8,11 +8,8 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
-import tempfile
 from collections.abc import Callable
 from datetime import timedelta
-from itertools import pairwise
 from pathlib import Path
 from typing import Any
 
@@ -21,23 +18,18 @@ from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import (
     Bundle,
-    RuleBasedStateMachine,
     initialize,
-    invariant,
     multiple,
     rule,
     run_state_machine_as_test,
 )
 
 from machines.matter import CATEGORIES, PROHIBITED
-from tests.conftest import ORG_FILE, local, set_time
-from workflow import registry
+from tests.conftest import local, set_time
+from tests.walks import CaseWalk
 from workflow.app import App
 from workflow.cli import run
-from workflow.clock import FixedClock
 from workflow.errors import BadInput, NotPermitted, RuleViolation, WorkflowError
-from workflow.ports import CaseFilter
-from workflow.settings import load_settings
 from workflow.timeutil import LOCAL_TZ
 
 
@@ -439,26 +431,13 @@ RECORDS = ("escalate", "compliance_incident")  # history rows written without a 
 TRIGGERS = ("acknowledge", "approve", "reject", "request_revision", "resubmit", "execute", "abandon", "close")
 
 
-class MatterCases(RuleBasedStateMachine):
+class MatterCases(CaseWalk):
     """Random submissions, triggers by random people and ticks, on one SQLite file; every step is its own
     transaction and every check reads the database."""
 
+    process = "matter"
+    records = RECORDS
     cases = Bundle("cases")
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.folder = Path(tempfile.mkdtemp(prefix="outpost-matter-"))
-        settings = load_settings({"database_url": f"sqlite:///{self.folder / 'outpost.db'}",
-                                  "outbox_dir": self.folder / "outbox"}, env={}, cwd=self.folder)
-        self.clock = FixedClock(local(2027, 1, 4, 9, 0))
-        self.app = App(settings, clock=self.clock)
-        self.app.init()
-        self.app.load_org(ORG_FILE)
-        self.definition = registry.latest("matter")
-
-    def written(self) -> tuple[int, int, int]:
-        store = self.app.store
-        return store.count("cases"), store.count("history"), store.count("mail")
 
     @initialize(target=cases)
     def first_matters(self) -> Any:
@@ -537,36 +516,6 @@ class MatterCases(RuleBasedStateMachine):
             assert who == DIRECTOR[before["office"]], "R-3.5"
         if trigger == "close":
             assert who == "sun", "R-3.5"
-
-    @rule(hours=st.integers(1, 6 * 24))
-    def time_passes(self, hours: int) -> None:
-        now = self.clock.now() + timedelta(hours=hours)
-        self.clock.set(now)
-        self.app.ticker.tick(now)
-
-    @invariant()
-    def history_replays_to_the_state(self) -> None:
-        for case in self.app.store.list_cases(CaseFilter(process="matter")):
-            rows = self.app.case_view(case.id)["history"]
-            assert (rows[0]["trigger"], rows[0]["from"]) == ("open", None)
-            for prev, row in pairwise(rows):
-                assert row["from"] == prev["to"]
-                if row["trigger"] in RECORDS:
-                    assert row["from"] == row["to"]
-                    continue
-                spec = self.definition.transition(row["trigger"], row["from"])
-                assert spec is not None, f"{row['trigger']} from {row['from']} is not in the definition"
-                assert row["to"] == (spec.dest or row["from"])
-            assert rows[-1]["to"] == case.state
-            assert case.state in self.definition.states
-
-    def teardown(self) -> None:
-        try:
-            assert self.app.verify().ok
-        finally:
-            self.app.close()
-            shutil.rmtree(self.folder, ignore_errors=True)
-
 
 
 def test_random_triggers_by_random_people_never_bypass_a_matter_rule() -> None:
