@@ -61,8 +61,6 @@ def check_text(value: str | None, what: str, limit: int = MAX_TEXT) -> str | Non
         raise BadInput(f"{what}: longer than {limit} characters")
     if any(ord(ch) < 32 and ch not in "\t\n" for ch in value) or "\x7f" in value:
         raise BadInput(f"{what}: contains control characters")
-    if "\x00" in value:
-        raise BadInput(f"{what}: contains a NUL character")
     return value
 
 
