@@ -79,6 +79,21 @@ class Daemon:
             log.warning("heartbeat not recorded: %s", exc)
 
     # -- life cycle ---------------------------------------------------------------------------------------
+    def recover_claims(self) -> None:
+        """Claims of killed processes on this host go back at start, not after their lease (workflow/orphans.py)."""
+        from workflow.orphans import release_orphaned_claims
+
+        try:
+            freed = release_orphaned_claims(self.app.store)
+        except WorkflowError as exc:  # e.g. database busy: the leases still expire on their own
+            log.warning("claims of stopped processes not released: %s", exc)
+            return
+        for owner in freed.owners:
+            log.info("released the claims of %s (its process is gone from this host)", owner)
+        if freed.owners:
+            log.info("released %d deadline and %d mail claims of %d stopped process(es)", freed.deadlines,
+                     freed.mails, len(freed.owners))
+
     def _on_signal(self, signum: int, _frame: FrameType | None) -> None:
         log.info("received %s: finishing the current transaction, then stopping", signal.Signals(signum).name)
         self.stopping.set()
@@ -87,6 +102,7 @@ class Daemon:
     def run(self) -> int:
         signal.signal(signal.SIGTERM, self._on_signal)
         signal.signal(signal.SIGINT, self._on_signal)
+        self.recover_claims()
         now = datetime.now(UTC)
         self.scheduler.add_job(self.tick_job, "interval", seconds=self.tick_seconds, id="tick",
                                next_run_time=now, coalesce=True, max_instances=1, misfire_grace_time=None)

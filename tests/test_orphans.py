@@ -1,0 +1,99 @@
+"""Claims left by a killed process on this host go back at once, not after their lease (workflow/orphans.py).
+
+A claim's owner names its host and pid. A daemon that starts gives back the claims of owners whose process
+is gone from this host; a live owner's claims and another host's stay until their lease expires.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+from collections.abc import Callable
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+
+from notifications.delivery import new_owner
+from store.mailbox import SqlMailbox
+from tests.conftest import local
+from tests.test_daemon import due_leave_deadlines, pending_due, spawn, stop, wait_for
+from workflow.app import App
+from workflow.orphans import is_gone, owner_process, release_orphaned_claims
+from workflow.ticker import make_owner
+
+NOW = local(2026, 11, 20, 0, 0)  # the requests of 2 Nov are long due
+LEASE = timedelta(minutes=5)
+
+
+def dead_pid() -> int:
+    """The pid of a process that has run and been reaped."""
+    proc = subprocess.Popen([sys.executable, "-c", "pass"])
+    proc.wait()
+    return proc.pid
+
+
+def test_a_claim_owner_names_its_host_and_process() -> None:
+    host = socket.gethostname()
+    assert owner_process(make_owner()) == (host, os.getpid())
+    assert owner_process(new_owner()) == (host, os.getpid())
+    for odd in ("", "bench", "bench-1", "h:x:t", "a:1", ":1:t", "mail:", "h:1:t:extra"):
+        assert owner_process(odd) is None, odd
+        assert not is_gone(odd)
+
+
+def test_only_a_process_gone_from_this_host_is_judged_gone() -> None:
+    host, pid = socket.gethostname(), dead_pid()
+    assert is_gone(f"{host}:{pid}:abcd1234")
+    assert is_gone(f"mail:{host}:{pid}:abcd1234")
+    assert not is_gone(f"{host}:{os.getpid()}:abcd1234")  # this very process
+    assert not is_gone(f"{host}:1:abcd1234")  # init exists
+    assert not is_gone(f"elsewhere-{host}:{pid}:abcd1234")  # another host: cannot be seen from here
+
+
+def test_claims_of_a_killed_process_are_released_and_fire_at_once(make_app: Callable[..., App],
+                                                                    sqlite_url: str) -> None:
+    app = make_app(sqlite_url, at=local(2026, 11, 2, 10, 0))
+    due_leave_deadlines(app, 6)  # 2 due deadlines (reminder, escalation) and 1 mail per case
+    host = socket.gethostname()
+    dead, alive, remote = f"{host}:{dead_pid()}:dead0000", f"{host}:{os.getpid()}:live0000", f"far:{dead_pid()}:x"
+    queue, mailbox = app.ticker.queue, SqlMailbox(app.store)
+    held = {owner: [d.id for d in queue.claim(owner, NOW, LEASE, 4)] for owner in (dead, alive, remote)}
+    assert all(len(ids) == 4 for ids in held.values())
+    dead_mail = f"mail:{host}:{dead_pid()}:dead0000"
+    mail_ids = [m.id for m in mailbox.claim(dead_mail, NOW, timedelta(minutes=15), 3)]
+    live_mail = [m.id for m in mailbox.claim(f"mail:{host}:{os.getpid()}:live0000", NOW, timedelta(minutes=15), 3)]
+    assert len(mail_ids) == len(live_mail) == 3
+
+    freed = release_orphaned_claims(app.store)
+
+    assert freed.owners == tuple(sorted((dead, dead_mail)))
+    assert (freed.deadlines, freed.mails) == (4, 3)
+    assert {d.id for d in queue.claim("next", NOW, LEASE, 100)} == set(held[dead])  # free again; the rest not
+    again = {m.id for m in mailbox.claim("mail:next", NOW, timedelta(minutes=15), 100)}
+    assert set(mail_ids) <= again and not set(live_mail) & again
+    assert release_orphaned_claims(app.store).owners == ()  # nothing left to give back
+
+
+@pytest.mark.slow
+def test_a_restarted_daemon_fires_what_a_killed_one_had_claimed_without_waiting_for_the_lease(
+        make_app: Callable[..., App], sqlite_url: str, tmp_path: Path) -> None:
+    """Every due deadline claimed by a killed process (lease 5 minutes): a new daemon gives the claims back
+    at start and fires them all within seconds."""
+    app = make_app(sqlite_url, at=local(2026, 11, 2, 10, 0))
+    due_leave_deadlines(app, 10)
+    killed = f"{socket.gethostname()}:{dead_pid()}:killed00"
+    assert len(app.ticker.queue.claim(killed, NOW, LEASE, 100)) == 20 == pending_due(app)
+    proc = spawn(sqlite_url, tmp_path, "restarted")
+    try:
+        done = wait_for(lambda: pending_due(app) == 0, 30)
+    finally:
+        code, _took = stop(proc)
+    log = (tmp_path / "restarted.log").read_text()
+    assert done, log
+    assert code == 0 and "Traceback" not in log
+    assert f"released the claims of {killed}" in log
+    assert "released 20 deadline and 0 mail claims of 1 stopped process(es)" in log
+    assert app.verify().ok
