@@ -120,7 +120,7 @@ def test_kill_9_at_20_seeded_moments_fires_each_deadline_once_and_loses_no_mail(
             up = wait_for(lambda n=run, p=proc: log_path.read_text().count(" started: ") > n or p.poll() is not None,
                           60)
             assert up and proc.poll() is None, log_path.read_text()[-2000:]
-            moment = rng.uniform(0.0, 0.8)
+            moment = rng.uniform(0.0, 0.25)  # after the run's start line
             kill_moments.append(round(moment, 2))
             time.sleep(moment)  # not waiting for a deadline: choosing when to pull the plug
             proc.send_signal(signal.SIGKILL)
@@ -175,7 +175,11 @@ def test_kill_9_at_20_seeded_moments_fires_each_deadline_once_and_loses_no_mail(
     # at most as many extra copies as kills (the same message can be the one in flight at two kills)
     assert sum(n - 1 for n in duplicates.values()) <= KILLS
     assert app.verify().ok
-    assert progress[0] != progress[-1], progress  # the kills did land in the middle of real work
+    # the kills did land in the middle of real work: in firing (deadlines still due after the first kill)
+    # and in delivery (mail still queued after most of them; a restarted daemon gives a killed one's
+    # claims back at start, so work resumes at once and the kill moments are kept short)
+    assert progress[0][0] > 0, progress
+    assert sum(1 for _due, queued in progress if queued) >= KILLS // 2, progress
     print(f"kill moments (s): {kill_moments}; (due, queued) after each kill: {progress}; "
           f"mail rows {len(mails)}, received {sum(received.values())}, messages received more than once "
           f"{len(duplicates)}, extra copies {sum(n - 1 for n in duplicates.values())}")
