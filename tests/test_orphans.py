@@ -39,7 +39,8 @@ def test_a_claim_owner_names_its_host_and_process() -> None:
     host = socket.gethostname()
     assert owner_process(make_owner()) == (host, os.getpid())
     assert owner_process(new_owner()) == (host, os.getpid())
-    for odd in ("", "bench", "bench-1", "h:x:t", "a:1", ":1:t", "mail:", "h:1:t:extra"):
+    for odd in ("", "bench", "bench-1", "h:x:abcd1234", "a:1", ":1:abcd1234", "mail:", "h:1:abcd1234:extra",
+                "h:1:t", "h:1:ABCD1234", "h:1:abcd"):
         assert owner_process(odd) is None, odd
         assert not is_gone(odd)
 
@@ -58,13 +59,14 @@ def test_claims_of_a_killed_process_are_released_and_fire_at_once(make_app: Call
     app = make_app(sqlite_url, at=local(2026, 11, 2, 10, 0))
     due_leave_deadlines(app, 6)  # 2 due deadlines (reminder, escalation) and 1 mail per case
     host = socket.gethostname()
-    dead, alive, remote = f"{host}:{dead_pid()}:dead0000", f"{host}:{os.getpid()}:live0000", f"far:{dead_pid()}:x"
+    dead, alive, remote = (f"{host}:{dead_pid()}:dead0000", f"{host}:{os.getpid()}:00000001",
+                           f"far:{dead_pid()}:0000abcd")
     queue, mailbox = app.ticker.queue, SqlMailbox(app.store)
     held = {owner: [d.id for d in queue.claim(owner, NOW, LEASE, 4)] for owner in (dead, alive, remote)}
     assert all(len(ids) == 4 for ids in held.values())
     dead_mail = f"mail:{host}:{dead_pid()}:dead0000"
     mail_ids = [m.id for m in mailbox.claim(dead_mail, NOW, timedelta(minutes=15), 3)]
-    live_mail = [m.id for m in mailbox.claim(f"mail:{host}:{os.getpid()}:live0000", NOW, timedelta(minutes=15), 3)]
+    live_mail = [m.id for m in mailbox.claim(f"mail:{host}:{os.getpid()}:00000002", NOW, timedelta(minutes=15), 3)]
     assert len(mail_ids) == len(live_mail) == 3
 
     freed = release_orphaned_claims(app.store)
@@ -84,7 +86,7 @@ def test_a_restarted_daemon_fires_what_a_killed_one_had_claimed_without_waiting_
     at start and fires them all within seconds."""
     app = make_app(sqlite_url, at=local(2026, 11, 2, 10, 0))
     due_leave_deadlines(app, 10)
-    killed = f"{socket.gethostname()}:{dead_pid()}:killed00"
+    killed = f"{socket.gethostname()}:{dead_pid()}:0000dead"
     assert len(app.ticker.queue.claim(killed, NOW, LEASE, 100)) == 20 == pending_due(app)
     proc = spawn(sqlite_url, tmp_path, "restarted")
     try:

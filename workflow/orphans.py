@@ -5,13 +5,15 @@ A claim's owner names its process: `host:pid:token` for deadlines (workflow/tick
 in the middle of a transaction or an SMTP conversation, so its claims can be given back at once instead
 of waiting out their lease (`scheduler.claim_seconds`, `mail.claim_seconds`). Only owners on this host
 are judged: another host's process cannot be seen from here, and its claims still wait for their lease.
-A reused pid looks alive, which only means waiting for the lease, as before. Releasing never fires or
+A reused pid looks alive, which only means waiting for the lease, as before; so does an owner with this
+process's own pid (a container that restarts its daemon under the same pid). Releasing never fires or
 sends anything: the firing transaction's `pending → fired` update keeps each deadline exactly once.
 """
 
 from __future__ import annotations
 
 import os
+import re
 import socket
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -20,14 +22,15 @@ if TYPE_CHECKING:
     from store.sql import SqlStore
 
 MAIL_PREFIX = "mail:"
+_TOKEN = re.compile(r"[0-9a-f]{8,32}")
 
 
 def owner_process(owner: str) -> tuple[str, int] | None:
     """(host, pid) named by a claim owner, or None when it does not name one."""
     body = owner[len(MAIL_PREFIX):] if owner.startswith(MAIL_PREFIX) else owner
     parts = body.split(":")
-    if len(parts) != 3 or not parts[0] or not parts[1].isdigit():
-        return None
+    if len(parts) != 3 or not parts[0] or not parts[1].isdigit() or not _TOKEN.fullmatch(parts[2]):
+        return None  # not one of ours, or cut short: never judged
     return parts[0], int(parts[1])
 
 
