@@ -21,7 +21,6 @@ import logging
 import os
 import re
 import smtplib
-import socket
 import ssl
 import tempfile
 import uuid
@@ -304,7 +303,9 @@ def templates_checked() -> None:
 
 
 def new_owner() -> str:
-    return f"mail:{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:12]}"[:128]
+    from workflow.orphans import owner_scope
+
+    return f"mail:{owner_scope()}:{os.getpid()}:{uuid.uuid4().hex[:12]}"[:128]
 
 
 def outbox_for(app: App) -> Outbox:

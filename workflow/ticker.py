@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import logging
 import os
-import socket
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -30,7 +29,9 @@ LAST_TICK_KEY = "last_tick"
 
 
 def make_owner() -> str:
-    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+    from workflow.orphans import owner_scope
+
+    return f"{owner_scope()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
 
 
 @dataclass
