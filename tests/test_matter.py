@@ -25,7 +25,7 @@ from hypothesis.stateful import (
 )
 
 from machines.matter import CATEGORIES, PROHIBITED
-from tests.conftest import local, set_time
+from tests.conftest import dump, local, set_time
 from tests.walks import CaseWalk
 from workflow.app import App
 from workflow.cli import run
@@ -421,6 +421,25 @@ def test_R3_3_cli_refuses_execution_before_approval_with_exit_3(cli_app: App,
     err = capsys.readouterr().err
     assert rc == 3
     assert err.startswith("outpost: ") and err.count("\n") == 1 and "R-3.3" in err
+
+
+def test_R3_3_a_malformed_date_on_an_early_execution_is_bad_input_and_records_no_incident(
+        cli_app: App, capsys: pytest.CaptureFixture[str]) -> None:
+    """`execute --date 2027-02-29` before approval: exit 2 for the date, and the database as it was (no R-3.3
+    incident, no mail): input is checked before any rule records a refusal."""
+    rc = run(["case", "open", "matter", "--as", "zhao", "--category", "other", "--kind", "request",
+              "--title", "更换车辆", "--json"])
+    assert rc == 0
+    case = json.loads(capsys.readouterr().out)
+    before = dump(cli_app.settings.database_url)
+    for bad in ("2027-02-29", "x", "9999-99-99"):
+        rc = run(["case", "advance", str(case["id"]), "execute", "--as", "wang", "--date", bad])
+        err = capsys.readouterr().err
+        assert rc == 2, err
+        assert err.count("\n") == 1 and "--date" in err
+        assert dump(cli_app.settings.database_url) == before
+    rc = run(["case", "advance", str(case["id"]), "execute", "--as", "wang", "--date", "2027-03-01"])
+    assert rc == 3 and "R-3.3" in capsys.readouterr().err  # a well-formed date: the refusal, recorded
 
 
 # -- random walks (hypothesis, stateful) -----------------------------------------------------------------------

@@ -22,6 +22,7 @@ from workflow.hashing import GENESIS, history_hash
 from workflow.model import Case, Deadline, HistoryEntry, Mail, Org, Person
 from workflow.policy import Policy
 from workflow.ports import CaseStore, Tx
+from workflow.timeutil import parse_date
 
 CASE_DATA_VERSION = 1
 MAX_TEXT = 2000  # comments, reasons and titles longer than this are refused, not truncated
@@ -50,6 +51,9 @@ class TriggerInfo:
 
     def as_json(self) -> dict[str, Any]:
         return {"trigger": self.trigger, "allowed": self.allowed, "reason": self.reason}
+
+
+DATE_OPTIONS = frozenset({"date"})  # trigger options that are dates (PRODUCT.md: `--date YYYY-MM-DD`)
 
 
 def check_text(value: str | None, what: str, limit: int = MAX_TEXT) -> str | None:
@@ -140,6 +144,10 @@ class CaseService:
                 unknown = sorted(set(ctx.params) - spec.options)
                 if unknown:
                     raise BadInput(f"trigger {trigger!r} takes no option --{unknown[0].replace('_', '-')}")
+                # malformed input is bad input (exit 2, nothing written) before any rule is asked, so a
+                # guard that records its refusal never records one for a mistyped date
+                for key in DATE_OPTIONS & ctx.params.keys():
+                    parse_date(str(ctx.params[key]), f"--{key.replace('_', '-')}")
                 self._authorise(ctx, spec)
                 self._guards(ctx, spec)
                 self._apply(ctx, spec)
