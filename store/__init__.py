@@ -5,12 +5,14 @@ Only this package imports sqlmodel/sqlalchemy/alembic.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy import exc as sa_exc
 from sqlalchemy import inspect, text
 
-from store.sql import SqlStore, make_engine, translate_db_error
+from store.sql import BUSY_TIMEOUT_MS, SqlStore, make_engine, translate_db_error
 from workflow.errors import SchemaMismatch
 
 MIGRATIONS = Path(__file__).parent / "migrations"
@@ -21,12 +23,21 @@ KNOWN_REVISIONS = ("0001", "0002")
 __all__ = ["SCHEMA_HEAD", "SqlStore", "check_schema", "migrate", "open_store"]
 
 
-def migrate(url: str) -> tuple[str | None, str]:
+_NO_TABLE = re.compile(r"no such table|relation .* does not exist")
+
+
+def _db_errors(engine: Any) -> tuple[type[Exception], ...]:
+    """SQLAlchemy's wrapped errors and the driver's own (raised bare from connection events, e.g. the
+    SQLite `BEGIN IMMEDIATE` of store/sql.py)."""
+    return (sa_exc.DBAPIError, engine.dialect.loaded_dbapi.Error)
+
+
+def migrate(url: str, busy_timeout_ms: int = BUSY_TIMEOUT_MS) -> tuple[str | None, str]:
     """Create or upgrade the schema to the newest revision (idempotent). Returns (before, after)."""
     from alembic import command
     from alembic.config import Config
 
-    engine = make_engine(url)
+    engine = make_engine(url, busy_timeout_ms, create=True)
     try:
         before = _current_revision(url, engine)
         if before is not None and before not in KNOWN_REVISIONS:
@@ -40,7 +51,7 @@ def migrate(url: str) -> tuple[str | None, str]:
             with engine.begin() as conn:
                 cfg.attributes["connection"] = conn
                 command.upgrade(cfg, "head")
-        except sa_exc.DBAPIError as exc:
+        except _db_errors(engine) as exc:
             raise translate_db_error(exc) from exc
         return before, SCHEMA_HEAD
     finally:
@@ -57,7 +68,7 @@ def _current_revision(url: str, engine: object) -> str | None:
                 return None
             row = conn.execute(text("SELECT version_num FROM alembic_version")).first()
             return str(row[0]) if row else None
-    except sa_exc.DBAPIError as exc:
+    except _db_errors(engine) as exc:
         raise translate_db_error(exc) from exc
 
 
@@ -67,9 +78,11 @@ def check_schema(store: SqlStore) -> None:
         with store.engine.connect().execution_options(outpost_readonly=True) as conn:
             try:
                 row = conn.execute(text("SELECT version_num FROM alembic_version")).first()
-            except sa_exc.DBAPIError:
+            except sa_exc.DBAPIError as exc:
+                if not _NO_TABLE.search(str(exc.orig).lower()):
+                    raise  # a damaged or unreadable database is said as such, not "not initialised"
                 row = None
-    except sa_exc.DBAPIError as exc:
+    except _db_errors(store.engine) as exc:
         raise translate_db_error(exc) from exc
     current = str(row[0]) if row else None
     if current == SCHEMA_HEAD:

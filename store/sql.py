@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -44,7 +45,7 @@ from store.schema import (
     person_t,
     role_t,
 )
-from workflow.errors import BadInput, Busy, Conflict
+from workflow.errors import BadInput, Busy, Conflict, DatabaseUnavailable, SchemaMismatch
 from workflow.model import (
     LEADING_CADRE_ROLES,
     Case,
@@ -67,8 +68,11 @@ BUSY_TIMEOUT_MS = 5000
 ORG_META_KEY = "org"
 
 
-def make_engine(url: str, busy_timeout_ms: int = BUSY_TIMEOUT_MS) -> Engine:
-    """An engine with Outpost's connection settings (WAL, busy timeout, foreign keys on SQLite)."""
+def make_engine(url: str, busy_timeout_ms: int = BUSY_TIMEOUT_MS, create: bool = False) -> Engine:
+    """An engine with Outpost's connection settings (WAL, busy timeout, foreign keys on SQLite).
+
+    Only `create` (outpost init) makes a missing SQLite file; any other command on a path with no file
+    says so and leaves the disk alone (a mistyped path must not leave an empty database behind)."""
     try:
         parsed = make_url(url)
     except sa_exc.ArgumentError:
@@ -77,7 +81,12 @@ def make_engine(url: str, busy_timeout_ms: int = BUSY_TIMEOUT_MS) -> Engine:
     if backend == "sqlite":
         path = parsed.database
         if path and path != ":memory:":
-            _create_private_file(Path(path))
+            if create:
+                _create_private_file(Path(path))
+            elif not Path(path).exists():
+                raise SchemaMismatch(f"no database at {path}; run `outpost init` to create it")
+            elif Path(path).is_dir():
+                raise DatabaseUnavailable(f"database_url: {path} is a folder, not a database file")
         engine = create_engine(parsed, poolclass=NullPool if path in (None, "", ":memory:") else None,
                                connect_args={"timeout": busy_timeout_ms / 1000})
         _sqlite_setup(engine, busy_timeout_ms)
@@ -98,10 +107,15 @@ def make_engine(url: str, busy_timeout_ms: int = BUSY_TIMEOUT_MS) -> Engine:
 
 def _create_private_file(path: Path) -> None:
     """Create the SQLite file readable by its owner only (it holds people's leave and e-mail)."""
+    if path.is_dir():
+        raise DatabaseUnavailable(f"database_url: {path} is a folder, not a database file")
     if path.exists():
         return
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(path, os.O_CREAT | os.O_WRONLY, 0o600)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_CREAT | os.O_WRONLY, 0o600)
+    except OSError as exc:
+        raise DatabaseUnavailable(f"cannot create the database file {path}: {exc.strerror or exc}") from None
     os.close(fd)
 
 
@@ -127,6 +141,22 @@ def _sqlite_setup(engine: Engine, busy_timeout_ms: int) -> None:
         dbapi_conn.execute(f"BEGIN {mode}")  # straight to sqlite3: this runs once per transaction
 
 
+# Driver messages that mean "this database cannot be used as configured", not a bug of ours.
+_UNAVAILABLE = (
+    ("unable to open database file", "cannot be opened (no such folder, or no permission)"),
+    ("file is not a database", "file is not an SQLite database"),
+    ("database disk image is malformed", "file is damaged"),
+    ("attempt to write a readonly database", "is read-only here"),
+    ("readonly database", "is read-only here"),
+    ("disk i/o error", "cannot be read or written (disk I/O error)"),
+    ("database or disk is full", "cannot be written: the disk is full"),
+    ("connection refused", "server does not answer"),
+    ("could not translate host name", "server's host name is unknown"),
+    ("password authentication failed", "server refused the login"),
+)
+_NO_SUCH_DATABASE = re.compile(r'database "[^"]*" does not exist')
+
+
 def translate_db_error(exc: Exception) -> Exception:
     """Map driver errors to the error tree: lock waits are `Busy`, races on unique keys `Conflict`.
 
@@ -135,6 +165,12 @@ def translate_db_error(exc: Exception) -> Exception:
     text = str(orig if orig is not None else exc).lower()
     if "database is locked" in text or "database is busy" in text or "lock timeout" in text:
         return Busy(text)
+    first = text.splitlines()[0][:200] if text else type(exc).__name__
+    for marker, what in _UNAVAILABLE:
+        if marker in text:
+            return DatabaseUnavailable(f"the database {what} ({first}); nothing written")
+    if _NO_SUCH_DATABASE.search(text):
+        return DatabaseUnavailable(f"the database named in database_url does not exist ({first})")
     integrity = isinstance(exc, sa_exc.IntegrityError) or type(orig).__name__ in ("IntegrityError", "UniqueViolation")
     if integrity or "could not serialize" in text or "deadlock" in text:
         return Conflict(f"the case changed meanwhile, nothing written; retry ({text.splitlines()[0][:120]})")
@@ -504,9 +540,9 @@ class SqlTx:
 class SqlStore:
     """Implements `workflow.ports.CaseStore` on a SQLAlchemy engine."""
 
-    def __init__(self, url: str, busy_timeout_ms: int = BUSY_TIMEOUT_MS) -> None:
+    def __init__(self, url: str, busy_timeout_ms: int = BUSY_TIMEOUT_MS, create: bool = False) -> None:
         self.url = url
-        self.engine = make_engine(url, busy_timeout_ms)
+        self.engine = make_engine(url, busy_timeout_ms, create=create)
         self.dialect = self.engine.dialect.name
         self._org_cache: tuple[int, Org] | None = None
         self._prepared: dict[str, Prepared] = {}

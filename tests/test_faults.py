@@ -92,3 +92,69 @@ def test_clock_going_backwards_between_ticks_fires_nothing_twice(app: App) -> No
     view = app.case_view(case.id)
     assert [h["trigger"] for h in view["history"]].count("escalate") == 1
     assert app.verify().ok
+
+
+def test_init_on_a_locked_database_is_busy_within_its_own_timeout(make_app: object, sqlite_url: str,
+                                                                    tmp_path: Path) -> None:
+    """`outpost init` meets a held write lock: exit 4 "database busy" after OUTPOST_BUSY_TIMEOUT_MS, like
+    every other writer (not an internal error after the default 5 s)."""
+    make_app(sqlite_url)  # type: ignore[operator]
+    before = dump(sqlite_url)
+    ready = threading.Event()
+    holder = threading.Thread(target=hold_write_lock, args=(tmp_path / "outpost.db", 6.0, ready))
+    holder.start()
+    ready.wait(10)
+    env = {**os.environ, "OUTPOST_DATABASE_URL": sqlite_url, "OUTPOST_BUSY_TIMEOUT_MS": "500"}
+    began = time.monotonic()
+    proc = subprocess.run([*OUTPOST, "init"], env=env, capture_output=True, text=True, timeout=60)
+    took = time.monotonic() - began
+    holder.join()
+    assert proc.returncode == 4, proc.stderr
+    assert proc.stderr.strip().splitlines() == ["outpost: database busy, nothing written; retry"]
+    assert took < 5.5
+    assert dump(sqlite_url) == before
+
+
+def _cli(args: list[str], url: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("OUTPOST_")}
+    env["OUTPOST_DATABASE_URL"] = url
+    return subprocess.run([*OUTPOST, *args], env=env, capture_output=True, text=True, timeout=60, cwd=cwd)
+
+
+def test_a_command_on_a_path_with_no_database_creates_nothing(tmp_path: Path) -> None:
+    """A mistyped database path: exit 2 "run outpost init", and no folder or empty file left behind;
+    `outpost init` on the same path creates it."""
+    target = tmp_path / "typo" / "sub" / "outpsot.db"
+    for args in (["case", "list"], ["status"], ["org", "show"], ["audit", "verify"], ["tick"]):
+        proc = _cli(args, f"sqlite:///{target}", tmp_path)
+        assert proc.returncode == 2, (args, proc.stderr)
+        assert proc.stderr.count("\n") == 1 and "outpost init" in proc.stderr and "Traceback" not in proc.stderr
+        assert not (tmp_path / "typo").exists(), args
+    assert _cli(["init"], f"sqlite:///{target}", tmp_path).returncode == 0
+    assert target.is_file()
+
+
+@pytest.mark.parametrize("make, words", [
+    (lambda p: p.mkdir(), "is a folder"),
+    (lambda p: p.write_text("hello, not a database\n" * 100), "not an SQLite database"),
+    (lambda p: p.write_bytes(b"SQLite format 3\x00" + b"\x10\x00\x02\x02" + b"\x00" * 200), "database"),
+], ids=["folder", "text-file", "damaged"])
+def test_a_database_path_that_is_not_a_database_is_one_line_and_exit_2(tmp_path: Path, make: object,
+                                                                       words: str) -> None:
+    target = tmp_path / "outpost.db"
+    make(target)  # type: ignore[operator]
+    for args in (["case", "list"], ["init"]):
+        proc = _cli(args, f"sqlite:///{target}", tmp_path)
+        assert proc.returncode == 2, (args, proc.stderr)
+        assert proc.stderr.count("\n") == 1 and words in proc.stderr and "internal error" not in proc.stderr
+
+
+def test_a_postgresql_server_that_does_not_answer_is_one_line_and_exit_2(tmp_path: Path) -> None:
+    import socket
+
+    with socket.socket() as s:  # a port nobody listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    proc = _cli(["case", "list"], f"postgresql+psycopg://postgres@127.0.0.1:{port}/test", tmp_path)
+    assert proc.returncode == 2, proc.stderr
+    assert proc.stderr.count("\n") == 1 and "does not answer" in proc.stderr

@@ -42,7 +42,7 @@ def test_upgrade_from_0001_keeps_live_cases_working(db_url: str, make_app: Calla
 
     from store.sql import make_engine
 
-    engine = make_engine(db_url)
+    engine = make_engine(db_url, create=True)
     cfg = Config()
     cfg.set_main_option("script_location", str(MIGRATIONS))
     with engine.begin() as conn:

@@ -76,7 +76,7 @@ class App:
     def init(self) -> tuple[str | None, str]:
         from store import migrate
 
-        return migrate(self.settings.database_url)
+        return migrate(self.settings.database_url, busy_timeout_ms=self.settings.busy_timeout_ms)
 
     def load_org(self, path: Path) -> dict[str, Any]:
         from workflow import registry

@@ -60,6 +60,13 @@ class Busy(Conflict):
         super().__init__("database busy, nothing written; retry")
 
 
+class DatabaseUnavailable(WorkflowError):
+    """The configured database cannot be opened or written (no such folder, not a database, read-only,
+    no server answering): a setting or the machine to fix, not a bug. Exit 2, nothing written."""
+
+    exit_code = 2
+
+
 class SchemaMismatch(WorkflowError):
     """The database schema is missing, older or newer than this Outpost: exit 2."""
 
