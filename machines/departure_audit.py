@@ -437,6 +437,10 @@ def open_audit(ctx: Ctx) -> OpenPlan:
         if not cadre or person.office is None:
             raise RuleViolation("R-4.1", f"{subject_id} is not a director or deputy director of an office")
         office = person.office
+        for other in ctx.tx.cases_of(PROCESS, subject_id):
+            if other.office == office and other.state != "closed":  # the final state below
+                raise RuleViolation("R-4.1", f"{subject_id} already has an open departure audit for {office} "
+                                             f"(case {other.id})")
         data.update(opened_by="org_dept", roles_before=cadre)
         why = f"{subject_id} ({', '.join(cadre)} of {office}), opened by {ctx.actor.id}"
     return OpenPlan(state="opened", office=str(office) if office else None, subject=subject_id, data=data,

@@ -55,6 +55,8 @@ ITEM_KIND = "investment"
 MAX_AMOUNT = 10**13  # far beyond any office's year; keeps typos like an extra six zeros out
 PROGRESS_DAYS = ((4, 1), (7, 1), (10, 1))  # the day after Q1, Q2, Q3 end; Q4 is the year-end verdict
 _AMOUNT = re.compile(r"(\d+(?:\.\d+)?)(万|亿)?元?")
+_GROUPED = re.compile(r"\d{1,3}(?:,\d{3})+(?:\.\d+)?(?:万|亿)?元?|\d{1,3}(?:，\d{3})+(?:\.\d+)?(?:万|亿)?元?"
+                      r"|\d{1,3}(?:_\d{3})+(?:\.\d+)?(?:万|亿)?元?")
 _SCALE = {None: 1, "万": 10_000, "亿": 100_000_000}
 
 
@@ -70,7 +72,9 @@ def parse_amount(value: object, what: str = "--amount") -> int:
     if isinstance(value, int):
         amount = value
     else:
-        text = str(value).strip().replace(",", "").replace("_", "").replace("，", "")
+        text = str(value).strip()
+        if _GROUPED.fullmatch(text):  # separators only between groups of three digits: 30,000,000
+            text = re.sub(r"[,，_]", "", text)
         m = _AMOUNT.fullmatch(text)
         if not m or len(text) > 30:
             raise BadInput(f"{what}: expected whole yuan such as 30000000 or 3000万, got {str(value)[:30]!r}")

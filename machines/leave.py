@@ -176,8 +176,9 @@ def open_leave(ctx: Ctx) -> OpenPlan:
     assert start is not None and end is not None
     if end < start:
         raise BadInput(f"--end {end} is before --start {start}")
-    if (end - start).days > 366:
-        raise BadInput("--end: a leave is at most one year long")
+    if days_inclusive(start, end) > 366:
+        raise BadInput(f"--end: a leave is at most one year (366 days) long; {start} – {end} is "
+                       f"{days_inclusive(start, end)} days")
     days = days_inclusive(start, end)
     total = days
     data: dict[str, Any] = {"start": start.isoformat(), "end": end.isoformat(), "days": days}

@@ -474,3 +474,58 @@ def test_real_processes_report_user_errors_in_one_line_without_traceback(db_url:
         except AssertionError as exc:
             raise AssertionError(f"outpost {' '.join(argv)}: {exc}") from None
     assert dump(db_url) == before
+
+
+def test_settings_files_and_policy_that_are_wrong_are_bad_input_not_internal_errors(
+        populated: Populated, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A wrong setting or file is the administrator's to fix: exit 2, one line naming it, nothing written —
+    never "internal error" (exit 1), never an unbounded read or a runaway computation."""
+    cli, tmp = populated.cli, populated.cli.tmp_path
+    unchanged = Unchanged(cli.url)
+    leave = ("case", "open", "leave", "--as", "zhao", "--start", "2027-06-01", "--end", "2027-06-02")
+
+    def refused(args: tuple[str, ...], *words: str) -> None:
+        result = cli(*args)
+        assert result.rc == 2, (args, result.rc, result.err)
+        assert result.err.count("\n") == 1 and "internal error" not in result.err, result.err
+        for word in words:
+            assert word in result.err, (word, result.err)
+        unchanged.check()
+
+    try:
+        with monkeypatch.context() as m:  # settings from the environment
+            m.setenv("OUTPOST_SMTP_TIMEOUT", "abc")
+            refused(("status",), "smtp.timeout")
+        for text, word in (('policy_file = 5\n', "policy_file"), ('[smtp]\ntimeout = "x"\n', "smtp.timeout"),
+                           ('language = ["zh"]\n', "language")):
+            (tmp / "outpost.toml").write_text(text, encoding="utf-8")
+            refused(("status",), word)
+        (tmp / "outpost.toml").write_bytes(b'language = "\xff\xfe"\n')
+        refused(("status",), "not UTF-8")
+        (tmp / "outpost.toml").unlink()
+
+        policy = tmp / "policy.toml"  # a policy number beyond any sensible deadline is refused at load
+        policy.write_text("[leave]\nescalate_after_workdays = 100000000\n", encoding="utf-8")
+        with monkeypatch.context() as m:
+            m.setenv("OUTPOST_POLICY", str(policy))
+            refused(leave, "leave.escalate_after_workdays", "0–366")
+
+        notice = tmp / "holidays.toml"  # holiday notices: size, names, byte-order mark
+        notice.write_text('year = 2027\n[[holiday]]\nname = "' + "节" * 101 + '"\nstart = "2027-10-01"\n',
+                          encoding="utf-8")
+        refused(("calendar", "holidays", "load", str(notice)), "longer than 100")
+        notice.write_text('year = 2027\n[[holiday]]\nname = "国庆\\u0000"\nstart = "2027-10-01"\n', encoding="utf-8")
+        refused(("calendar", "holidays", "load", str(notice)), "control characters")
+        notice.write_bytes(b"#" * 1_000_001)
+        refused(("calendar", "holidays", "load", str(notice)), "larger than")
+
+        refused(("tick", "--at", ""), "--at")  # an empty instant is not "now"
+    finally:
+        unchanged.close()
+    bom = tmp / "bom.toml"  # a byte-order mark from a Windows editor is fine
+    bom.write_bytes(b"\xef\xbb\xbf" + 'year = 2027\n[[holiday]]\nname = "国庆节"\nstart = "2027-10-01"\n'
+                    'end = "2027-10-07"\n'.encode())
+    cli.ok("calendar", "holidays", "load", str(bom))
+    org_bom = tmp / "org.toml"
+    org_bom.write_bytes(b"\xef\xbb\xbf" + ORG_FILE.read_bytes())
+    cli.ok("org", "load", str(org_bom))

@@ -505,6 +505,16 @@ def test_departure_audit_in_2026_counts_national_day_out_of_the_materials_period
     assert view(app, case)["data"]["materials_due"] == "2026-10-20"
 
 
+def test_R4_1_the_org_department_cannot_open_a_second_audit_of_the_same_cadre(app: App) -> None:
+    """One open departure audit per person and office: a second is refused naming the first (R-4.1); once
+    the first is closed, a new one may be opened."""
+    first = open_audit(app, "li")
+    with pytest.raises(RuleViolation, match=f"R-4.1.*case {first}"):
+        open_audit(app, "li")
+    assert [c.id for c in app.store.list_cases(CaseFilter(process="departure_audit"))] == [first]
+    assert open_audit(app, "wang") != first  # another cadre is another audit
+
+
 # -- random walks (hypothesis, stateful) -----------------------------------------------------------------------
 PEOPLE = ("wang", "li", "zhao", "chen", "huang", "liu", "sun", "zhou", "wu")
 HUMAN = ("issue_notice", "submit_materials", "start_fieldwork", "deliver_draft", "give_feedback", "issue_final",

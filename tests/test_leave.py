@@ -316,3 +316,13 @@ def test_the_same_tick_twice_queues_no_second_mail(app: App) -> None:
     second = app.ticker.tick(local(2027, 1, 5, 9, 0))
     assert first == ["remind_approver"]
     assert second.fired == [] and app.store.count("mail") == count
+
+
+def test_a_leave_is_at_most_366_days_long(app: App) -> None:
+    """366 days (a leap year) is the longest leave; 367 is bad input, naming the length."""
+    from workflow.errors import BadInput
+
+    case = app.service.open("leave", "zhao", {"start": "2027-03-01", "end": "2028-02-29"})  # 366 days
+    assert case.data["days"] == 366
+    with pytest.raises(BadInput, match="367 days"):
+        app.service.open("leave", "huang", {"start": "2027-03-01", "end": "2028-03-01"})

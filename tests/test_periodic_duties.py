@@ -394,7 +394,10 @@ def test_R6_4_amounts_are_positive_whole_yuan_in_digits_or_wan() -> None:
     for text in ("30000000", "30,000,000", "3000万", "3000万元", "0.3亿", 30_000_000):
         assert parse_amount(text) == 30_000_000
     assert parse_amount("1.5万") == 15_000
-    for bad in ("0", "-5", "1.5", "1.00005万", "thirty million", "", "3e7", True):
+    assert parse_amount("30，000，000") == parse_amount("30_000_000") == 30_000_000
+    # separators only between groups of three digits: "1,5" is not 15 yuan
+    for bad in ("0", "-5", "1.5", "1.00005万", "thirty million", "", "3e7", True, "1,5", "5,,0", "30,000,00",
+                ",300", "3,000,000,"):
         with pytest.raises(BadInput):
             parse_amount(bad)
     assert parse_credits(["wang=1500万", "zhao = 1"]) == {"wang": 15_000_000, "zhao": 1}

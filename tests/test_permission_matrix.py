@@ -192,7 +192,12 @@ def build_departure_audit(app: App, org: str) -> list[Probe]:
 
     def drive(subject: str, target: str) -> Probe:
         office = "BJ" if subject in ("wang", "li") else "SZ"
-        case = svc.open("departure_audit", "wu", {"subject": subject}).id
+        # one audit per target state for the same person at once: opened the way `org load` opens them,
+        # since the organisation department may hold only one open audit per person and office
+        with app.store.transaction() as tx:
+            case = svc.open_in(tx, registry.latest("departure_audit"), None,
+                               {"subject": subject, "office": office, "old_roles": ["director"],
+                                "new_roles": []}).id
         finding: int | None = None
         state = "opened"
         for reached, trigger in AUDIT_STEPS:

@@ -325,7 +325,7 @@ def tick(
     from workflow.timeutil import parse_instant
 
     application = _app(ctx)
-    now = parse_instant(at) if at else application.clock.now()
+    now = parse_instant(at) if at is not None else application.clock.now()  # --at "" is bad input
     report = application.ticker.tick(now, dry_run=dry_run)
     if as_json:
         _print_json(report.as_json())

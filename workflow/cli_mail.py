@@ -90,7 +90,7 @@ def mail_list(
 
     application = _app(ctx)
     rows = outbox_for(application).mails(status="failed" if failed else None,
-                                         case_id=_id(case, "case") if case else None)
+                                         case_id=_id(case, "case") if case is not None else None)
     data = [_mail_json(application, m) for m in rows]
     if as_json:
         _print_json(data)

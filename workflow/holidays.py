@@ -29,12 +29,29 @@ class HolidayNotice:
     days: dict[date, tuple[bool, str]]  # day → (is a working day, name)
 
 
+MAX_FILE_BYTES = 1_000_000  # a year's notice is a few hundred bytes
+MAX_NAME = 100  # holiday.name in store/tables.py
+
+
 def parse_notice(text: str, where: str) -> HolidayNotice:
     try:
-        doc = tomllib.loads(text)
+        doc = tomllib.loads(text.removeprefix("\ufeff"))
     except tomllib.TOMLDecodeError as exc:
         raise BadInput(f"{where}: not valid TOML ({exc})") from None
     errors: list[str] = []
+
+    def named(entry: dict[str, object], key: str) -> str | None:
+        name = entry.get("name")
+        if not isinstance(name, str) or not name.strip():
+            return None
+        if len(name) > MAX_NAME:
+            errors.append(f"{key}.name: longer than {MAX_NAME} characters")
+            return None
+        if any(ord(c) < 32 or c == "\x7f" for c in name):
+            errors.append(f"{key}.name: contains control characters")
+            return None
+        return name
+
     for key in sorted(set(doc) - {"year", "source", "holiday", "workday"}):
         errors.append(f"{key}: unknown key")
     year = doc.get("year")
@@ -58,6 +75,8 @@ def parse_notice(text: str, where: str) -> HolidayNotice:
         if not isinstance(h, dict) or not isinstance(h.get("name"), str):
             errors.append(f"{key}: expected name, start and end")
             continue
+        if named(h, key) is None:
+            continue
         start, end = day(h.get("start"), f"{key}.start"), day(h.get("end", h.get("start")), f"{key}.end")
         if start is None or end is None:
             continue
@@ -74,6 +93,8 @@ def parse_notice(text: str, where: str) -> HolidayNotice:
         key = f"workday[{i}]"
         if not isinstance(w, dict) or not isinstance(w.get("name"), str):
             errors.append(f"{key}: expected name and date")
+            continue
+        if named(w, key) is None:
             continue
         d2 = day(w.get("date"), f"{key}.date")
         if d2 is None:
@@ -92,9 +113,16 @@ def parse_notice(text: str, where: str) -> HolidayNotice:
 
 def read_notice(path: Path) -> HolidayNotice:
     try:
-        text = path.read_text(encoding="utf-8")
+        with path.open("rb") as fh:
+            raw = fh.read(MAX_FILE_BYTES + 1)  # never the whole of /dev/zero
     except FileNotFoundError:
         raise BadInput(f"{path}: no such file") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise BadInput(f"{path}: cannot read ({exc})") from None
+    except OSError as exc:
+        raise BadInput(f"{path}: cannot read ({exc.strerror or exc})") from None
+    if len(raw) > MAX_FILE_BYTES:
+        raise BadInput(f"{path}: larger than {MAX_FILE_BYTES:,} bytes; a holiday notice is a few lines")
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        raise BadInput(f"{path}: not UTF-8 text") from None
     return parse_notice(text, str(path))

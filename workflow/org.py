@@ -48,7 +48,7 @@ def _text(value: Any, where: str, errors: list[str], required: bool = True, limi
 def parse_org(text: str, source: str = "org file") -> OrgSpec:
     """Validate the whole file; every problem is reported at once, by key."""
     try:
-        doc = tomllib.loads(text)
+        doc = tomllib.loads(text.removeprefix("\ufeff"))  # a byte-order mark from a Windows editor
     except tomllib.TOMLDecodeError as exc:
         raise BadInput(f"{source}: not valid TOML ({exc})") from None
     errors: list[str] = []

@@ -46,6 +46,18 @@ class Policy:
         return dict(self._data)
 
 
+def _upper_bound(key: str) -> int:
+    """The largest sensible value of a policy number, by its unit: a deadline a year away at most (every
+    duty of the regulation is at most yearly), a day for waits in seconds, a few hundred attempts."""
+    if "workdays" in key or key.endswith("_days") or "days_" in key:
+        return 366
+    if "months" in key:
+        return 12
+    if key.endswith("_seconds"):
+        return 86_400
+    return 1_000
+
+
 def _check(defaults: dict[str, Any], given: dict[str, Any], path: str, errors: list[str]) -> dict[str, Any]:
     merged: dict[str, Any] = {}
     for key in given:
@@ -68,14 +80,16 @@ def _check(defaults: dict[str, Any], given: dict[str, Any], path: str, errors: l
                 errors.append(f"{where}: expected true or false")
             merged[key] = value
         elif isinstance(default, int):
-            if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-                errors.append(f"{where}: expected a whole number ≥ 0, got {value!r}")
+            top = _upper_bound(key)
+            if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= top:
+                errors.append(f"{where}: expected a whole number 0–{top:,}, got {value!r}")
             merged[key] = value
         elif isinstance(default, list):
+            top = _upper_bound(key)
             if not isinstance(value, list) or not all(
-                isinstance(v, int) and not isinstance(v, bool) and v >= 0 for v in value
+                isinstance(v, int) and not isinstance(v, bool) and 0 <= v <= top for v in value
             ):
-                errors.append(f"{where}: expected a list of whole numbers ≥ 0")
+                errors.append(f"{where}: expected a list of whole numbers 0–{top:,}")
             merged[key] = value
         else:
             merged[key] = value
@@ -87,12 +101,9 @@ def load_policy(path: Path | None = None) -> Policy:
     defaults = tomllib.loads(_default_text())
     if path is None:
         return Policy(defaults)
-    try:
-        given = tomllib.loads(path.read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise BadInput(f"policy file {path}: {exc.strerror or exc}") from None
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
-        raise BadInput(f"policy file {path}: not valid TOML ({exc})") from None
+    from workflow.settings import read_toml
+
+    given = read_toml(path, "policy file", max_bytes=1_000_000)
     if given.get("v", POLICY_VERSION) != POLICY_VERSION:
         raise BadInput(f"policy file {path}: version {given.get('v')!r} is not supported (expected {POLICY_VERSION})")
     errors: list[str] = []

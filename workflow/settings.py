@@ -77,14 +77,44 @@ def _int(value: Any, key: str) -> int:
         raise BadInput(f"{key}: expected a whole number, got {value!r}") from None
 
 
-def _read_config(path: Path) -> dict[str, Any]:
+def _float(value: Any, key: str, low: float, high: float) -> float:
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        raise BadInput(f"{key}: expected a number, got {value!r}") from None
+    if not low <= number <= high:  # NaN fails this too
+        raise BadInput(f"{key}: expected {low:g}–{high:g}, got {value!r}")
+    return number
+
+
+def _text(value: Any, key: str) -> str:
+    if not isinstance(value, (str, Path)):
+        raise BadInput(f"{key}: expected text, got {str(value)[:40]!r}")
+    return str(value)
+
+
+def read_toml(path: Path, what: str, max_bytes: int = 5_000_000) -> dict[str, Any]:
+    """A TOML file as a table, with every failure as one line of bad input: unreadable, too large,
+    not UTF-8 (a byte-order mark is allowed and dropped), or not TOML."""
     try:
         with path.open("rb") as fh:
-            data = tomllib.load(fh)
+            raw = fh.read(max_bytes + 1)
     except OSError as exc:
-        raise BadInput(f"config file {path}: {exc.strerror or exc}") from None
+        raise BadInput(f"{what} {path}: {exc.strerror or exc}") from None
+    if len(raw) > max_bytes:
+        raise BadInput(f"{what} {path}: larger than {max_bytes:,} bytes")
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise BadInput(f"{what} {path}: not UTF-8 text (byte {exc.start})") from None
+    try:
+        return tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
-        raise BadInput(f"config file {path}: not valid TOML ({exc})") from None
+        raise BadInput(f"{what} {path}: not valid TOML ({exc})") from None
+
+
+def _read_config(path: Path) -> dict[str, Any]:
+    data = read_toml(path, "config file", max_bytes=1_000_000)
     unknown = sorted(set(data) - _KNOWN_TOP)
     if unknown:
         raise BadInput(f"config file {path}: unknown key {unknown[0]!r}")
@@ -124,11 +154,14 @@ def load_settings(
         return default
 
     data_dir = default_data_dir(env)
-    database_url = str(pick("database_url", "OUTPOST_DATABASE_URL", f"sqlite:///{data_dir / 'outpost.db'}"))
+    database_url = _text(pick("database_url", "OUTPOST_DATABASE_URL", f"sqlite:///{data_dir / 'outpost.db'}"),
+                         "database_url")
     default_outbox = _beside_database(database_url, data_dir) / "outbox"
-    outbox_dir = Path(pick("outbox_dir", "OUTPOST_OUTBOX_DIR", default_outbox))
+    outbox_dir = Path(_text(pick("outbox_dir", "OUTPOST_OUTBOX_DIR", default_outbox), "outbox_dir"))
     policy = pick("policy_file", "OUTPOST_POLICY", None)
-    language = str(pick("language", "OUTPOST_LANG", "zh"))
+    if policy is not None:
+        policy = _text(policy, "policy_file")
+    language = _text(pick("language", "OUTPOST_LANG", "zh"), "language")
     if language not in {"zh", "en"}:
         raise BadInput(f"language: expected zh or en, got {language!r}")
     timezone = str(file_cfg.get("timezone", "Asia/Shanghai"))
@@ -144,16 +177,17 @@ def load_settings(
         return file_smtp.get(key, default)
 
     host = smtp_pick("host", None)
+    host = _text(host, "smtp.host") if host is not None else None
     smtp_ssl = _bool(smtp_pick("ssl", False), "smtp.ssl")
     smtp = SmtpSettings(
         host=str(host) if host else None,
         port=_int(smtp_pick("port", 465 if smtp_ssl else 25), "smtp.port"),
-        username=smtp_pick("username", None),
+        username=_text(user, "smtp.username") if (user := smtp_pick("username", None)) is not None else None,
         password=env.get("OUTPOST_SMTP_PASSWORD") or None,
         starttls=_bool(smtp_pick("starttls", False), "smtp.starttls"),
         ssl=smtp_ssl,
-        sender=str(smtp_pick("from", "outpost@localhost")),
-        timeout=float(smtp_pick("timeout", 30.0)),
+        sender=_text(smtp_pick("from", "outpost@localhost"), "smtp.from"),
+        timeout=_float(smtp_pick("timeout", 30.0), "smtp.timeout", 0.1, 3600),
     )
     if smtp.ssl and smtp.starttls:
         raise BadInput("smtp: choose ssl or starttls, not both")
