@@ -10,7 +10,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, bindparam, func, or_, select, text, update
+from sqlalchemy import and_, bindparam, case, func, or_, select, text, update
 
 from store.sql import SqlStore, SqlTx, _deadline_from, _Row, deadline_t
 from workflow.model import Deadline
@@ -44,7 +44,9 @@ class SqlDeadlineQueue:
 
         def build() -> Any:
             now_p = bindparam("now", type_=deadline_t.c.due_at.type)
-            free = or_(deadline_t.c.lock_expires_at.is_(None), deadline_t.c.lock_expires_at <= now_p)
+            # free: never claimed, claim run out, or left by this same owner (a tick that failed midway)
+            free = or_(deadline_t.c.lock_expires_at.is_(None), deadline_t.c.lock_expires_at <= now_p,
+                       deadline_t.c.lock_owner == bindparam("owner"))
             pick = (select(deadline_t.c.id).where(_PENDING, deadline_t.c.due_at <= now_p, free)
                     .order_by(deadline_t.c.due_at, deadline_t.c.id).limit(bindparam("limit")))
             if dialect == "postgresql":
@@ -74,18 +76,27 @@ class SqlDeadlineQueue:
 
     def failed_attempt(self, deadline_id: int, owner: str, now: datetime, error: str, retry_at: datetime,
                        max_attempts: int) -> str:
-        """Record a failed fire; after `max_attempts` the row is `failed` (shown by `outpost status`)."""
+        """Record a failed fire; after `max_attempts` the row is `failed` (shown by `outpost status`).
+
+        One conditional UPDATE: only a row still pending and still claimed by `owner` is touched. If another
+        daemon took the row over meanwhile (our claim ran out) and fired it, this changes nothing — a plain
+        read-then-write would put the fired row back to pending and fire it again. Returns the row's
+        status afterwards, or "taken over" when it was not ours any more."""
+        attempts = deadline_t.c.attempts + 1
+        give_up = attempts >= bindparam("max_attempts", type_=deadline_t.c.attempts.type)
+        when = deadline_t.c.due_at.type  # typed binds: inside CASE they would otherwise bind untyped
+        stmt = (update(deadline_t)
+                .where(deadline_t.c.id == bindparam("deadline_id"), _PENDING,
+                       deadline_t.c.lock_owner == bindparam("owner"))
+                .values(attempts=attempts, last_error=bindparam("error"), lock_owner=None,
+                        status=case((give_up, "failed"), else_="pending"),
+                        lock_expires_at=case((give_up, None), else_=bindparam("retry_at", type_=when)),
+                        fired_at=case((give_up, bindparam("now", type_=when)), else_=None))
+                .returning(deadline_t.c.status))
         with self.store.transaction() as tx:
-            row = tx.conn.execute(select(deadline_t.c.attempts, deadline_t.c.status)
-                                  .where(deadline_t.c.id == deadline_id)).first()
-            if row is None or row.status != "pending":
-                return row.status if row is not None else "gone"
-            attempts = int(row.attempts) + 1
-            status = "failed" if attempts >= max_attempts else "pending"
-            tx.conn.execute(update(deadline_t).where(deadline_t.c.id == deadline_id).values(
-                attempts=attempts, last_error=error[:500], status=status, lock_owner=None,
-                lock_expires_at=retry_at, fired_at=now if status == "failed" else None))
-            return status
+            row = tx.conn.execute(stmt, {"deadline_id": deadline_id, "owner": owner, "error": error[:500],
+                                         "max_attempts": max_attempts, "retry_at": retry_at, "now": now}).first()
+        return str(row.status) if row is not None else "taken over"
 
     def release(self, owner: str) -> None:
         """Give back unfired claims (a clean shutdown)."""

@@ -432,7 +432,8 @@ class SqlTx:
     def superseded(self, deadline: Deadline, now: datetime, other_kinds: Sequence[str] = ()) -> bool:
         stmt = select(deadline_t.c.id).where(
             deadline_t.c.case_id == deadline.case_id, deadline_t.c.kind.in_([deadline.kind, *other_kinds]),
-            deadline_t.c.status == "pending", deadline_t.c.id != deadline.id,
+            # a later one already fired (by another daemon, or before a retry of this one) supersedes too
+            deadline_t.c.status.in_(("pending", "fired")), deadline_t.c.id != deadline.id,
             deadline_t.c.due_at <= now, deadline_t.c.due_at > deadline.due_at).limit(1)
         return self.conn.execute(stmt).first() is not None
 

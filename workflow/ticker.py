@@ -7,6 +7,7 @@ both back and a second daemon finds nothing left to do.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import uuid
@@ -17,7 +18,7 @@ from typing import Any
 
 from workflow import registry
 from workflow.clock import require_aware
-from workflow.errors import Conflict, WorkflowError
+from workflow.errors import Busy, Conflict, WorkflowError
 from workflow.ports import CaseStore, DeadlineQueue
 from workflow.service import CaseService
 from workflow.timeutil import local_date, local_iso
@@ -70,13 +71,20 @@ class Ticker:
     # -- periodic cases (R-5.4 and friends) -------------------------------------------------------------
     def _epoch(self, now: datetime, write: bool) -> date:
         """Periods due before Outpost's first tick are not created after the fact."""
-        with self.store.transaction(write=write) as tx:
-            meta = tx.get_meta(EPOCH_KEY)
-            if meta is None:
-                if write:
-                    tx.set_meta(EPOCH_KEY, {"date": local_date(now).isoformat()})
-                return local_date(now)
-            return date.fromisoformat(str(meta["date"]))
+        for _attempt in range(2):
+            try:
+                with self.store.transaction(write=write) as tx:
+                    meta = tx.get_meta(EPOCH_KEY)
+                    if meta is None:
+                        if write:
+                            tx.set_meta(EPOCH_KEY, {"date": local_date(now).isoformat()})
+                        return local_date(now)
+                    return date.fromisoformat(str(meta["date"]))
+            except Busy:
+                raise
+            except Conflict:
+                continue  # two daemons' first ticks at once (PostgreSQL): the other wrote it; read it
+        raise Conflict("the first tick's start date could not be recorded; the next tick retries")
 
     def due_periods(self, now: datetime, write: bool = True) -> list[tuple[str, str, str]]:
         """(process, office, period) of every periodic case that should exist now and does not."""
@@ -132,15 +140,22 @@ class Ticker:
         policy = self.service.policy
         lease = timedelta(seconds=policy.int("scheduler.claim_seconds"))
         max_attempts = policy.int("scheduler.max_attempts")
-        while not report.interrupted:
-            claimed = self.queue.claim(self.owner, now, lease, self.batch)
-            if not claimed:
-                break
-            for d in claimed:
-                if should_stop():
-                    report.interrupted = True
+        try:
+            while not report.interrupted:
+                claimed = self.queue.claim(self.owner, now, lease, self.batch)
+                if not claimed:
                     break
-                self._fire_one(d, now, report, max_attempts)
+                for d in claimed:
+                    if should_stop():
+                        report.interrupted = True
+                        break
+                    self._fire_one(d, now, report, max_attempts)
+        except BaseException:
+            # e.g. the database stayed busy: hand back what this tick claimed and did not fire, so that the
+            # next tick (or another daemon) takes it at once rather than after the lease
+            with contextlib.suppress(Exception):
+                self.queue.release(self.owner)
+            raise
         if report.interrupted:
             self.queue.release(self.owner)
         self._record_tick(now, report)
@@ -157,6 +172,11 @@ class Ticker:
             delay = timedelta(seconds=min(3600, 60 * 2 ** min(d.attempts, 6)))
             status = self.queue.failed_attempt(d.id, self.owner, now, f"{type(exc).__name__}: {exc}",
                                                now + delay, max_attempts)
+            if status == "taken over":  # our claim ran out and another daemon has the row: its business now
+                report.add("skipped", {**self._row(d), "outcome": "taken over"})
+                log.info("deadline %s (%s on case %s) failed here and was taken over meanwhile: %s", d.id,
+                         d.kind, d.case_id, exc)
+                return
             report.add("failed", {**self._row(d), "error": str(exc)[:200], "status": status})
             log.warning("deadline %s (%s on case %s) failed: %s", d.id, d.kind, d.case_id, exc)
             return
