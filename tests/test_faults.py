@@ -29,6 +29,21 @@ def hold_write_lock(path: Path, seconds: float, ready: threading.Event) -> None:
     conn.close()
 
 
+def run_while_locked(url: str, db_file: Path, args: list[str],
+                     seconds: float = 6.0) -> tuple[subprocess.CompletedProcess[str], float]:
+    """`outpost ARGS` (busy timeout 0.5 s) while another process holds the write lock for `seconds`."""
+    ready = threading.Event()
+    holder = threading.Thread(target=hold_write_lock, args=(db_file, seconds, ready))
+    holder.start()
+    ready.wait(10)
+    env = {**os.environ, "OUTPOST_DATABASE_URL": url, "OUTPOST_BUSY_TIMEOUT_MS": "500"}
+    began = time.monotonic()
+    proc = subprocess.run([*OUTPOST, *args], env=env, capture_output=True, text=True, timeout=60)
+    took = time.monotonic() - began
+    holder.join()
+    return proc, took
+
+
 def test_database_busy_longer_than_the_timeout_exits_4_and_writes_nothing(
         make_app: object, sqlite_url: str, tmp_path: Path) -> None:
     """Another process holds the write lock past the busy timeout: the CLI says "database busy, nothing
@@ -36,16 +51,9 @@ def test_database_busy_longer_than_the_timeout_exits_4_and_writes_nothing(
     app = make_app(sqlite_url)  # type: ignore[operator]
     case = app.service.open("leave", "zhao", {"start": "2027-03-01", "end": "2027-03-02"})
     before = dump(sqlite_url)
-    ready = threading.Event()
-    holder = threading.Thread(target=hold_write_lock, args=(tmp_path / "outpost.db", 6.0, ready))
-    holder.start()
-    ready.wait(10)
+    proc, took = run_while_locked(sqlite_url, tmp_path / "outpost.db",
+                                  ["case", "advance", str(case.id), "approve", "--as", "wang"])
     env = {**os.environ, "OUTPOST_DATABASE_URL": sqlite_url, "OUTPOST_BUSY_TIMEOUT_MS": "500"}
-    began = time.monotonic()
-    proc = subprocess.run([*OUTPOST, "case", "advance", str(case.id), "approve", "--as", "wang"],
-                          env=env, capture_output=True, text=True, timeout=60)
-    took = time.monotonic() - began
-    holder.join()
     assert proc.returncode == 4, proc.stderr
     assert proc.stderr.strip().splitlines() == ["outpost: database busy, nothing written; retry"]
     assert took < 5.5  # gave up after its 0.5 s busy timeout, not when the 6 s lock ended
@@ -100,15 +108,7 @@ def test_init_on_a_locked_database_is_busy_within_its_own_timeout(make_app: obje
     every other writer (not an internal error after the default 5 s)."""
     make_app(sqlite_url)  # type: ignore[operator]
     before = dump(sqlite_url)
-    ready = threading.Event()
-    holder = threading.Thread(target=hold_write_lock, args=(tmp_path / "outpost.db", 6.0, ready))
-    holder.start()
-    ready.wait(10)
-    env = {**os.environ, "OUTPOST_DATABASE_URL": sqlite_url, "OUTPOST_BUSY_TIMEOUT_MS": "500"}
-    began = time.monotonic()
-    proc = subprocess.run([*OUTPOST, "init"], env=env, capture_output=True, text=True, timeout=60)
-    took = time.monotonic() - began
-    holder.join()
+    proc, took = run_while_locked(sqlite_url, tmp_path / "outpost.db", ["init"])
     assert proc.returncode == 4, proc.stderr
     assert proc.stderr.strip().splitlines() == ["outpost: database busy, nothing written; retry"]
     assert took < 5.5

@@ -19,6 +19,7 @@ from datetime import date, timedelta
 from pathlib import Path
 
 from workflow.errors import BadInput
+from workflow.org import text_field
 from workflow.timeutil import parse_date
 
 
@@ -41,16 +42,7 @@ def parse_notice(text: str, where: str) -> HolidayNotice:
     errors: list[str] = []
 
     def named(entry: dict[str, object], key: str) -> str | None:
-        name = entry.get("name")
-        if not isinstance(name, str) or not name.strip():
-            return None
-        if len(name) > MAX_NAME:
-            errors.append(f"{key}.name: longer than {MAX_NAME} characters")
-            return None
-        if any(ord(c) < 32 or c == "\x7f" for c in name):
-            errors.append(f"{key}.name: contains control characters")
-            return None
-        return name
+        return text_field(entry.get("name"), f"{key}.name", errors, limit=MAX_NAME)
 
     for key in sorted(set(doc) - {"year", "source", "holiday", "workday"}):
         errors.append(f"{key}: unknown key")
@@ -112,17 +104,6 @@ def parse_notice(text: str, where: str) -> HolidayNotice:
 
 
 def read_notice(path: Path) -> HolidayNotice:
-    try:
-        with path.open("rb") as fh:
-            raw = fh.read(MAX_FILE_BYTES + 1)  # never the whole of /dev/zero
-    except FileNotFoundError:
-        raise BadInput(f"{path}: no such file") from None
-    except OSError as exc:
-        raise BadInput(f"{path}: cannot read ({exc.strerror or exc})") from None
-    if len(raw) > MAX_FILE_BYTES:
-        raise BadInput(f"{path}: larger than {MAX_FILE_BYTES:,} bytes; a holiday notice is a few lines")
-    try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError:
-        raise BadInput(f"{path}: not UTF-8 text") from None
-    return parse_notice(text, str(path))
+    from workflow.files import read_text_file
+
+    return parse_notice(read_text_file(path, "holiday notice", MAX_FILE_BYTES), str(path))

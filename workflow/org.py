@@ -25,7 +25,8 @@ class OrgSpec:
     people: list[Person]
 
 
-def _text(value: Any, where: str, errors: list[str], required: bool = True, limit: int = 200) -> str | None:
+def text_field(value: Any, where: str, errors: list[str], required: bool = True, limit: int = 200) -> str | None:
+    """A text field of an administrator's file, or None with the problem appended to `errors`."""
     if value is None:
         if required:
             errors.append(f"{where}: missing")
@@ -69,7 +70,7 @@ def parse_org(text: str, source: str = "org file") -> OrgSpec:
         where = f"office[{i}]"
         for key in sorted(set(o) - _OFFICE_KEYS):
             errors.append(f"{where}.{key}: unknown key")
-        code = _text(o.get("code"), f"{where}.code", errors, limit=32)
+        code = text_field(o.get("code"), f"{where}.code", errors, limit=32)
         if code is not None and not _ID.fullmatch(code):
             errors.append(f"{where}.code: {code!r} is not a valid code (letters, digits, _ . -)")
             code = None
@@ -77,14 +78,14 @@ def parse_org(text: str, source: str = "org file") -> OrgSpec:
             if code in codes:
                 errors.append(f"{where}.code: duplicate office {code!r}")
             codes.add(code)
-        name = _text(o.get("name"), f"{where}.name", errors)
-        city = _text(o.get("city", ""), f"{where}.city", errors, required=False, limit=100)
+        name = text_field(o.get("name"), f"{where}.name", errors)
+        city = text_field(o.get("city", ""), f"{where}.city", errors, required=False, limit=100)
         covers = o.get("covers", [])
         if not isinstance(covers, list) or not all(isinstance(c, str) for c in covers):
             errors.append(f"{where}.covers: expected a list of names")
             covers = []
         for j, c in enumerate(covers):
-            _text(c, f"{where}.covers[{j}]", errors)
+            text_field(c, f"{where}.covers[{j}]", errors)
         if code and name is not None:
             offices.append(Office(code=code, name=name, city=city or "", covers=tuple(covers)))
 
@@ -95,7 +96,7 @@ def parse_org(text: str, source: str = "org file") -> OrgSpec:
         where = f"person[{i}]"
         for key in sorted(set(p) - _PERSON_KEYS):
             errors.append(f"{where}.{key}: unknown key")
-        pid = _text(p.get("id"), f"{where}.id", errors, limit=64)
+        pid = text_field(p.get("id"), f"{where}.id", errors, limit=64)
         if pid is not None and not _ID.fullmatch(pid):
             errors.append(f"{where}.id: {pid!r} is not a valid id (letters, digits, _ . -)")
             pid = None
@@ -104,12 +105,12 @@ def parse_org(text: str, source: str = "org file") -> OrgSpec:
             if pid in ids:
                 errors.append(f"{where}.id: duplicate person {pid!r}")
             ids.add(pid)
-        name = _text(p.get("name"), f"{where}.name", errors)
-        email = _text(p.get("email"), f"{where}.email", errors, required=False, limit=254)
+        name = text_field(p.get("name"), f"{where}.name", errors)
+        email = text_field(p.get("email"), f"{where}.email", errors, required=False, limit=254)
         if email is not None and not _EMAIL.fullmatch(email):
             errors.append(f"{where}.email: {email!r} is not an e-mail address")
             email = None
-        office = _text(p.get("office"), f"{where}.office", errors, required=False, limit=32)
+        office = text_field(p.get("office"), f"{where}.office", errors, required=False, limit=32)
         if office is not None and office not in codes:
             errors.append(f"{where}.office: unknown office {office!r}")
         roles_raw = p.get("roles")
@@ -144,17 +145,7 @@ def parse_org(text: str, source: str = "org file") -> OrgSpec:
 
 
 def read_org_file(path: Path) -> OrgSpec:
-    try:
-        size = path.stat().st_size
-        if size > MAX_FILE_BYTES:
-            raise BadInput(f"{path}: larger than {MAX_FILE_BYTES // (1024 * 1024)} MB")
-        text = path.read_bytes().decode("utf-8")
-    except FileNotFoundError:
-        raise BadInput(f"{path}: no such file") from None
-    except IsADirectoryError:
-        raise BadInput(f"{path}: is a folder, not an org file") from None
-    except OSError as exc:
-        raise BadInput(f"{path}: {exc.strerror or exc}") from None
-    except UnicodeDecodeError:
-        raise BadInput(f"{path}: not UTF-8 text") from None
+    from workflow.files import read_text_file
+
+    text = read_text_file(path, "org file", MAX_FILE_BYTES)
     return parse_org(text, str(path))

@@ -94,21 +94,11 @@ def _text(value: Any, key: str) -> str:
 
 
 def read_toml(path: Path, what: str, max_bytes: int = 5_000_000) -> dict[str, Any]:
-    """A TOML file as a table, with every failure as one line of bad input: unreadable, too large,
-    not UTF-8 (a byte-order mark is allowed and dropped), or not TOML."""
+    """A TOML file as a table; every failure is one line of bad input naming the file."""
+    from workflow.files import read_text_file
+
     try:
-        with path.open("rb") as fh:
-            raw = fh.read(max_bytes + 1)
-    except OSError as exc:
-        raise BadInput(f"{what} {path}: {exc.strerror or exc}") from None
-    if len(raw) > max_bytes:
-        raise BadInput(f"{what} {path}: larger than {max_bytes:,} bytes")
-    try:
-        text = raw.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        raise BadInput(f"{what} {path}: not UTF-8 text (byte {exc.start})") from None
-    try:
-        return tomllib.loads(text)
+        return tomllib.loads(read_text_file(path, what, max_bytes))
     except tomllib.TOMLDecodeError as exc:
         raise BadInput(f"{what} {path}: not valid TOML ({exc})") from None
 
