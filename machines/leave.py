@@ -49,21 +49,28 @@ def approver_levels(data: dict[str, Any]) -> list[str]:
 
 
 def approvers(ctx: Ctx) -> list[Person]:
-    """Everyone who may decide this request now (never the requester, R-2.4)."""
+    """Everyone who may decide this request now (never the requester, R-2.4). A director who is away today
+    passes the request to the next level up for as long as they are away (R-2.4), not only when it is made."""
     case = ctx.require_case()
     found: list[Person] = []
     for level in approver_levels(case.data):
-        office = case.office if level == "director" else None
-        found += people(ctx, level, office, exclude=case.subject)
-    return found
+        if level == "director":
+            directors = people(ctx, "director", case.office, exclude=case.subject)
+            present = [p for p in directors if not ctx.tx.off_site_on(p.id, ctx.today)]
+            found += present or people(ctx, "supervising_leader", exclude=case.subject)
+        else:
+            found += people(ctx, level, exclude=case.subject)
+    return list({p.id: p for p in found}.values())
 
 
 def superiors(ctx: Ctx) -> list[Person]:
-    """The level above the current approver: the supervising leader, or the clerks above them."""
+    """The level above the approver the request was routed to (R-2.8): the supervising leader above a
+    director; above the supervising leader there is nobody in the regulation, so the General Office's
+    clerks are told."""
     case = ctx.require_case()
-    if "supervising_leader" in approver_levels(case.data):
-        return people(ctx, "clerk", exclude=case.subject)
-    return people(ctx, "supervising_leader", exclude=case.subject)
+    if case.data.get("approver_role") == "director":
+        return people(ctx, "supervising_leader", exclude=case.subject)
+    return people(ctx, "clerk", exclude=case.subject)
 
 
 def requester(ctx: Ctx) -> list[Person]:
@@ -84,11 +91,10 @@ def may_decide(ctx: Ctx) -> Refusal | None:
     if any(p.id == actor.id for p in approvers(ctx)):
         return None
     rule = str(case.data.get("route_rule", "R-2.3"))
-    who = " or ".join(
-        f"the director of {case.office}" if level == "director" else "a supervising leader"
-        for level in approver_levels(case.data)
-    )
-    return (rule, f"this request is decided by {who}")
+    names = ", ".join(p.id for p in approvers(ctx)) or "nobody at present"
+    levels = " or ".join(f"the director of {case.office}" if level == "director" else "a supervising leader"
+                         for level in approver_levels(case.data))
+    return (rule, f"this request is decided by {levels} (now: {names})")
 
 
 def is_requester(ctx: Ctx) -> Refusal | None:
@@ -165,6 +171,34 @@ def record_return(ctx: Ctx) -> None:
 
 
 # -- opening -----------------------------------------------------------------------------------------
+ACTIVE = ("pending", "approved", "on_leave")  # a leave that is asked for, granted or under way
+
+
+def _clash(ctx: Ctx, person: str, start: date, end: date) -> str | None:
+    """Days of [start, end] already off site, or already asked for: each day is asked for once (R-2.5
+    counts days, and two requests for one day would count it twice)."""
+    for year in range(start.year, end.year + 1):
+        for r in ctx.tx.off_site(person, year):
+            if r.start <= end and start <= r.end:
+                return f"{person} is already off site {max(r.start, start)} – {min(r.end, end)}" + (
+                    f" (case {r.case_id})" if r.case_id else "")
+    for other in ctx.tx.cases_of(PROCESS, person):
+        if other.state == "pending":
+            o_start, o_end = data_date(other.data, "start"), data_date(other.data, "end")
+            if o_start <= end and start <= o_end:
+                return f"{person} has already asked for {max(o_start, start)} – {min(o_end, end)} (case {other.id})"
+    return None
+
+
+def _continued(ctx: Ctx, person: str, start: date) -> Any:
+    """The person's active leave that ends the day before `start`: a leave that continues it is one
+    absence, routed on the total (R-2.1, R-2.6), with or without --extends."""
+    for other in ctx.tx.cases_of(PROCESS, person):
+        if other.state in ACTIVE and data_date(other.data, "end") == start - timedelta(days=1):
+            return other
+    return None
+
+
 def open_leave(ctx: Ctx) -> OpenPlan:
     actor = ctx.actor
     if actor is None:
@@ -179,6 +213,11 @@ def open_leave(ctx: Ctx) -> OpenPlan:
     if days_inclusive(start, end) > 366:
         raise BadInput(f"--end: a leave is at most one year (366 days) long; {start} – {end} is "
                        f"{days_inclusive(start, end)} days")
+    if ctx.override is not None:
+        raise BadInput("--override is given by the approver when deciding (R-2.5), not when asking for leave")
+    clash = _clash(ctx, actor.id, start, end)
+    if clash:
+        raise RuleViolation("R-2.5", clash + "; each day is asked for once")
     days = days_inclusive(start, end)
     total = days
     data: dict[str, Any] = {"start": start.isoformat(), "end": end.isoformat(), "days": days}
@@ -204,6 +243,12 @@ def open_leave(ctx: Ctx) -> OpenPlan:
             raise BadInput(f"--start: an extension of case {base_id} starts on {base_end + timedelta(days=1)}")
         total = int(base.data.get("total_days", base.data["days"])) + days
         data["extends"] = base_id
+    else:
+        before = _continued(ctx, actor.id, start)
+        if before is not None:  # the same absence asked for in pieces: routed on the whole (R-2.1, R-2.6)
+            total = int(before.data.get("total_days", before.data["days"])) + days
+            data["continues"] = before.id
+            extends = before.id
     data["total_days"] = total
     extension = " (R-2.6: routed on the total length)" if extends is not None else ""
 
@@ -211,14 +256,14 @@ def open_leave(ctx: Ctx) -> OpenPlan:
         if total >= DIRECTOR_APPROVAL_DAYS:
             route, rule = "supervising_leader", "R-2.6" if extends is not None else "R-2.1"
             why = f"a director away {total} days (7 or more) asks the supervising leader{extension}"
+        elif (excess := _presence_excess(ctx, actor.id, start, end, None)) is not None:
+            # nobody passes their own presence limit (R-2.4): the supervising leader decides, and may
+            # approve with --override REASON (R-2.5)
+            route, rule = "supervising_leader", "R-2.5"
+            why = f"a director's short leave over the presence limit goes to the supervising leader: {excess}"
         else:
             if start < ctx.today - timedelta(days=366):
                 raise BadInput("--start: more than a year in the past")
-            excess = _presence_excess(ctx, actor.id, start, end, None)
-            if excess and not ctx.override:
-                raise RuleViolation("R-2.5", excess + " (pass it with --override REASON)")
-            if excess:
-                ctx.details["overridden"] = [{"rule": "R-2.5", "was": excess}]
             data.update(approver_role="none", route_rule="R-2.2", recorded=True)
             return OpenPlan(state="approved", office=actor.office, subject=actor.id, data=data,
                             details={"route": "recorded", "rule": "R-2.2",
@@ -232,9 +277,10 @@ def open_leave(ctx: Ctx) -> OpenPlan:
             why = f"the director {director.id} is away: next level up"
         else:
             route, rule, why = "director", "R-2.3", f"staff ask their office's director ({director.id})"
-    if start < ctx.today:
-        raise RuleViolation(rule if rule != "R-2.4" else "R-2.3",
-                            f"leave is asked before it starts; {start} has passed")
+    if start <= ctx.today:  # the leave starts at 00:00 of its first day (the daemon starts it then)
+        raise RuleViolation(rule if rule in ("R-2.1", "R-2.3", "R-2.6") else
+                            "R-2.1" if actor.has("director") else "R-2.3",
+                            f"leave is asked before it starts; it starts {start} 00:00, which has passed")
     candidates = [p for p in ctx.org.holders(route, actor.office if route == "director" else None)
                   if p.id != actor.id]
     if not candidates:

@@ -152,16 +152,27 @@ def test_R2_5_122_off_site_days_pass_in_leap_year_2028(app: App) -> None:
         app.service.advance(more, "approve", "wang")
 
 
-def test_R2_5_recorded_director_leave_over_the_limit_needs_an_override(app: App) -> None:
-    """A director's short leave is not approved by anyone, so passing the limit takes --override at opening."""
+def test_R2_5_a_directors_short_leave_over_the_limit_goes_to_the_supervising_leader(app: App) -> None:
+    """A director's short leave is recorded without approval (R-2.2) — unless it would pass the presence
+    limit: nobody passes their own limit (R-2.4), so it goes to the supervising leader, who may approve it
+    only with --override REASON (R-2.5); the requester cannot give the override."""
+    from workflow.errors import BadInput
+
     long = open_leave(app, "wang", date(2027, 2, 1), date(2027, 2, 1) + timedelta(days=118))  # 119 days
     app.service.advance(long, "approve", "liu")
+    with pytest.raises(BadInput, match="--override"):
+        app.service.open("leave", "wang", {"start": "2027-09-01", "end": "2027-09-03"}, override="flood relief")
+    case = open_leave(app, "wang", date(2027, 9, 1), date(2027, 9, 3))  # 3 more → 122
+    view = app.case_view(case)
+    assert view["state"] == "pending"
+    assert (view["data"]["approver_role"], view["data"]["route_rule"]) == ("supervising_leader", "R-2.5")
     with pytest.raises(RuleViolation) as refused:
-        open_leave(app, "wang", date(2027, 9, 1), date(2027, 9, 3))  # 3 more → 122
+        app.service.advance(case, "approve", "liu")
     assert refused.value.rule_id == "R-2.5"
-    case = app.service.open("leave", "wang", {"start": "2027-09-01", "end": "2027-09-03"},
-                            override="flood relief")
-    assert app.case_view(case.id)["history"][0]["override"] == "flood relief"
+    with pytest.raises(NotPermitted):
+        app.service.advance(case, "approve", "wang", override="my own reason")  # R-2.4
+    app.service.advance(case, "approve", "liu", override="flood relief")
+    assert app.case_view(case)["history"][-1]["override"] == "flood relief"
 
 
 def test_R2_5_leave_across_new_year_counts_days_in_each_year(app: App) -> None:
@@ -326,3 +337,60 @@ def test_a_leave_is_at_most_366_days_long(app: App) -> None:
     assert case.data["days"] == 366
     with pytest.raises(BadInput, match="367 days"):
         app.service.open("leave", "huang", {"start": "2027-03-01", "end": "2028-03-01"})
+
+
+def test_R2_5_each_day_is_asked_for_once(app: App) -> None:
+    """A leave over days already off site or already asked for is refused (R-2.5 counts each day once); the
+    adjoining days are fine."""
+    first = open_leave(app, "zhao", date(2027, 3, 1), date(2027, 3, 5))
+    with pytest.raises(RuleViolation, match=f"R-2.5.*case {first}"):  # still pending
+        open_leave(app, "zhao", date(2027, 3, 5), date(2027, 3, 8))
+    app.service.advance(first, "approve", "wang")
+    with pytest.raises(RuleViolation, match="already off site 2027-03-03 – 2027-03-04"):
+        open_leave(app, "zhao", date(2027, 3, 3), date(2027, 3, 4))
+    open_leave(app, "zhao", date(2027, 3, 8), date(2027, 3, 9))  # not touching: fine
+    recorded = open_leave(app, "chen", date(2027, 3, 1), date(2027, 3, 5))  # a director's recorded leave
+    with pytest.raises(RuleViolation, match=r"R-2\.5"):
+        open_leave(app, "chen", date(2027, 3, 1), date(2027, 3, 5))
+    assert state(app, recorded) == "approved"
+
+
+def test_R2_1_an_absence_asked_for_in_pieces_is_routed_on_the_whole(app: App) -> None:
+    """A director's 6 days, then the next 6 days asked for separately, are one absence of 12 days: the
+    second request goes to the supervising leader (R-2.1, routed on the total as R-2.6)."""
+    first = open_leave(app, "chen", date(2027, 3, 1), date(2027, 3, 6))
+    assert state(app, first) == "approved"  # 6 days: recorded (R-2.2)
+    second = open_leave(app, "chen", date(2027, 3, 7), date(2027, 3, 12))
+    data = app.case_view(second)["data"]
+    assert state(app, second) == "pending"
+    assert (data["approver_role"], data["route_rule"], data["total_days"], data["continues"]) == \
+        ("supervising_leader", "R-2.6", 12, first)
+    with pytest.raises(NotPermitted):
+        app.service.advance(second, "approve", "chen")
+    app.service.advance(second, "approve", "liu")
+
+
+def test_R2_4_a_director_who_goes_away_after_the_request_passes_it_up(app: App) -> None:
+    """zhao asks wang on Monday; from Tuesday wang is away: the supervising leader decides, wang does not
+    (R-2.4 applies on the day of the decision, not only on the day of the request)."""
+    from tests.conftest import set_time
+
+    case = open_leave(app, "zhao", date(2027, 3, 1), date(2027, 3, 2))
+    assert app.case_view(case)["data"]["approver_role"] == "director"
+    open_leave(app, "wang", date(2027, 1, 5), date(2027, 1, 8))  # wang's recorded leave from tomorrow
+    set_time(app, local(2027, 1, 5, 10, 0))
+    with pytest.raises(NotPermitted, match="now: liu"):
+        app.service.advance(case, "approve", "wang")
+    app.service.advance(case, "approve", "liu")
+    assert state(app, case) == "approved"
+
+
+def test_R2_1_leave_is_asked_before_its_first_day(app: App) -> None:
+    """A leave starts at 00:00 of its first day: asked for that day, it is asked too late (R-2.3, R-2.1);
+    a director's short leave is recorded, not asked for, so it may be recorded that day (R-2.2)."""
+    with pytest.raises(RuleViolation, match=r"R-2\.3.*before it starts"):
+        open_leave(app, "zhao", date(2027, 1, 4), date(2027, 1, 5))  # today
+    with pytest.raises(RuleViolation, match=r"R-2\.1.*before it starts"):
+        open_leave(app, "wang", date(2027, 1, 4), date(2027, 1, 12))  # 9 days from today
+    assert state(app, open_leave(app, "chen", date(2027, 1, 4), date(2027, 1, 5))) == "approved"
+    open_leave(app, "zhao", date(2027, 1, 5), date(2027, 1, 5))  # tomorrow: in time

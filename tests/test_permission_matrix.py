@@ -131,9 +131,10 @@ def build_leave(app: App, org: str) -> list[Probe]:
     svc.advance(back, "return", "chen")
     director, leader = "director", "supervising_leader"
     return [
-        Probe("staff leave, escalated", staff_escalated, "pending", "BJ", "zhao", (director, leader)),
+        # the BJ director is away today: the escalated requests are the supervising leader's alone
+        Probe("staff leave, escalated", staff_escalated, "pending", "BJ", "zhao", (leader,)),
         Probe("director leave of 10 days", director_long, "pending", "BJ", "wang", (leader,)),
-        Probe("deputy leave, escalated", deputy_escalated, "pending", "BJ", "li", (director, leader)),
+        Probe("deputy leave, escalated", deputy_escalated, "pending", "BJ", "li", (leader,)),
         Probe("staff leave", staff, "pending", "SZ", "huang", (director,)),
         Probe("extension to 8 days", extension, "pending", "BJ", "wang", (leader,)),
         Probe("deputy leave, director away", director_away, "pending", "BJ", "li", (leader,)),

@@ -200,8 +200,8 @@ def test_R7_3_mail_never_carries_the_leave_reason(make_app: Callable[..., App], 
 
 
 def test_commands_only_invite_what_the_recipient_may_do(make_app: Callable[..., App], sqlite_url: str) -> None:
-    """On the start day the requester and the clerk above the leader are told, but only people who may
-    decide get `approve`/`reject` commands: never the requester herself (R-2.4)."""
+    """On the start day the requester and the director's superior (the supervising leader) are told
+    (R-2.8), but only people who may decide get `approve`/`reject` commands: never the requester (R-2.4)."""
     app = make_app(sqlite_url)
     case = app.service.open("leave", "zhao", {"start": "2027-03-01", "end": "2027-03-02"}).id
     app.ticker.tick(local(2027, 3, 1, 0, 0))
@@ -211,10 +211,10 @@ def test_commands_only_invite_what_the_recipient_may_do(make_app: Callable[..., 
     texts = {(m.event, m.recipients[0]["person"]): prepare(m, org, app.settings, allowed).rendered.text
              for m in app.store.mails(case_id=case)}
     assert set(texts) == {("leave.requested", "wang"), ("leave.reminder", "wang"), ("leave.escalated", "liu"),
-                          ("leave.undecided_at_start", "zhao"), ("leave.undecided_at_start", "sun")}
-    for who in ("zhao", "sun"):
-        text = texts[("leave.undecided_at_start", who)]
-        assert "outpost case advance" not in text and f"outpost case show {case}" in text
+                          ("leave.undecided_at_start", "zhao"), ("leave.undecided_at_start", "liu")}
+    text = texts[("leave.undecided_at_start", "zhao")]
+    assert "outpost case advance" not in text and f"outpost case show {case}" in text
+    assert f"outpost case advance {case} approve --as liu" in texts[("leave.undecided_at_start", "liu")]
     assert f"outpost case advance {case} approve --as liu" in texts[("leave.escalated", "liu")]
     assert f"outpost case advance {case} reject --as wang" in texts[("leave.reminder", "wang")]
 
