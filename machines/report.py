@@ -76,7 +76,8 @@ def general_office_reviewer(ctx: Ctx) -> Refusal | None:
 
 # -- guards and effects --------------------------------------------------------------------------------
 def plan_given(ctx: Ctx) -> str | None:
-    if ctx.data.get("needs_plan") and not (ctx.params.get("plan") or ctx.data.get("plan")):
+    given = str(ctx.params.get("plan") or ctx.data.get("plan") or "").strip()  # blank is no plan
+    if ctx.data.get("needs_plan") and not given:
         return "the annual report is submitted together with next year's work plan: give --plan"
     return None
 

@@ -345,13 +345,16 @@ class ActionFilter:
 
 
 def recipient_of(mail: Mail, org: Org | None) -> tuple[str | None, str | None]:
-    """(name, address) of the row's recipient; the address as the organisation has it now."""
+    """(name, address) of the row's recipient, as the organisation has them now: a person removed from
+    the organisation, or whose address was taken out, gets nothing (R-7.3) — the row fails, saying why.
+    Without an organisation (a row for no person) the address stored with the row is used."""
     rcpt = mail.recipients[0] if mail.recipients else {}
-    name, addr = rcpt.get("name"), rcpt.get("email")
-    person = org.person(str(rcpt.get("person"))) if org is not None and rcpt.get("person") else None
-    if person is not None and person.active and person.email:
-        name, addr = person.name, person.email
-    return name, addr
+    if org is None or not rcpt.get("person"):
+        return rcpt.get("name"), rcpt.get("email")
+    person = org.person(str(rcpt.get("person")))
+    if person is None or not person.active:
+        raise BadAddress(f"{rcpt.get('person')} is no longer in the organisation; not sent")
+    return person.name, person.email
 
 
 def prepare(mail: Mail, org: Org | None, settings: Settings, actions: ActionFilter | None = None,

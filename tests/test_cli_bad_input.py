@@ -292,6 +292,11 @@ INVALID_ORGS: list[tuple[str, str, list[str]]] = [
     ("two-directors-in-one-office", ORG_TEXT + SECOND_DIRECTOR, ["two directors in office 'BJ'"]),
     ("unknown-office", ORG_TEXT + UNKNOWN_OFFICE, ["unknown office 'GZ'", "person[10] (he).office"]),
     ("bad-email", ORG_TEXT + BAD_EMAIL, ["'lin-at-example' is not an e-mail address", "person[10] (lin).email"]),
+    # addresses no mail server takes are refused here, not found out at the first delivery
+    ("dotted-email", ORG_TEXT + person("lin", "SZ", ["staff"], email="lin..wu@example.org"),
+     ["'lin..wu@example.org' is not an e-mail address"]),
+    ("long-local-email", ORG_TEXT + person("lin", "SZ", ["staff"], email="l" * 65 + "@example.org"),
+     ["is not an e-mail address"]),
     ("not-toml", '[[office]\ncode = "BJ\n', ["not valid TOML"]),
     ("not-utf8", "", ["not UTF-8"]),  # replaced by bytes below
     ("unknown-key", ORG_TEXT + '\n[[person]]\nid = "ma"\nname = "马"\noffice = "BJ"\nroles = ["staff"]\nrank = 3\n',

@@ -104,19 +104,22 @@ def test_R6_1_statement_due_on_the_15th_submitted_that_day_is_on_time_and_the_ne
     assert started.case_view(sz)["state"] == "accepted"
 
 
-def test_R6_1_reminders_7_3_1_days_before_then_overdue_and_repeating_as_R5_5(started: App) -> None:
-    """Reminders at 09:00 on 8, 12 and 14 April; overdue at 00:00 on 16 April to the director and the
-    supervising leader; then every 3 working days (Tue 20 April, Fri 23 April) until submitted."""
+def test_R6_1_reminders_14_7_3_1_days_before_then_overdue_and_repeating_as_R5_5(started: App) -> None:
+    """As R-5.5: reminders at 09:00 on 1, 8, 12 and 14 April (14, 7, 3 and 1 days before the 15th); overdue
+    at 00:00 on 16 April to the director and the supervising leader; then every 3 working days until
+    submitted."""
     tick(started, 2027, 4, 1, 0, 0)
     bj, sz = (case_id(started, "fin_statement", o, "2027-Q1") for o in ("BJ", "SZ"))
+    mine = (bj, sz)
+    assert tick(started, 2027, 4, 1, 8, 59, cases=mine)["fired"] == []
+    assert tick(started, 2027, 4, 1, 9, 0, cases=mine)["fired"] == ["reminder", "reminder"]  # both offices
     at(started, 2027, 4, 2, 10, 0)
     started.service.advance(sz, "submit", "chen")
-    mine = (bj, sz)
     for day in (8, 12, 14):
         assert tick(started, 2027, 4, day, 8, 59, cases=mine)["fired"] == []
         assert tick(started, 2027, 4, day, 9, 0, cases=mine)["fired"] == ["reminder"]
     reminded = [m for m in started.store.mails() if m.event == "fin_statement.reminder" and m.case_id == bj]
-    assert [m.to for m in reminded] == [["wang@bj.example.org"]] * 3
+    assert [m.to for m in reminded] == [["wang@bj.example.org"]] * 4
     assert tick(started, 2027, 4, 15, 23, 59, cases=mine)["fired"] == []
     assert tick(started, 2027, 4, 16, 0, 0, cases=mine)["fired"] == ["overdue"]
     overdue = [m.to[0] for m in started.store.mails() if m.event == "fin_statement.overdue" and m.case_id == bj]

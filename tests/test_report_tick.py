@@ -136,6 +136,9 @@ def test_R5_2_annual_report_needs_next_years_plan(started: App) -> None:
     with pytest.raises(RuleViolation) as refused:
         started.service.advance(bj, "submit", "wang")
     assert refused.value.rule_id == "R-5.2"
+    for blank in ("", "   \n\t"):  # a blank plan is no plan
+        with pytest.raises(RuleViolation, match=r"R-5\.2"):
+            started.service.advance(bj, "submit", "wang", options={"plan": blank})
     started.service.advance(bj, "submit", "wang", options={"plan": "2028: 3 trade fairs"})
     assert started.case_view(bj)["state"] == "submitted"
 

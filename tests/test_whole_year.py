@@ -286,12 +286,12 @@ def test_a_whole_year_of_two_offices(app: App, monkeypatch: pytest.MonkeyPatch, 
     # Work reports: 4 reminders x 2 offices x 2 periods, less BJ's last two for Y (submitted 20 December);
     # overdue for SZ's H1 and Y; Y's repeat on Wednesday 29 December.
     assert kinds("report") == {"reminder": 14, "overdue": 2, "overdue_reminder": 1}
-    # Statements Q1–Q3: 3 reminders (7, 3, 1 days before) x 2 offices x 3 quarters, less the 12 and 14 July
-    # ones (both submitted on 10 July); SZ overdue in Q1 (Fri 16 April) and Q3 (Sat 16 October), Q3's repeated
-    # every 3 working days (Mon–Fri: 2027 has no loaded holiday data) until the year's end.
+    # Statements Q1–Q3: 4 reminders (14, 7, 3, 1 days before, as R-5.5) x 2 offices x 3 quarters, less the
+    # 12 and 14 July ones (both submitted on 10 July); SZ overdue in Q1 (Fri 16 April) and Q3 (Sat 16
+    # October), Q3's repeated every 3 working days (Mon–Fri: 2027 has no loaded holiday data) until the year's end.
     q3 = next(c for c in cases if c.process == "fin_statement" and c.office == "SZ" and c.period == "2027-Q3")
     repeats = [d for c, d in fired if c.id == q3.id and d["kind"] == "overdue_reminder"]
-    assert kinds("fin_statement") == {"reminder": 14, "overdue": 2, "overdue_reminder": len(repeats)}
+    assert kinds("fin_statement") == {"reminder": 20, "overdue": 2, "overdue_reminder": len(repeats)}
     assert [d["due_at"][:10] for d in repeats][:3] == ["2027-10-20", "2027-10-25", "2027-10-28"]
     assert repeats[-1]["due_at"][:10] == "2027-12-30" and len(repeats) == 18
     assert kinds("annual_audit", "2026") == {"reminder": 2, "overdue": 1}  # SZ's 2026 audit only

@@ -12,7 +12,10 @@ from workflow.errors import BadInput
 from workflow.model import OFFICE_ROLES, ROLES, Office, Person
 
 _ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
-_EMAIL = re.compile(r"[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
+# The address delivery can use (notifications/message.py `checked_address`, plus a dotted domain): a
+# dot-atom local part of at most 64 characters — no leading, trailing or double dots.
+_ATOM = r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+"
+_EMAIL = re.compile(rf"(?P<local>{_ATOM}(?:\.{_ATOM})*)@[A-Za-z0-9](?:[A-Za-z0-9-]{{0,61}}[A-Za-z0-9])?"
                     r"(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)+")
 _OFFICE_KEYS = {"code", "name", "city", "covers"}
 _PERSON_KEYS = {"id", "name", "email", "office", "roles"}
@@ -107,7 +110,8 @@ def parse_org(text: str, source: str = "org file") -> OrgSpec:
             ids.add(pid)
         name = text_field(p.get("name"), f"{where}.name", errors)
         email = text_field(p.get("email"), f"{where}.email", errors, required=False, limit=254)
-        if email is not None and not _EMAIL.fullmatch(email):
+        found = _EMAIL.fullmatch(email) if email is not None else None
+        if email is not None and (found is None or len(found["local"]) > 64):
             errors.append(f"{where}.email: {email!r} is not an e-mail address")
             email = None
         office = text_field(p.get("office"), f"{where}.office", errors, required=False, limit=32)
