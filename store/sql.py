@@ -66,6 +66,7 @@ __all__ = ["SqlStore", "SqlTx", "cases_t", "deadline_t", "history_t", "holiday_t
 
 BUSY_TIMEOUT_MS = 5000
 ORG_META_KEY = "org"
+OFFICE_META_PREFIX = "office:"  # an office's lifetime (since/until), see SqlTx.replace_org
 
 
 def make_engine(url: str, busy_timeout_ms: int = BUSY_TIMEOUT_MS, create: bool = False) -> Engine:
@@ -274,10 +275,14 @@ class SqlTx:
         return org
 
     def _load_org(self) -> Org:
-        offices = {
-            r.code: Office(code=r.code, name=r.name, city=r.city, covers=tuple(r.covers or ()))
-            for r in self.conn.execute(select(office_t))
-        }
+        lives = {str(r.key)[len(OFFICE_META_PREFIX):]: r.value or {} for r in self.conn.execute(
+            select(meta_t.c.key, meta_t.c.value).where(meta_t.c.key.like(OFFICE_META_PREFIX + "%")))}
+        offices = {}
+        for r in self.conn.execute(select(office_t)):
+            life = lives.get(r.code, {})
+            offices[r.code] = Office(code=r.code, name=r.name, city=r.city, covers=tuple(r.covers or ()),
+                                     since=date.fromisoformat(life["since"]) if life.get("since") else None,
+                                     active=not life.get("until"))
         roles: dict[str, set[str]] = {}
         for r in self.conn.execute(select(role_t)):
             roles.setdefault(r.person, set()).add(r.role)
@@ -288,19 +293,37 @@ class SqlTx:
         }
         return Org(offices=offices, people=people)
 
-    def replace_org(self, offices: Sequence[Office], people: Sequence[Person]) -> OrgChange:
-        """Make the stored organisation equal to the given one; write only what differs."""
+    def replace_org(self, offices: Sequence[Office], people: Sequence[Person],
+                    today: date | None = None) -> OrgChange:
+        """Make the stored organisation equal to the given one; write only what differs.
+
+        An office stays in the table once it has cases (they refer to it); its lifetime is kept in meta
+        (`office:CODE`): `since` when it was added to an organisation that already had offices, `until`
+        when a file left it out. Either starts or ends the office's periodic duties (workflow/ticker.py)."""
         current = self._load_org()
         offices_added, offices_changed = [], []
+        first_load = not current.offices
         for o in offices:
             old = current.offices.get(o.code)
             values = {"name": o.name, "city": o.city, "covers": list(o.covers)}
             if old is None:
                 self.conn.execute(insert(office_t).values(code=o.code, **values))
                 offices_added.append(o.code)
-            elif old != o:
+                if not first_load and today is not None:
+                    self.set_meta(OFFICE_META_PREFIX + o.code, {"since": today.isoformat()})
+            elif not old.active:  # back in the file: its duties start again from today
+                self.conn.execute(update(office_t).where(office_t.c.code == o.code).values(**values))
+                self.set_meta(OFFICE_META_PREFIX + o.code, {"since": (today or date.today()).isoformat()})
+                offices_added.append(o.code)
+            elif (old.name, old.city, old.covers) != (o.name, o.city, o.covers):
                 self.conn.execute(update(office_t).where(office_t.c.code == o.code).values(**values))
                 offices_changed.append(o.code)
+        given_offices = {o.code for o in offices}
+        for code, old in sorted(current.offices.items()):
+            if code not in given_offices and old.active:
+                life = {"since": old.since.isoformat()} if old.since else {}
+                self.set_meta(OFFICE_META_PREFIX + code, {**life, "until": (today or date.today()).isoformat()})
+                offices_changed.append(code)
         added, changed, removed = [], [], []
         cadre: list[tuple[str, str | None, frozenset[str], frozenset[str]]] = []
         given = {p.id: p for p in people}

@@ -718,3 +718,60 @@ def test_periodic_duties_keep_their_invariants_under_random_steps(tmp_path: Path
                           suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much]),
     )
 
+
+
+# -- R-1.1: the set of offices is data ---------------------------------------------------------------------
+GZ_OFFICE = '\n[[office]]\ncode = "GZ"\nname = "广州办事处"\ncity = "广州"\n'
+GZ_DIRECTOR = ('\n[[person]]\nid = "guo"\nname = "郭"\nemail = "guo@gz.example.org"\noffice = "GZ"\n'
+               'roles = ["director"]\n')
+
+
+def _org_with(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "org-changed.toml"
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def test_R1_1_an_office_added_mid_year_has_only_the_duties_due_after_it_was_added(started: App,
+                                                                                  tmp_path: Path) -> None:
+    """GZ joins on 1 September 2027: no H1 report, no Q1/Q2 statements and no January–August months are
+    opened for it afterwards; its Q3 statement, September month and 2027 investment are."""
+    tick(started, 2027, 8, 31, 9, 0)
+    at(started, 2027, 9, 1, 10, 0)
+    started.load_org(_org_with(tmp_path, ORG_FILE.read_text(encoding="utf-8") + GZ_OFFICE + GZ_DIRECTOR))
+    opened = [o for o in tick(started, 2027, 9, 2, 9, 0)["opened"] if ":GZ:" in o]
+    assert sorted(opened) == ["info_quota:GZ:2027-09", "investment:GZ:2027-Y"], opened
+    tick(started, 2027, 10, 1, 9, 0)
+    gz = {c.period for c in started.store.list_cases(CaseFilter(office="GZ"))}
+    assert gz == {"2027-09", "2027-10", "2027-Y", "2027-Q3"}, gz
+    report = app_compliance(started, 2027, "GZ")
+    assert report["info_short_months"] == ["2027-09"] and report["reports"] == []  # a whole month with none
+
+
+def test_R1_1_an_office_left_out_of_the_organisation_gets_no_new_duties(started: App, tmp_path: Path) -> None:
+    """SZ is left out of the organisation file on 1 October 2027: its existing cases stay, but no new
+    period is opened for it (no 2027-Y report in November, no Q4 statement in January), and the 2028
+    compliance report does not list it; putting it back starts its duties again from that day."""
+    text = ORG_FILE.read_text(encoding="utf-8")
+    tick(started, 2027, 9, 30, 9, 0)
+    sz_before = {c.period for c in started.store.list_cases(CaseFilter(office="SZ"))}
+    blocks = text.split("\n[[")
+    kept = [b for b in blocks if 'code = "SZ"' not in b and 'office = "SZ"' not in b]
+    at(started, 2027, 10, 1, 10, 0)
+    started.load_org(_org_with(tmp_path, "\n[[".join(kept)))
+    for when in ((2027, 10, 2, 9, 0), (2027, 11, 26, 9, 0), (2028, 1, 2, 9, 0), (2028, 2, 1, 9, 0)):
+        assert not [o for o in tick(started, *when)["opened"] if ":SZ:" in o], when
+    after = {c.period for c in started.store.list_cases(CaseFilter(office="SZ"))}
+    assert after == sz_before | {None}  # + the departure audit of SZ's removed director (R-4.1)
+    assert [o["office"] for o in app_compliance(started, 2028, None, every=True)] == ["BJ"]
+    at(started, 2028, 3, 1, 10, 0)
+    started.load_org(ORG_FILE)  # SZ is back
+    assert any(":SZ:2028-03" in o for o in tick(started, 2028, 3, 2, 9, 0)["opened"])
+
+
+def app_compliance(app: App, year: int, office: str | None, every: bool = False) -> Any:
+    from store.reports import SqlReports
+    from workflow.compliance import build
+
+    offices = build(SqlReports(app.store).year_data(year), app.clock.now(), office)
+    return offices if every else offices[0]

@@ -81,11 +81,12 @@ class App:
     def load_org(self, path: Path) -> dict[str, Any]:
         from workflow import registry
         from workflow.org import read_org_file
+        from workflow.timeutil import local_date
 
         spec = read_org_file(path)  # validated as a whole before the database is touched
         audits: list[int] = []
         with self.store.transaction() as tx:
-            change = tx.replace_org(spec.offices, spec.people)
+            change = tx.replace_org(spec.offices, spec.people, today=local_date(self.clock.now()))
             if change.cadre_changes and registry.has("departure_audit"):
                 definition = registry.latest("departure_audit")
                 for person, office, old, new in change.cadre_changes:

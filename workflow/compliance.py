@@ -140,6 +140,8 @@ def build(data: YearData, now: datetime, office: str | None = None) -> list[dict
         if office is not None and code != office:
             continue
         mine = {p: [c for c in cases if c.office == code] for p, cases in by_process.items()}
+        if not data.org.offices[code].active and not any(mine.values()):
+            continue  # an office left out of the organisation, with no duties that year
         reports = [_report_entry(c, now, ranks) for c in mine["report"]]
         statements = [_statement_entry(c, now) for c in mine["fin_statement"]]
         months = [_info_entry(c, data.items.get(c.id, []), now) for c in mine["info_quota"]]

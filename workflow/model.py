@@ -18,6 +18,10 @@ class Office:
     name: str
     city: str = ""
     covers: tuple[str, ...] = ()
+    # Lifetime (R-1.1, the set of offices is data): added after the first organisation was loaded, its
+    # duties start then; left out of a later organisation file, it gets no new duties (its cases stay).
+    since: date | None = None
+    active: bool = True
 
 
 @dataclass(frozen=True)

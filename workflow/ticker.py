@@ -92,7 +92,9 @@ class Ticker:
         today = local_date(now)
         missing: list[tuple[str, str, str]] = []
         with self.store.transaction(write=False) as tx:
-            offices = sorted(tx.org().offices)
+            # an office left out of the organisation gets no new duties; one added later gets those due
+            # from the day it was added (R-1.1: the set of offices is data)
+            since = {o.code: max(epoch, o.since or epoch) for o in tx.org().offices.values() if o.active}
             for name in registry.names():
                 definition = registry.latest(name)
                 if not definition.periodic or definition.periods is None:
@@ -102,7 +104,8 @@ class Ticker:
                         if period.opens_at > now or period.due < epoch:
                             continue
                         have = tx.offices_with_case(name, period.key)
-                        missing += [(name, o, period.key) for o in offices if o not in have]
+                        missing += [(name, o, period.key) for o in sorted(since)
+                                    if o not in have and period.due >= since[o]]
         return missing
 
     def open_periodic(self, now: datetime, report: TickReport) -> None:
