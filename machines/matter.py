@@ -288,8 +288,9 @@ def _mail_extra(ctx: Ctx) -> dict[str, Any]:
             "late": bool(data.get("late"))}
 
 
-def escalate(ctx: Ctx, why: str) -> None:
-    """Escalate this submission round to the supervising leader, once (R-3.6)."""
+def escalate(ctx: Ctx, why: str, reason: str = "overdue") -> None:
+    """Escalate this submission round to the supervising leader, once (R-3.6). `reason` tells the mail
+    which: "overdue" (no decision in time) or "near" (the planned date is close, undecided)."""
     data = ctx.data
     if data.get("escalated"):
         return
@@ -298,7 +299,7 @@ def escalate(ctx: Ctx, why: str) -> None:
     actions = ("approve", "reject", "request_revision") if is_request(data) else ("acknowledge",)
     due, _ = decide_by(ctx)
     ctx.notify("matter.escalated", leaders(ctx) + clerks(ctx), "R-3.6", actions=actions, due_at=due,
-               **_mail_extra(ctx))
+               reason=reason, **_mail_extra(ctx))
 
 
 def escalate_if_near(ctx: Ctx) -> None:
@@ -308,7 +309,8 @@ def escalate_if_near(ctx: Ctx) -> None:
         return
     if ctx.today >= near_day(ctx, planned):
         n = ctx.policy.int("matter.escalate_when_planned_within_workdays")
-        escalate(ctx, f"submitted {ctx.today}: the planned date {planned} is {n} working days away or less")
+        escalate(ctx, f"submitted {ctx.today}: the planned date {planned} is {n} working days away or less",
+                 reason="near")
 
 
 def notify_submitted(ctx: Ctx) -> None:
@@ -334,7 +336,8 @@ def escalate_overdue(ctx: Ctx) -> None:
 
 def escalate_near(ctx: Ctx) -> None:
     n = ctx.policy.int("matter.escalate_when_planned_within_workdays")
-    escalate(ctx, f"the planned date {ctx.data.get('event_date')} is {n} working days away, still undecided")
+    escalate(ctx, f"the planned date {ctx.data.get('event_date')} is {n} working days away, still undecided",
+             reason="near")
 
 
 def follow_up(ctx: Ctx) -> None:

@@ -320,6 +320,9 @@ def load_org(app: App) -> Org:
     return org
 
 
+OVERRIDE_MARK = "+override"  # in ActionFilter's answer: the action needs --override REASON (render.py)
+
+
 class ActionFilter:
     """Which of a mail's actions its recipient may take *now* (a decided case invites nobody)."""
 
@@ -336,7 +339,9 @@ class ActionFilter:
         if key not in self._cache:
             try:
                 infos = self.app.service.triggers(mail.case_id, str(person))
-                self._cache[key] = [i.trigger for i in infos if i.allowed]
+                # a step allowed only with a reason for passing a rule (R-2.5) is offered with --override
+                self._cache[key] = [i.trigger + (OVERRIDE_MARK if i.reason and "--override" in i.reason else "")
+                                    for i in infos if i.allowed]
             except NotFound:
                 self._cache[key] = []  # the person (or case) is gone: nothing to invite them to
             except WorkflowError:

@@ -153,12 +153,16 @@ def one_line(text: str) -> str:
 
 
 # -- rendering ---------------------------------------------------------------------------------------
-def commands_for(case: int | None, person: str | None, actions: Iterable[str]) -> list[str]:
-    """The exact commands to act: one `case advance` per action, else `case show`."""
+def commands_for(case: int | None, person: str | None, actions: Iterable[str],
+                 with_override: Iterable[str] = ()) -> list[str]:
+    """The exact commands to act: one `case advance` per action, else `case show`. An action that passes
+    a rule only with a reason (R-2.5) shows `--override REASON`, for the recipient to fill in."""
     if case is None:
         return []
     as_ = shlex.quote(person) if person else "YOU"
-    found = [f"outpost case advance {case} {shlex.quote(a)} --as {as_}" for a in actions]
+    needs = set(with_override)
+    found = [f"outpost case advance {case} {shlex.quote(a)} --as {as_}"
+             + (" --override REASON" if a in needs else "") for a in actions]
     return found or [f"outpost case show {case}"]
 
 
@@ -170,8 +174,14 @@ def context(mail: Mail, org: Org | None = None, lang: str | None = None,
     rcpt = mail.recipients[0] if mail.recipients else {}
     person = rcpt.get("person")
     actions = [str(a) for a in p.get("actions") or []]
+    with_override: set[str] = set()
     if allowed is not None:
-        keep = set(allowed)
+        keep = set()
+        for entry in allowed:  # "approve", or "approve+override" (notifications/delivery.py ActionFilter)
+            name, _, mark = str(entry).partition("+")
+            keep.add(name)
+            if mark == "override":
+                with_override.add(name)
         actions = [a for a in actions if a in keep]
     case = p.get("case", mail.case_id)
     subject = p.get("subject")
@@ -200,7 +210,7 @@ def context(mail: Mail, org: Org | None = None, lang: str | None = None,
         "due": When(datetime.fromisoformat(due_at), lang) if due_at else None,
         "event_on": When(datetime.fromisoformat(event_at) if event_at else mail.created_at, lang),
         "actions": actions,
-        "commands": commands_for(case, person, actions),
+        "commands": commands_for(case, person, actions, with_override),
         "show_command": f"outpost case show {case}" if case is not None else "",
         "params": p,
     }

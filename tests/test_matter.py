@@ -313,6 +313,8 @@ def test_R3_6_reminder_exactly_3_and_escalation_5_working_days_after_submission(
     assert v["history"][-1]["trigger"] == "escalate" and v["history"][-1]["details"]["rule"] == "R-3.6"
     assert mails(app, "matter.escalated") == ["liu@gov.example.org", "sun@gov.example.org"]
     assert mails(app, "matter.reminder") == ["liu@gov.example.org"]
+    assert {m.params["reason"] for m in app.store.mails(case_id=case) if m.event == "matter.escalated"} == \
+        {"overdue"}
 
 
 def test_R3_6_a_report_reminds_the_clerk(app: App) -> None:
@@ -330,6 +332,13 @@ def test_R3_6_planned_date_2_working_days_away_escalates_at_once(app: App) -> No
     assert [h["trigger"] for h in v["history"]] == ["open", "escalate"]
     assert "planned_date_near" not in pending(app, case)
     assert mails(app, "matter.escalated") == ["liu@gov.example.org", "sun@gov.example.org"]
+    # the mail says why: the planned date is near, not "not dealt with in time" seconds after submission
+    from notifications.render import render
+
+    [row, *_] = [m for m in app.store.mails(case_id=case) if m.event == "matter.escalated"]
+    assert row.params["reason"] == "near"
+    text = render(row, None, lang="en").text
+    assert "close to its planned date" in text and "not dealt with in time" not in text
 
 
 def test_R3_6_planned_date_3_working_days_away_escalates_when_it_is_2_away(app: App) -> None:

@@ -219,6 +219,21 @@ def test_commands_only_invite_what_the_recipient_may_do(make_app: Callable[..., 
     assert f"outpost case advance {case} reject --as wang" in texts[("leave.reminder", "wang")]
 
 
+def test_a_step_that_needs_a_reason_is_offered_with_override(make_app: Callable[..., App], sqlite_url: str) -> None:
+    """A request over the presence limit (R-2.5): the approver's mail shows `approve … --override REASON`,
+    the command that works once the reason is filled in, and `reject` as it is."""
+    app = make_app(sqlite_url)
+    case = app.service.open("leave", "zhao", {"start": "2027-03-01", "end": "2027-07-31"}).id  # 153 days
+    with app.store.transaction(write=False) as tx:
+        org = tx.org()
+    [row] = [m for m in app.store.mails(case_id=case) if m.event == "leave.requested"]
+    text = prepare(row, org, app.settings, ActionFilter(app)).rendered.text
+    assert f"outpost case advance {case} approve --as wang --override REASON" in text
+    assert f"outpost case advance {case} reject --as wang" in text and "reject --as wang --override" not in text
+    app.service.advance(case, "approve", "wang", override="出国招商，经市长批准")  # the hinted command works
+    assert app.case_view(case)["state"] == "approved"
+
+
 def test_english_installations_send_english(make_app: Callable[..., App], sqlite_url: str) -> None:
     """`language = en` queues English mail."""
     app = make_app(sqlite_url, language="en")
