@@ -166,6 +166,14 @@ def raw_run(folder: Path, cases: int, people: int) -> float:
         now = T0.astimezone(UTC)
         data = {"v": 1, "start": day.isoformat(), "end": day.isoformat(), "days": 1}
         db.execute("BEGIN IMMEDIATE")
+        # the reads the rules need, by hand as well: days already off site or asked for, and a leave this one
+        # continues (R-2.5, R-2.1/2.6); is the approver away today
+        db.execute("SELECT start, \"end\", case_id FROM off_site WHERE person = ? AND start <= ? AND \"end\" >= ?",
+                   (who, "2027-12-31", "2027-01-01")).fetchall()
+        db.execute("SELECT id, state, data FROM cases WHERE process = 'leave' AND subject = ? ORDER BY id",
+                   (who,)).fetchall()
+        db.execute("SELECT id FROM off_site WHERE person = ? AND start <= ? AND \"end\" >= ? LIMIT 1",
+                   (approver, now.date().isoformat(), now.date().isoformat())).fetchall()
         case_id = db.execute("INSERT INTO cases (process, definition_version, office, subject, state, version, data, "
                              "opened_at, opened_by, updated_at, history_count, history_head) VALUES ('leave', 1, ?, ?, "
                              "'pending', 1, ?, ?, ?, ?, 0, '') RETURNING id",
@@ -180,6 +188,8 @@ def raw_run(folder: Path, cases: int, people: int) -> float:
         db.execute("BEGIN IMMEDIATE")
         state, version, blob, count, head = raw.case(case_id)
         data = json.loads(blob)
+        db.execute("SELECT id FROM off_site WHERE person = ? AND start <= ? AND \"end\" >= ? LIMIT 1",
+                   (approver, now.date().isoformat(), now.date().isoformat())).fetchall()  # approver away?
         db.execute("SELECT start, \"end\" FROM off_site WHERE person = ? AND start <= ? AND \"end\" >= ?",
                    (who, "2027-12-31", "2027-01-01")).fetchall()
         db.execute("INSERT INTO off_site (person, case_id, start, \"end\", source) VALUES (?, ?, ?, ?, 'leave')",

@@ -174,15 +174,15 @@ def record_return(ctx: Ctx) -> None:
 ACTIVE = ("pending", "approved", "on_leave")  # a leave that is asked for, granted or under way
 
 
-def _clash(ctx: Ctx, person: str, start: date, end: date) -> str | None:
-    """Days of [start, end] already off site, or already asked for: each day is asked for once (R-2.5
-    counts days, and two requests for one day would count it twice)."""
+def _clash(ctx: Ctx, person: str, start: date, end: date, mine: list[Any]) -> str | None:
+    """Days of [start, end] already off site, or already asked for (`mine`: the person's leave cases):
+    each day is asked for once (R-2.5 counts days, and two requests for one day would count it twice)."""
     for year in range(start.year, end.year + 1):
         for r in ctx.tx.off_site(person, year):
             if r.start <= end and start <= r.end:
                 return f"{person} is already off site {max(r.start, start)} – {min(r.end, end)}" + (
                     f" (case {r.case_id})" if r.case_id else "")
-    for other in ctx.tx.cases_of(PROCESS, person):
+    for other in mine:
         if other.state == "pending":
             o_start, o_end = data_date(other.data, "start"), data_date(other.data, "end")
             if o_start <= end and start <= o_end:
@@ -190,10 +190,10 @@ def _clash(ctx: Ctx, person: str, start: date, end: date) -> str | None:
     return None
 
 
-def _continued(ctx: Ctx, person: str, start: date) -> Any:
+def _continued(mine: list[Any], start: date) -> Any:
     """The person's active leave that ends the day before `start`: a leave that continues it is one
     absence, routed on the total (R-2.1, R-2.6), with or without --extends."""
-    for other in ctx.tx.cases_of(PROCESS, person):
+    for other in mine:
         if other.state in ACTIVE and data_date(other.data, "end") == start - timedelta(days=1):
             return other
     return None
@@ -215,7 +215,8 @@ def open_leave(ctx: Ctx) -> OpenPlan:
                        f"{days_inclusive(start, end)} days")
     if ctx.override is not None:
         raise BadInput("--override is given by the approver when deciding (R-2.5), not when asking for leave")
-    clash = _clash(ctx, actor.id, start, end)
+    mine = ctx.tx.cases_of(PROCESS, actor.id)
+    clash = _clash(ctx, actor.id, start, end, mine)
     if clash:
         raise RuleViolation("R-2.5", clash + "; each day is asked for once")
     days = days_inclusive(start, end)
@@ -244,7 +245,7 @@ def open_leave(ctx: Ctx) -> OpenPlan:
         total = int(base.data.get("total_days", base.data["days"])) + days
         data["extends"] = base_id
     else:
-        before = _continued(ctx, actor.id, start)
+        before = _continued(mine, start)
         if before is not None:  # the same absence asked for in pieces: routed on the whole (R-2.1, R-2.6)
             total = int(before.data.get("total_days", before.data["days"])) + days
             data["continues"] = before.id

@@ -374,9 +374,12 @@ class SqlTx:
         return _case_from(row) if row is not None else None
 
     def cases_of(self, process: str, subject: str) -> list[Case]:
-        rows = self.conn.execute(select(cases_t).where(cases_t.c.process == process, cases_t.c.subject == subject)
-                                 .order_by(cases_t.c.id))
-        return [_case_from(r) for r in rows]
+        def build() -> Any:  # prepared: the leave opener asks this on every request
+            return (select(cases_t).where(cases_t.c.process == bindparam("process"),
+                                          cases_t.c.subject == bindparam("subject")).order_by(cases_t.c.id))
+
+        return [_case_from(_Row(r)) for r in self.run.fetch("cases_of", build,
+                                                            {"process": process, "subject": subject})]
 
     def insert_case(self, case: Case) -> int:
         row = self.run.fetch_one("insert_case", lambda: _insert_all(cases_t)().returning(cases_t.c.id), {
