@@ -107,13 +107,16 @@ class LeaveCases(RuleBasedStateMachine):
     def today(self) -> date:
         return local_date(self.clock.now())
 
-    @staticmethod
-    def deciders(case: Case) -> set[str]:
-        """Who may approve or reject now, from the routing recorded at opening (R-2.1/2.3/2.4/2.8)."""
+    def deciders(self, case: Case) -> set[str]:
+        """Who may approve or reject now, from the routing recorded at opening (R-2.1/2.3/2.8), and a
+        director away today passing it to the next level (R-2.4)."""
         found: set[str] = set()
         role = case.data.get("approver_role")
         if role == "director" and case.office:
-            found.add(DIRECTOR[case.office])
+            director = DIRECTOR[case.office]
+            with self.app.store.transaction(write=False) as tx:
+                away = tx.off_site_on(director, self.today())
+            found.add("liu" if away and director != case.subject else director)
         if role == "supervising_leader" or case.data.get("escalated"):
             found.add("liu")
         found.discard(case.subject or "")
@@ -129,7 +132,7 @@ class LeaveCases(RuleBasedStateMachine):
             return multiple()
         assert case.subject == who and case.office == OFFICE[who]
         total = int(case.data["total_days"])
-        if who in DIRECTOR.values() and total < 7:
+        if who in DIRECTOR.values() and total < 7 and case.data["route_rule"] != "R-2.5":
             assert case.state == "approved" and case.data["route_rule"] == "R-2.2"
         else:
             assert case.state == "pending"
