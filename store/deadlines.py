@@ -98,11 +98,21 @@ class SqlDeadlineQueue:
                                          "max_attempts": max_attempts, "retry_at": retry_at, "now": now}).first()
         return str(row.status) if row is not None else "taken over"
 
-    def release(self, owner: str) -> None:
-        """Give back unfired claims (a clean shutdown)."""
+    def release(self, *owners: str) -> int:
+        """Give back the unfired claims of `owners` (a clean shutdown, a failed tick, or processes known to
+        be gone: workflow/orphans.py). Returns how many rows were released."""
+        if not owners:
+            return 0
         with self.store.transaction() as tx:
-            tx.conn.execute(update(deadline_t).where(deadline_t.c.lock_owner == owner, _PENDING)
-                            .values(lock_owner=None, lock_expires_at=None))
+            done = tx.conn.execute(update(deadline_t).where(deadline_t.c.lock_owner.in_(sorted(owners)), _PENDING)
+                                   .values(lock_owner=None, lock_expires_at=None))
+        return int(done.rowcount)
+
+    def claim_owners(self) -> set[str]:
+        """Every owner holding a claim on a pending deadline."""
+        stmt = select(deadline_t.c.lock_owner).distinct().where(_PENDING, deadline_t.c.lock_owner.is_not(None))
+        with self.store.transaction(write=False) as tx:
+            return {str(o) for o in tx.conn.execute(stmt).scalars()}
 
     def failed(self) -> list[Deadline]:
         with self.store.transaction(write=False) as tx:

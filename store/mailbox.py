@@ -82,10 +82,23 @@ class SqlMailbox:
             updated = tx.conn.execute(select(mail_t).where(mail_t.c.id == mail_id)).one()
         return _mail_from(updated)
 
-    def release(self, mail_id: int, owner: str) -> None:
+    def release(self, mail_id: int | None, *owners: str) -> int:
+        """Give back a claim: one row (`mail_id`) if still `owners`' own, or with `mail_id` None every queued
+        row they hold (processes known to be gone: workflow/orphans.py). Returns how many rows."""
+        if not owners:
+            return 0
+        which = mail_t.c.id == mail_id if mail_id is not None else mail_t.c.status == QUEUED
         with self.store.transaction() as tx:
-            tx.conn.execute(update(mail_t).where(mail_t.c.id == mail_id, mail_t.c.lock_owner == owner)
-                            .values(lock_owner=None, lock_expires_at=None))
+            done = tx.conn.execute(update(mail_t).where(mail_t.c.lock_owner.in_(sorted(owners)), which)
+                                   .values(lock_owner=None, lock_expires_at=None))
+        return int(done.rowcount)
+
+    def claim_owners(self) -> set[str]:
+        """Every owner holding a claim on a queued mail."""
+        stmt = select(mail_t.c.lock_owner).distinct().where(mail_t.c.status == QUEUED,
+                                                            mail_t.c.lock_owner.is_not(None))
+        with self.store.transaction(write=False) as tx:
+            return {str(o) for o in tx.conn.execute(stmt).scalars()}
 
     # -- administration --------------------------------------------------------------------------
     def requeue(self, mail_id: int, now: datetime) -> Mail:

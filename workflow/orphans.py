@@ -86,8 +86,9 @@ class Released:
 
 def release_orphaned_claims(store: SqlStore) -> Released:
     """Give back every claim whose owner's process is gone from this process table."""
-    from store.claims import claim_owners, release_claims
+    from store.deadlines import SqlDeadlineQueue
+    from store.mailbox import SqlMailbox
 
-    gone = tuple(sorted(o for o in claim_owners(store) if is_gone(o)))
-    deadlines, mails = release_claims(store, gone)
-    return Released(gone, deadlines, mails)
+    queue, mailbox = SqlDeadlineQueue(store), SqlMailbox(store)
+    gone = tuple(sorted(o for o in queue.claim_owners() | mailbox.claim_owners() if is_gone(o)))
+    return Released(gone, queue.release(*gone), mailbox.release(None, *gone))

@@ -77,8 +77,13 @@ class Outbox(Protocol):
         """
         ...
 
-    def release(self, mail_id: int, owner: str) -> None:
-        """Give a claimed row back untouched (not attempted)."""
+    def release(self, mail_id: int | None, *owners: str) -> int:
+        """Give a claimed row back untouched (not attempted); with `mail_id` None, every queued row the
+        owners hold. Returns how many rows."""
+        ...
+
+    def claim_owners(self) -> set[str]:
+        """Every owner holding a claim on a queued mail."""
         ...
 
     def requeue(self, mail_id: int, now: datetime) -> Mail:
