@@ -82,12 +82,12 @@ def make_engine(url: str, busy_timeout_ms: int = BUSY_TIMEOUT_MS, create: bool =
     if backend == "sqlite":
         path = parsed.database
         if path and path != ":memory:":
+            if Path(path).is_dir():
+                raise DatabaseUnavailable(f"database_url: {path} is a folder, not a database file")
             if create:
                 _create_private_file(Path(path))
             elif not Path(path).exists():
                 raise SchemaMismatch(f"no database at {path}; run `outpost init` to create it")
-            elif Path(path).is_dir():
-                raise DatabaseUnavailable(f"database_url: {path} is a folder, not a database file")
         engine = create_engine(parsed, poolclass=NullPool if path in (None, "", ":memory:") else None,
                                connect_args={"timeout": busy_timeout_ms / 1000})
         _sqlite_setup(engine, busy_timeout_ms)
@@ -108,8 +108,6 @@ def make_engine(url: str, busy_timeout_ms: int = BUSY_TIMEOUT_MS, create: bool =
 
 def _create_private_file(path: Path) -> None:
     """Create the SQLite file readable by its owner only (it holds people's leave and e-mail)."""
-    if path.is_dir():
-        raise DatabaseUnavailable(f"database_url: {path} is a folder, not a database file")
     if path.exists():
         return
     try:
@@ -293,8 +291,7 @@ class SqlTx:
         }
         return Org(offices=offices, people=people)
 
-    def replace_org(self, offices: Sequence[Office], people: Sequence[Person],
-                    today: date | None = None) -> OrgChange:
+    def replace_org(self, offices: Sequence[Office], people: Sequence[Person], today: date) -> OrgChange:
         """Make the stored organisation equal to the given one; write only what differs.
 
         An office stays in the table once it has cases (they refer to it); its lifetime is kept in meta
@@ -309,11 +306,11 @@ class SqlTx:
             if old is None:
                 self.conn.execute(insert(office_t).values(code=o.code, **values))
                 offices_added.append(o.code)
-                if not first_load and today is not None:
+                if not first_load:
                     self.set_meta(OFFICE_META_PREFIX + o.code, {"since": today.isoformat()})
             elif not old.active:  # back in the file: its duties start again from today
                 self.conn.execute(update(office_t).where(office_t.c.code == o.code).values(**values))
-                self.set_meta(OFFICE_META_PREFIX + o.code, {"since": (today or date.today()).isoformat()})
+                self.set_meta(OFFICE_META_PREFIX + o.code, {"since": today.isoformat()})
                 offices_added.append(o.code)
             elif (old.name, old.city, old.covers) != (o.name, o.city, o.covers):
                 self.conn.execute(update(office_t).where(office_t.c.code == o.code).values(**values))
@@ -322,7 +319,7 @@ class SqlTx:
         for code, old in sorted(current.offices.items()):
             if code not in given_offices and old.active:
                 life = {"since": old.since.isoformat()} if old.since else {}
-                self.set_meta(OFFICE_META_PREFIX + code, {**life, "until": (today or date.today()).isoformat()})
+                self.set_meta(OFFICE_META_PREFIX + code, {**life, "until": today.isoformat()})
                 offices_changed.append(code)
         added, changed, removed = [], [], []
         cadre: list[tuple[str, str | None, frozenset[str], frozenset[str]]] = []

@@ -36,7 +36,7 @@ MAX_NAME = 100  # holiday.name in store/tables.py
 
 def parse_notice(text: str, where: str) -> HolidayNotice:
     try:
-        doc = tomllib.loads(text.removeprefix("\ufeff"))
+        doc = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise BadInput(f"{where}: not valid TOML ({exc})") from None
     errors: list[str] = []

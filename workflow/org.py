@@ -52,7 +52,7 @@ def text_field(value: Any, where: str, errors: list[str], required: bool = True,
 def parse_org(text: str, source: str = "org file") -> OrgSpec:
     """Validate the whole file; every problem is reported at once, by key."""
     try:
-        doc = tomllib.loads(text.removeprefix("\ufeff"))  # a byte-order mark from a Windows editor
+        doc = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise BadInput(f"{source}: not valid TOML ({exc})") from None
     errors: list[str] = []
