@@ -11,6 +11,7 @@ SQLite and PostgreSQL (docs/RELIABILITY.md, promise 3).
 from __future__ import annotations
 
 import collections
+import sqlite3
 from collections.abc import Callable
 from datetime import timedelta
 
@@ -99,20 +100,29 @@ def test_a_reminder_is_skipped_when_a_later_deadline_has_already_fired_elsewhere
 
 def test_a_tick_that_fails_midway_hands_back_its_claims(make_app: Callable[..., App], sqlite_url: str,
                                                         monkeypatch: pytest.MonkeyPatch) -> None:
-    """The database goes busy in the middle of a tick: the tick fails as a whole, its unfired claims are
-    handed back, and the next tick fires them at once — not after the 5-minute lease."""
-    app = make_app(sqlite_url, at=local(2026, 11, 2, 10, 0))
+    """Another process holds the SQLite write lock past the busy timeout while the tick fires its 4th
+    deadline (and records the failure): the tick fails as a whole, and once the lock is gone its unfired
+    claims are handed back; the next tick fires them at once — not after the 5-minute lease."""
+    app = make_app(sqlite_url, at=local(2026, 11, 2, 10, 0), busy_timeout_ms=200)
     due_leave_deadlines(app, 10)
     ticker = app.ticker
     fire_one, calls = ticker._fire_one, [0]
+    db_file = sqlite_url.removeprefix("sqlite:///")
 
-    def busy_after_three(*args: object) -> None:
+    def locked_from_the_fourth(*args: object) -> None:  # only chooses when the other process holds the lock
         calls[0] += 1
-        if calls[0] > 3:
-            raise Busy("database is locked")
-        fire_one(*args)  # type: ignore[arg-type]
+        if calls[0] != 4:
+            fire_one(*args)  # type: ignore[arg-type]
+            return
+        other = sqlite3.connect(db_file, isolation_level=None)
+        other.execute("BEGIN IMMEDIATE")
+        try:
+            fire_one(*args)  # type: ignore[arg-type]
+        finally:
+            other.execute("ROLLBACK")
+            other.close()
 
-    monkeypatch.setattr(ticker, "_fire_one", busy_after_three)
+    monkeypatch.setattr(ticker, "_fire_one", locked_from_the_fourth)
     with pytest.raises(Busy):
         ticker.tick(T)
     monkeypatch.undo()
