@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import uuid
 from collections.abc import Callable, Iterator
 from datetime import datetime
@@ -122,6 +123,42 @@ def dump(url: str) -> list[Any]:
         engine.dispose()
 
 
+def point_cli_at(monkeypatch: pytest.MonkeyPatch, url: str, folder: Path, outbox: bool = True) -> None:
+    """Run the in-process CLI against `url` from `folder`, with no OUTPOST_* setting of the machine leaking
+    in (and the outbox in `folder` unless `outbox` is False)."""
+    for key in list(os.environ):
+        if key.startswith("OUTPOST_"):
+            monkeypatch.delenv(key)
+    monkeypatch.setenv("OUTPOST_DATABASE_URL", url)
+    if outbox:
+        monkeypatch.setenv("OUTPOST_OUTBOX_DIR", str(folder / "outbox"))
+    monkeypatch.chdir(folder)
+
+
+# A 2027 holiday notice for tests (R-0.6): Spring Festival, with its make-up Sunday working day.
+NOTICE_2027 = """
+year = 2027
+source = "test notice"
+[[holiday]]
+name = "春节"
+start = "2027-02-06"
+end = "2027-02-12"
+[[workday]]
+name = "春节调休"
+date = "2027-02-14"
+"""
+
+
+def copy_database(template: Path, folder: Path) -> Path:
+    """A copy of an initialised SQLite file (with its WAL) as `folder`/outpost.db, for one example."""
+    folder.mkdir(parents=True, exist_ok=True)
+    for suffix in ("", "-wal", "-shm"):
+        src = Path(f"{template}{suffix}")
+        if src.exists():
+            shutil.copy(src, folder / f"outpost.db{suffix}")
+    return folder / "outpost.db"
+
+
 CLI_NOW = "2027-05-10 02:00:00"  # the CLI's system clock in CLI tests: 10:00 on 10 May 2027 in Beijing
 
 
@@ -135,12 +172,7 @@ def frozen_cli(sqlite_url: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path,
 
     from workflow.cli import run
 
-    for key in list(os.environ):
-        if key.startswith("OUTPOST_"):
-            monkeypatch.delenv(key)
-    monkeypatch.setenv("OUTPOST_DATABASE_URL", sqlite_url)
-    monkeypatch.setenv("OUTPOST_OUTBOX_DIR", str(tmp_path / "outbox"))
-    monkeypatch.chdir(tmp_path)
+    point_cli_at(monkeypatch, sqlite_url, tmp_path)
 
     def call(*args: str) -> tuple[int, str, str]:
         capsys.readouterr()

@@ -7,7 +7,6 @@ so that the next one starts from a database that verifies again. On SQLite and P
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import timedelta
@@ -18,7 +17,7 @@ import pytest
 from sqlalchemy import Connection, Engine, create_engine, delete, insert, select, update
 
 from store.tables import CaseRow, HistoryRow
-from tests.conftest import local, set_time
+from tests.conftest import local, point_cli_at, set_time
 from workflow.app import App
 from workflow.cli import run
 from workflow.hashing import history_hash
@@ -62,11 +61,7 @@ def db(make_app: Callable[..., App], db_url: str, monkeypatch: pytest.MonkeyPatc
     set_time(app, local(2027, 1, 5, 16, 0))
     app.service.advance(staff, "withdraw", "zhao", comment="不去了")
     app.close()
-    for key in list(os.environ):
-        if key.startswith("OUTPOST_"):
-            monkeypatch.delenv(key)
-    monkeypatch.setenv("OUTPOST_DATABASE_URL", db_url)
-    monkeypatch.chdir(tmp_path)
+    point_cli_at(monkeypatch, db_url, tmp_path, outbox=False)
     engine = create_engine(db_url)
     try:
         yield Db(db_url, engine, {"staff": staff, "director": director, "rejected": rejected,

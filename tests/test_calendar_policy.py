@@ -8,25 +8,13 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import local
+from tests.conftest import NOTICE_2027, local
 from workflow.app import App
 from workflow.calendar import WorkCalendar
 from workflow.cli import run
 from workflow.errors import BadInput
 from workflow.holidays import parse_notice
 from workflow.policy import load_policy
-
-NOTICE_2027 = """
-year = 2027
-source = "test notice"
-[[holiday]]
-name = "春节"
-start = "2027-02-06"
-end = "2027-02-12"
-[[workday]]
-name = "春节调休"
-date = "2027-02-14"
-"""
 
 
 def test_R0_6_library_knows_the_make_up_saturday_of_2026() -> None:

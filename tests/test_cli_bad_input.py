@@ -20,7 +20,7 @@ from typing import Any
 import pytest
 from sqlalchemy import MetaData, create_engine, inspect, select
 
-from tests.conftest import ORG_FILE, dump
+from tests.conftest import ORG_FILE, dump, point_cli_at
 from workflow.cli import run
 
 ORG_TEXT = ORG_FILE.read_text(encoding="utf-8")
@@ -77,12 +77,7 @@ class Cli:
 def cli(db_url: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
         tmp_path: Path) -> Cli:
     """The CLI on an empty database named by OUTPOST_DATABASE_URL, run from an empty folder."""
-    for key in list(os.environ):
-        if key.startswith("OUTPOST_"):
-            monkeypatch.delenv(key)
-    monkeypatch.setenv("OUTPOST_DATABASE_URL", db_url)
-    monkeypatch.setenv("OUTPOST_OUTBOX_DIR", str(tmp_path / "outbox"))
-    monkeypatch.chdir(tmp_path)
+    point_cli_at(monkeypatch, db_url, tmp_path)
     return Cli(db_url, capsys, tmp_path)
 
 

@@ -42,7 +42,7 @@ import typer
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tests.conftest import ORG_FILE, dump
+from tests.conftest import NOTICE_2027, ORG_FILE, dump
 from workflow import registry
 from workflow.app import App
 from workflow.cli import app as cli_app
@@ -152,17 +152,6 @@ class World:
         shutil.copyfile(self.pristine, self.work)
 
 
-HOLIDAYS_2027 = """year = 2027
-source = "fuzz"
-[[holiday]]
-name = "春节"
-start = "2027-02-06"
-end = "2027-02-12"
-[[workday]]
-name = "春节调休"
-date = "2027-02-14"
-"""
-
 
 @cache
 def world() -> World:
@@ -225,7 +214,7 @@ def world() -> World:
 
     files = folder / "files"
     files.mkdir()
-    (files / "holidays2027.toml").write_text(HOLIDAYS_2027, encoding="utf-8")
+    (files / "holidays2027.toml").write_text(NOTICE_2027, encoding="utf-8")
     (files / "garbage.toml").write_bytes(bytes(range(256)) * 4)
     (files / "latin1.toml").write_bytes("name = 'caf\xe9'".encode("latin-1"))
     (files / "empty.toml").write_text("", encoding="utf-8")

@@ -22,7 +22,7 @@ from typing import Any
 import pytest
 from sqlalchemy import create_engine, text
 
-from tests.conftest import ORG_FILE, dump
+from tests.conftest import ORG_FILE, dump, point_cli_at
 from workflow.app import App
 from workflow.cli import run
 from workflow.errors import Conflict
@@ -68,11 +68,7 @@ def scalar(url: str, sql: str, **params: Any) -> Any:
 def pending_case(db_url: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path,
                  capsys: pytest.CaptureFixture[str]) -> int:
     """An initialised database (through the CLI) with wang's 10-day leave pending with liu."""
-    for key in list(os.environ):
-        if key.startswith("OUTPOST_"):
-            monkeypatch.delenv(key)
-    monkeypatch.setenv("OUTPOST_DATABASE_URL", db_url)
-    monkeypatch.chdir(tmp_path)
+    point_cli_at(monkeypatch, db_url, tmp_path, outbox=False)
     assert run(["init"]) == 0
     assert run(["org", "load", str(ORG_FILE)]) == 0
     capsys.readouterr()

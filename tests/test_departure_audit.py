@@ -7,7 +7,6 @@ a Monday. Each step is its own transaction and every check reloads the case from
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
@@ -24,7 +23,7 @@ from hypothesis.stateful import (
     run_state_machine_as_test,
 )
 
-from tests.conftest import ORG_FILE, local, set_time
+from tests.conftest import ORG_FILE, local, point_cli_at, set_time
 from tests.walks import CaseWalk
 from workflow.app import App
 from workflow.cli import run
@@ -454,12 +453,7 @@ def test_R4_6_the_asset_handover_is_recorded_against_the_case_until_closed(app: 
 @pytest.fixture
 def cli_app(app: App, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> App:
     """The `outpost` CLI pointed at the test database (initialised, example organisation loaded)."""
-    for key in list(os.environ):
-        if key.startswith("OUTPOST_"):
-            monkeypatch.delenv(key)
-    monkeypatch.setenv("OUTPOST_DATABASE_URL", app.settings.database_url)
-    monkeypatch.setenv("OUTPOST_OUTBOX_DIR", str(tmp_path / "outbox"))
-    monkeypatch.chdir(tmp_path)
+    point_cli_at(monkeypatch, app.settings.database_url, tmp_path)
     return app
 
 

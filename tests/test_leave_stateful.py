@@ -28,7 +28,7 @@ from hypothesis.stateful import (
 from sqlalchemy import create_engine, select
 
 from store.tables import metadata
-from tests.conftest import ORG_FILE, local
+from tests.conftest import ORG_FILE, copy_database, local
 from workflow import registry
 from workflow.app import App
 from workflow.clock import FixedClock
@@ -72,10 +72,7 @@ class LeaveCases(RuleBasedStateMachine):
     def __init__(self) -> None:
         super().__init__()
         self.folder = Path(tempfile.mkdtemp(prefix="outpost-stateful-"))
-        for suffix in ("", "-wal", "-shm"):
-            src = Path(f"{self.template}{suffix}")
-            if src.exists():
-                shutil.copy(src, self.folder / f"outpost.db{suffix}")
+        copy_database(self.template, self.folder)
         self.settings = make_settings(self.folder)
         self.clock = FixedClock(T0)
         self.app = App(self.settings, clock=self.clock)

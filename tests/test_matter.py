@@ -7,7 +7,6 @@ a Monday. The one test across a real holiday uses National Day 2026.
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
@@ -25,7 +24,7 @@ from hypothesis.stateful import (
 )
 
 from machines.matter import CATEGORIES, PROHIBITED
-from tests.conftest import dump, local, set_time
+from tests.conftest import dump, local, point_cli_at, set_time
 from tests.walks import CaseWalk
 from workflow.app import App
 from workflow.cli import run
@@ -399,12 +398,7 @@ def test_R3_7_business_and_guarantee_matters_are_refused_at_submission(app: App,
 @pytest.fixture
 def cli_app(app: App, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> App:
     """The `outpost` CLI pointed at the test database (initialised, example organisation loaded)."""
-    for key in list(os.environ):
-        if key.startswith("OUTPOST_"):
-            monkeypatch.delenv(key)
-    monkeypatch.setenv("OUTPOST_DATABASE_URL", app.settings.database_url)
-    monkeypatch.setenv("OUTPOST_OUTBOX_DIR", str(tmp_path / "outbox"))
-    monkeypatch.chdir(tmp_path)
+    point_cli_at(monkeypatch, app.settings.database_url, tmp_path)
     return app
 
 

@@ -25,7 +25,7 @@ from sqlalchemy import func, select
 from machines.info_quota import accept_item, add_item
 from machines.investment import add_investment, grade, parse_amount, parse_credits
 from store.tables import metadata
-from tests.conftest import ORG_FILE, local, set_time
+from tests.conftest import ORG_FILE, copy_database, local, set_time
 from workflow import registry
 from workflow.app import App
 from workflow.clock import FixedClock
@@ -536,10 +536,7 @@ class Duties(RuleBasedStateMachine):
     def __init__(self) -> None:
         super().__init__()
         self.folder = Path(tempfile.mkdtemp(prefix="outpost-duties-"))
-        for suffix in ("", "-wal", "-shm"):
-            src = Path(f"{self.template}{suffix}")
-            if src.exists():
-                shutil.copy(src, self.folder / f"outpost.db{suffix}")
+        copy_database(self.template, self.folder)
         self.settings = load_settings({"database_url": f"sqlite:///{self.folder / 'outpost.db'}",
                                        "outbox_dir": self.folder / "outbox"}, env={}, cwd=self.folder)
         self.clock = FixedClock(T0)

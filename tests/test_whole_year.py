@@ -23,7 +23,6 @@ The script (local time; actions at 10:00 unless a time is given):
 from __future__ import annotations
 
 import json
-import os
 import time
 from collections import Counter
 from collections.abc import Callable
@@ -36,7 +35,7 @@ import pytest
 from machines.info_quota import accept_item, add_item
 from machines.investment import add_investment
 from store.reports import SqlReports
-from tests.conftest import local, set_time
+from tests.conftest import local, point_cli_at, set_time
 from workflow.app import App
 from workflow.compliance import build
 from workflow.ports import CaseFilter
@@ -309,12 +308,7 @@ def test_a_whole_year_of_two_offices(app: App, monkeypatch: pytest.MonkeyPatch, 
 
     from workflow.cli import run
 
-    for key in list(os.environ):
-        if key.startswith("OUTPOST_"):
-            monkeypatch.delenv(key)
-    monkeypatch.setenv("OUTPOST_DATABASE_URL", app.settings.database_url)
-    monkeypatch.setenv("OUTPOST_OUTBOX_DIR", str(tmp_path / "outbox"))
-    monkeypatch.chdir(tmp_path)
+    point_cli_at(monkeypatch, app.settings.database_url, tmp_path)
     capsys.readouterr()
     with freeze_time("2027-12-31 16:00:00"):  # 00:00 on 1 January 2028 in Beijing
         assert run(["report", "compliance", "--year", "2027", "--json"]) == 0
