@@ -9,7 +9,6 @@ import email.policy
 import os
 import random
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -24,6 +23,8 @@ import pytest
 from aiosmtpd.controller import Controller
 
 from tests.conftest import local
+from tests.notifications.conftest import _free_port as free_port
+from tests.test_daemon import wait_for
 from workflow import registry
 from workflow.app import App
 
@@ -58,21 +59,6 @@ def wait_while_progressing(probe: Callable[[], Any], goal: Any, quiet: float) ->
         elif time.monotonic() - since > quiet:
             return False
     return True
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def wait_for(predicate: Callable[[], bool], seconds: float) -> bool:
-    end = time.monotonic() + seconds
-    while time.monotonic() < end:
-        if predicate():
-            return True
-        time.sleep(0.2)
-    return predicate()
 
 
 @pytest.mark.slow
