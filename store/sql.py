@@ -145,8 +145,7 @@ _UNAVAILABLE = (
     ("unable to open database file", "cannot be opened (no such folder, or no permission)"),
     ("file is not a database", "file is not an SQLite database"),
     ("database disk image is malformed", "file is damaged"),
-    ("attempt to write a readonly database", "is read-only here"),
-    ("readonly database", "is read-only here"),
+    ("readonly database", "is read-only here"),  # "attempt to write a readonly database"
     ("disk i/o error", "cannot be read or written (disk I/O error)"),
     ("database or disk is full", "cannot be written: the disk is full"),
     ("connection refused", "server does not answer"),
