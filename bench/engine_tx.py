@@ -170,8 +170,8 @@ def raw_run(folder: Path, cases: int, people: int) -> float:
         # continues (R-2.5, R-2.1/2.6); is the approver away today
         db.execute("SELECT start, \"end\", case_id FROM off_site WHERE person = ? AND start <= ? AND \"end\" >= ?",
                    (who, "2027-12-31", "2027-01-01")).fetchall()
-        db.execute("SELECT id, state, data FROM cases WHERE process = 'leave' AND subject = ? ORDER BY id",
-                   (who,)).fetchall()
+        db.execute("SELECT id, state, data FROM cases WHERE process = 'leave' AND subject = ? "
+                   "AND state IN ('approved', 'on_leave', 'pending') ORDER BY id", (who,)).fetchall()
         db.execute("SELECT id FROM off_site WHERE person = ? AND start <= ? AND \"end\" >= ? LIMIT 1",
                    (approver, now.date().isoformat(), now.date().isoformat())).fetchall()
         case_id = db.execute("INSERT INTO cases (process, definition_version, office, subject, state, version, data, "

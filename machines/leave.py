@@ -215,7 +215,7 @@ def open_leave(ctx: Ctx) -> OpenPlan:
                        f"{days_inclusive(start, end)} days")
     if ctx.override is not None:
         raise BadInput("--override is given by the approver when deciding (R-2.5), not when asking for leave")
-    mine = ctx.tx.cases_of(PROCESS, actor.id)
+    mine = ctx.tx.cases_of(PROCESS, actor.id, ACTIVE)  # finished leave neither clashes nor continues
     clash = _clash(ctx, actor.id, start, end, mine)
     if clash:
         raise RuleViolation("R-2.5", clash + "; each day is asked for once")

@@ -369,13 +369,21 @@ class SqlTx:
         row = self.conn.execute(select(cases_t).where(*cond)).first()
         return _case_from(row) if row is not None else None
 
-    def cases_of(self, process: str, subject: str) -> list[Case]:
-        def build() -> Any:  # prepared: the leave opener asks this on every request (R-2.1, R-2.5)
-            return (select(cases_t).where(cases_t.c.process == bindparam("process"),
-                                          cases_t.c.subject == bindparam("subject")).order_by(cases_t.c.id))
+    def cases_of(self, process: str, subject: str, states: Sequence[str] | None = None) -> list[Case]:
+        """The subject's cases of `process` (in `states` only, when given), oldest first. Rules ask for
+        the open ones: a person's finished cases pile up over the years and are never read here."""
+        wanted = sorted(set(states)) if states is not None else []
 
-        return [_case_from(_Row(r)) for r in self.run.fetch("cases_of", build,
-                                                            {"process": process, "subject": subject})]
+        def build() -> Any:  # prepared: the leave opener asks this on every request (R-2.1, R-2.5)
+            cond = [cases_t.c.process == bindparam("process"), cases_t.c.subject == bindparam("subject")]
+            if states is not None:
+                cond.append(cases_t.c.state.in_([bindparam(f"s{i}") for i in range(len(wanted))]))
+            return select(cases_t).where(*cond).order_by(cases_t.c.id)
+
+        key = "cases_of" if states is None else f"cases_of:{len(wanted)}"
+        values: dict[str, Any] = {"process": process, "subject": subject}
+        values.update((f"s{i}", state) for i, state in enumerate(wanted))
+        return [_case_from(_Row(r)) for r in self.run.fetch(key, build, values)]
 
     def insert_case(self, case: Case) -> int:
         row = self.run.fetch_one("insert_case", lambda: _insert_all(cases_t)().returning(cases_t.c.id), {

@@ -179,6 +179,11 @@ class ProcessDefinition:
         return trigger in self._by_trigger
 
     @property
+    def open_states(self) -> tuple[str, ...]:
+        """The states a case is still open in (not final)."""
+        return tuple(s for s in self.states if s not in self.final_states)
+
+    @property
     def all_events(self) -> list[str]:
         """Every mail event this process can send: each needs its templates (notifications/)."""
         found = [n.event for n in self.open_notices]
