@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import stat
 from collections.abc import Callable
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -53,9 +53,12 @@ def test_upgrade_from_0001_keeps_live_cases_working(db_url: str, make_app: Calla
     old = make_app(db_url, org=None)  # make_app upgrades; so roll the version back by hand afterwards
     old.load_org(ORG_FILE)
     case = old.service.open("leave", "zhao", {"start": "2027-03-01", "end": "2027-03-02"})
-    with old.store.engine.begin() as conn:
-        conn.execute(text("DROP TABLE case_item"))
-        conn.execute(text("UPDATE alembic_version SET version_num = '0001'"))
+    old.close()
+    engine = make_engine(db_url)
+    with engine.begin() as conn:  # back to 0001 through the migrations' own downgrades
+        cfg.attributes["connection"] = conn
+        command.downgrade(cfg, "0001")
+    engine.dispose()
     with pytest.raises(SchemaMismatch, match="older"):
         open_store(db_url)
     assert migrate(db_url) == ("0001", SCHEMA_HEAD)
@@ -145,3 +148,26 @@ def test_the_cli_and_the_store_do_not_import_sqlmodel_or_the_postgresql_dialect(
             "print(','.join(bad))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == ""
+
+
+def test_the_hot_reads_use_their_indexes(sqlite_url: str, make_app: Callable[..., App]) -> None:
+    """The prepared statements the engine runs on every request and tick are planned on their indexes:
+    a person's open leave (R-2.5) by (subject, process), never by scanning every leave case; due
+    deadlines by the partial index on pending ones, never by scanning every deadline."""
+    import sqlite3
+
+    application = make_app(sqlite_url)
+    application.service.open("leave", "zhao", {"start": "2027-03-01", "end": "2027-03-02"})
+    application.ticker.queue.claim("test", local(2027, 3, 1, 0, 0), timedelta(minutes=5), 10)
+    prepared = application.store._prepared
+    wanted = {"cases_of:3": "ix_cases_subject_process", "claim": "ix_deadline_pending_due"}
+    assert set(wanted) <= set(prepared)
+    db = sqlite3.connect(sqlite_url.removeprefix("sqlite:///"))
+    try:
+        for key, index in wanted.items():
+            sql = prepared[key].sql
+            plan = " ".join(str(r[-1]) for r in db.execute(f"EXPLAIN QUERY PLAN {sql}", [None] * sql.count("?")))
+            assert f"USING INDEX {index}" in plan, (key, plan)
+            assert "SCAN cases" not in plan and "SCAN deadline" not in plan, (key, plan)
+    finally:
+        db.close()
