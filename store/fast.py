@@ -8,16 +8,22 @@ keeps the schema in one place (store/tables.py) and the SQL generated, not hand-
 
 from __future__ import annotations
 
+import json
+import operator
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Any, cast
 
+from sqlalchemy import JSON, Date, DateTime
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.engine import Connection, Dialect
 from sqlalchemy.sql import ClauseElement
 from sqlalchemy.sql.compiler import SQLCompiler
 
-from store.types import UTCDateTime
+from store.types import PortableJSON, UTCDateTime
+
+_dumps = json.JSONEncoder().encode  # json.dumps() with its defaults, without the per-call keyword checks
+_loads = json.JSONDecoder().decode
 
 
 def _utc_to_sqlite(value: datetime | None) -> str | None:
@@ -36,21 +42,70 @@ def _sqlite_to_utc(value: str | None) -> datetime | None:
     return datetime.fromisoformat(value).replace(tzinfo=UTC)
 
 
+def _json_to_sqlite(value: Any) -> str:
+    return _dumps(value)  # what SQLAlchemy's JSON type writes (json.dumps; None is the JSON `null`)
+
+
+def _sqlite_to_json(value: Any) -> Any:
+    return _loads(value) if isinstance(value, str) else value
+
+
+def _date_to_sqlite(value: date | None) -> str | None:
+    if type(value) is date:
+        return value.isoformat()  # YYYY-MM-DD, as SQLAlchemy's SQLite DATE writes it
+    return _date_bind_fallback(value)
+
+
+def _date_bind_fallback(value: Any) -> str | None:
+    if value is None:
+        return None
+    raise TypeError(f"SQLite Date type only accepts Python date objects as input, not {type(value).__name__}")
+
+
+def _sqlite_to_date(value: str | None) -> date | None:
+    return None if value is None else date.fromisoformat(value)
+
+
 def _fast_bind(type_: Any, dialect: Dialect) -> Any:
-    """The hot datetime columns skip the TypeDecorator + DATETIME processor chain on SQLite."""
-    if dialect.name == "sqlite" and isinstance(type_, UTCDateTime):
+    """On SQLite the hot column types skip SQLAlchemy's processor chains (TypeDecorator → impl →
+    dialect type): each is a plain function doing what that chain ends up doing."""
+    if dialect.name != "sqlite":
+        return None
+    if isinstance(type_, UTCDateTime):
         return _utc_to_sqlite
+    if isinstance(type_, PortableJSON | JSON):
+        return _json_to_sqlite
+    if isinstance(type_, Date) and not isinstance(type_, DateTime):
+        return _date_to_sqlite
     return None
 
 
 def _fast_result(type_: Any, dialect: Dialect) -> Any:
-    if dialect.name == "sqlite" and isinstance(type_, UTCDateTime):
+    if dialect.name != "sqlite":
+        return None
+    if isinstance(type_, UTCDateTime):
         return _sqlite_to_utc
+    if isinstance(type_, PortableJSON | JSON):
+        return _sqlite_to_json
+    if isinstance(type_, Date) and not isinstance(type_, DateTime):
+        return _sqlite_to_date
     return None
 
 
 class Prepared:
-    __slots__ = ("binds", "columns", "defaults", "named", "sql")
+    __slots__ = (
+        "_bind_procs",
+        "_col_procs",
+        "_get",
+        "_keys",
+        "_one",
+        "_out_keys",
+        "binds",
+        "columns",
+        "defaults",
+        "named",
+        "sql",
+    )
 
     def __init__(self, stmt: ClauseElement, dialect: Dialect) -> None:
         compiled = cast(SQLCompiler, stmt.compile(dialect=dialect))
@@ -72,19 +127,33 @@ class Prepared:
             (c.key, _fast_result(c.type, dialect) or c.type._cached_result_processor(dialect, None))
             for c in source
         ]
+        # what params() and row() run per call: one C-level gather, then only the values that need converting
+        self._get = operator.itemgetter(*names) if names else None
+        self._one = len(names) == 1
+        self._bind_procs = tuple((i, proc) for i, (_n, _k, proc) in enumerate(self.binds) if proc is not None)
+        self._out_keys = tuple(key for _n, key, _p in self.binds)
+        self._keys = tuple(key for key, _p in self.columns)
+        self._col_procs = tuple((key, proc) for key, proc in self.columns if proc is not None)
 
     def params(self, values: Mapping[str, Any]) -> Any:
-        defaults = self.defaults
-        out = []
-        for name, _key, proc in self.binds:
-            value = values[name] if name in values else defaults[name]
-            out.append(value if proc is None else proc(value))
+        """The driver's parameters for `values` (by bind name; literals of the statement filled in)."""
+        if self._get is None:
+            return {} if self.named else ()
+        if self.defaults:
+            values = {**self.defaults, **values}
+        got = self._get(values)
+        out = [got] if self._one else list(got)
+        for i, proc in self._bind_procs:
+            out[i] = proc(out[i])
         if self.named:
-            return {key: v for (_name, key, _proc), v in zip(self.binds, out, strict=True)}
+            return dict(zip(self._out_keys, out, strict=True))
         return out
 
     def row(self, raw: Sequence[Any]) -> dict[str, Any]:
-        return {key: (proc(v) if proc is not None else v) for (key, proc), v in zip(self.columns, raw, strict=True)}
+        found = dict(zip(self._keys, raw, strict=True))
+        for key, proc in self._col_procs:
+            found[key] = proc(found[key])
+        return found
 
 
 class Runner:

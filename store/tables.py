@@ -65,12 +65,13 @@ class PersonRoleRow(SQLModel, table=True):
 
 class CaseRow(SQLModel, table=True):
     __tablename__: ClassVar[str] = "cases"
-    # (subject, process): a person's cases of one process, which the rules read on every leave request;
-    # with single-column indexes SQLite chose the process one and read every leave case there is
+    # The unique key also serves "cases of a process" (its first column). (subject, process): a person's
+    # cases of one process, which the rules read on every leave request; with single-column indexes SQLite
+    # chose the process one and read every leave case there is.
     __table_args__ = (UniqueConstraint("process", "office", "period"),
                       Index("ix_cases_subject_process", "subject", "process"))
     id: int | None = Field(default=None, sa_column=Column(Integer, primary_key=True, autoincrement=True))
-    process: str = Field(max_length=32, index=True)
+    process: str = Field(max_length=32)
     definition_version: int
     office: str | None = Field(default=None, foreign_key="office.code", max_length=32, index=True)
     subject: str | None = Field(default=None, foreign_key="person.id", max_length=64)
@@ -109,10 +110,11 @@ class DeadlineRow(SQLModel, table=True):
     __table_args__ = (
         # The tick asks "what is due now": only pending rows are indexed, so it costs O(due), not O(open).
         Index("ix_deadline_pending_due", "due_at", sqlite_where=PENDING, postgresql_where=PENDING),
+        # also the index for "this case's deadlines" (its first column): no second index on case_id
         UniqueConstraint("case_id", "kind", "occurrence", "for_state", "created_seq"),
     )
     id: int | None = Field(default=None, sa_column=Column(Integer, primary_key=True, autoincrement=True))
-    case_id: int = Field(foreign_key="cases.id", index=True)
+    case_id: int = Field(foreign_key="cases.id")
     kind: str = Field(max_length=48)
     action: str = Field(max_length=48)
     for_state: str = Field(max_length=32)
