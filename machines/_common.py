@@ -40,10 +40,13 @@ def end_of_workday_after(ctx: Ctx, day: date, n: int) -> tuple[datetime, date, s
     return end_of_day(result.day), result.day, result.note
 
 
+_WEEKDAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")  # strftime's %a in the C locale
+
+
 def show(at: datetime) -> str:
-    """A due instant as people read it: local date, weekday, time."""
+    """A due instant as people read it: local date, weekday, time ("2027-01-05 Tue 09:00")."""
     local = at.astimezone(LOCAL_TZ)
-    return local.strftime("%Y-%m-%d %a %H:%M")
+    return f"{local.date().isoformat()} {_WEEKDAYS[local.weekday()]} {local.hour:02d}:{local.minute:02d}"
 
 
 def start_of(day: date) -> datetime:

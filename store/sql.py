@@ -616,7 +616,9 @@ class SqlStore:
             raise
 
     def _run(self, conn: Connection, write: bool) -> Iterator[SqlTx]:
-        conn.execution_options(outpost_readonly=not write)
+        readonly = not write
+        if conn.get_execution_options().get("outpost_readonly") is not readonly:  # set only when it changes
+            conn.execution_options(outpost_readonly=readonly)
         try:
             with conn.begin():
                 yield SqlTx(self, conn)
