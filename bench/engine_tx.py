@@ -29,6 +29,7 @@ sys.path.insert(0, str(ROOT))
 from workflow.app import App  # noqa: E402
 from workflow.clock import FixedClock  # noqa: E402
 from workflow.settings import load_settings  # noqa: E402
+from workflow.ticker import TickReport  # noqa: E402
 from workflow.timeutil import LOCAL_TZ  # noqa: E402
 
 STEPS_PER_CASE = 4
@@ -73,7 +74,7 @@ def outpost_run(folder: Path, cases: int, people: int) -> float:
     app = App(settings, clock=clock)
     app.init()
     app.load_org(org_file(folder, people))
-    service, store, queue = app.service, app.store, app.ticker.queue
+    service, ticker = app.service, app.ticker
     cpu = time.process_time()
     began = time.perf_counter()
     for i in range(cases):
@@ -84,11 +85,9 @@ def outpost_run(folder: Path, cases: int, people: int) -> float:
         case = service.open("leave", who, {"start": day.isoformat(), "end": day.isoformat()})
         service.advance(case.id, "approve", approver)
         start_at = datetime.combine(day, datetime.min.time(), tzinfo=LOCAL_TZ).astimezone(UTC)
-        (d,) = queue.claim("bench", start_at, timedelta(minutes=5), 1)  # the daemon's path, one at a time
-        assert d.kind == "start" and d.case_id == case.id
-        with store.transaction() as tx:
-            assert queue.take(tx, d.id, "bench", start_at)
-            service.fire(tx, d, start_at)
+        report = TickReport(at=start_at, keep_rows=False)
+        ticker.fire_due(start_at, report)  # the daemon's own path: claim the due rows, fire each once
+        assert report.counts["fired"] == 1 and not report.failed, report.as_json()
         clock.set(start_at + timedelta(hours=9))
         service.advance(case.id, "return", who)
     took = time.perf_counter() - began

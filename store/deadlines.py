@@ -40,6 +40,11 @@ class SqlDeadlineQueue:
 
     def claim(self, owner: str, now: datetime, lease: timedelta, limit: int) -> list[Deadline]:
         """Claim up to `limit` due rows for `owner` (committed at once), oldest first."""
+        with self.store.transaction() as tx:
+            return self.claim_in(tx, owner, now, lease, limit)
+
+    def claim_in(self, tx: SqlTx, owner: str, now: datetime, lease: timedelta, limit: int) -> list[Deadline]:
+        """`claim` inside the caller's transaction (the tick fires the first claimed row in it as well)."""
         dialect = self.store.dialect
 
         def build() -> Any:
@@ -55,9 +60,8 @@ class SqlDeadlineQueue:
                     .values(lock_owner=bindparam("owner"), lock_expires_at=bindparam("until"))
                     .returning(*deadline_t.c))
 
-        with self.store.transaction() as tx:
-            found = tx.run.fetch("claim", build, {"now": now, "limit": limit, "owner": owner, "until": now + lease})
-            rows = [_deadline_from(_Row(r)) for r in found]
+        found = tx.run.fetch("claim", build, {"now": now, "limit": limit, "owner": owner, "until": now + lease})
+        rows = [_deadline_from(_Row(r)) for r in found]
         rows.sort(key=lambda d: (d.due_at, d.id or 0))
         return rows
 

@@ -52,6 +52,7 @@ class Ctx:
     records: list[PendingRecord] = field(default_factory=list)
     scheduled: list[Deadline] = field(default_factory=list)
     queued: int = 0  # mail rows written by this step
+    next_due: datetime | None = None  # the earliest deadline this step set (the tick fires one already due)
 
     @property
     def today(self) -> date:

@@ -41,6 +41,7 @@ class FireOutcome:
     case: Case
     outcome: str  # fired | skipped | cancelled
     mail_queued: int
+    sets_due: bool = False  # the firing set a deadline that is due already (the tick fires it too)
 
 
 @dataclass(frozen=True)
@@ -236,7 +237,7 @@ class CaseService:
             definition.handlers[deadline.action](ctx)
             self._finish(ctx, None, case.state, case.state, expected_version=case.version,
                          keep_deadline=deadline.id)
-        return FireOutcome(case, "fired", ctx.queued)
+        return FireOutcome(case, "fired", ctx.queued, ctx.next_due is not None and ctx.next_due <= now)
 
     # -- steps -------------------------------------------------------------------------------------
     def _case(self, tx: Tx, case_id: int) -> Case:
@@ -319,14 +320,17 @@ class CaseService:
                 comment=comment, override_reason=override, definition_version=case.definition_version,
                 details=details, prev_hash=head, hash=h))
             head = h
+        added: list[Deadline] = []
         if trigger is not None and (before != after or trigger == "open"):
             if before is not None:
                 tx.cancel_deadlines(case.id, now, keep=keep_deadline)
-            self._set_deadlines(ctx, after, first_seq)
+            added = self._set_deadlines(ctx, after, first_seq)
         if ctx.scheduled:
             for d in ctx.scheduled:
                 d.created_seq = d.created_seq or seq
             tx.add_deadlines(ctx.scheduled)
+            added += ctx.scheduled
+        ctx.next_due = min((d.due_at for d in added), default=None)
         self._queue_mail(ctx, first_seq)
         case.history_count = seq
         case.history_head = head
@@ -337,7 +341,7 @@ class CaseService:
         else:
             tx.update_case(case, case.version)
 
-    def _set_deadlines(self, ctx: Ctx, state: str, seq: int) -> None:
+    def _set_deadlines(self, ctx: Ctx, state: str, seq: int) -> list[Deadline]:
         case = ctx.require_case()
         rows: list[Deadline] = []
         for spec in ctx.definition.deadlines_for(state):
@@ -349,6 +353,7 @@ class CaseService:
                                      rule_id=spec.rule_id, why=why, action=spec.action, for_state=state,
                                      created_at=ctx.now, created_seq=seq, occurrence=occurrence))
         ctx.tx.add_deadlines(rows)
+        return rows
 
     def _queue_mail(self, ctx: Ctx, seq: int) -> None:
         """One outbox row per (event, recipient), with a stable dedupe key and Message-ID."""
