@@ -134,9 +134,11 @@ def _sqlite_setup(engine: Engine, busy_timeout_ms: int) -> None:
     def _on_begin(conn: Connection) -> None:
         # BEGIN IMMEDIATE: a writer waits (busy timeout) for the lock before it reads, so it never
         # decides on a snapshot that another writer has already changed.
-        mode = "DEFERRED" if conn.get_execution_options().get("outpost_readonly") else "IMMEDIATE"
         dbapi_conn = conn.connection.dbapi_connection
         assert dbapi_conn is not None
+        if dbapi_conn.in_transaction:
+            return  # SqlStore began it on the driver's connection; SQLAlchemy is joining it (autobegin)
+        mode = "DEFERRED" if conn.get_execution_options().get("outpost_readonly") else "IMMEDIATE"
         dbapi_conn.execute(f"BEGIN {mode}")  # straight to sqlite3: this runs once per transaction
 
 
@@ -605,15 +607,41 @@ class SqlStore:
     @contextmanager
     def transaction(self, write: bool = True) -> Iterator[SqlTx]:
         conn = self._connection()
-        if conn.in_transaction():  # a nested use on this thread: give it its own connection
-            with self.engine.connect() as other:
+        raw = conn.connection.driver_connection if self.dialect == "sqlite" else None
+        if conn.in_transaction() or (raw is not None and raw.in_transaction):
+            with self.engine.connect() as other:  # a nested use on this thread: give it its own connection
                 yield from self._run(other, write)
             return
         try:
-            yield from self._run(conn, write)
+            if raw is not None:
+                yield from self._run_sqlite(conn, raw, write)
+            else:
+                yield from self._run(conn, write)
         except BaseException:
             self._drop_connection()  # never reuse a connection whose state is in doubt
             raise
+
+    def _run_sqlite(self, conn: Connection, raw: Any, write: bool) -> Iterator[SqlTx]:
+        """SQLite: BEGIN and COMMIT straight on the driver's connection, as `_run` does through
+        SQLAlchemy's transaction (which costs ~7 µs a step). A Core statement inside still works: it
+        makes SQLAlchemy begin too (the "begin" listener sees the open transaction and adds nothing),
+        and then SQLAlchemy commits or rolls back."""
+        try:
+            raw.execute("BEGIN IMMEDIATE" if write else "BEGIN DEFERRED")
+            try:
+                yield SqlTx(self, conn)
+            except BaseException:
+                if conn.in_transaction():
+                    conn.rollback()
+                elif raw.in_transaction:
+                    raw.rollback()
+                raise
+            if conn.in_transaction():
+                conn.commit()
+            else:
+                raw.commit()
+        except (sa_exc.DBAPIError, self._driver_error) as exc:
+            raise translate_db_error(exc) from exc
 
     def _run(self, conn: Connection, write: bool) -> Iterator[SqlTx]:
         readonly = not write

@@ -34,6 +34,7 @@ class WorkCalendar:
         self._notices = dict(notices or {})
         self._notice_years = {d.year for d in self._notices}
         self._library_years: dict[int, bool] = {}
+        self._added: dict[tuple[date, int], WorkdayResult] = {}  # the calendar never changes: answers keep
         self.warned_years: set[int] = set()
 
     def source(self, year: int) -> str:
@@ -85,6 +86,14 @@ class WorkCalendar:
 
     def add_workdays(self, start: date, n: int) -> WorkdayResult:
         """The n-th working day after `start` (start itself not counted); n = 0 gives `start`."""
+        found = self._added.get((start, n))
+        if found is None:
+            if len(self._added) >= 4096:  # a long-running daemon walks through the years: stay small
+                self._added.clear()
+            found = self._added[(start, n)] = self._add_workdays(start, n)
+        return found
+
+    def _add_workdays(self, start: date, n: int) -> WorkdayResult:
         day = start
         fallback: set[int] = set()
         counted = 0

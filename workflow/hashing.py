@@ -8,6 +8,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 GENESIS = "0" * 64
+# the canonical JSON of a history row: built once (json.dumps with these options builds one per call)
+_canonical = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode
 
 
 def history_hash(
@@ -25,10 +27,9 @@ def history_hash(
     details: dict[str, Any],
 ) -> str:
     """SHA-256 over the previous hash and a canonical JSON of every recorded field."""
-    body = json.dumps(
+    body = _canonical(
         [case_id, seq, trigger, from_state, to_state, actor,
          at.astimezone(UTC).isoformat(timespec="microseconds"), comment, override_reason,
          definition_version, details],
-        sort_keys=True, separators=(",", ":"), ensure_ascii=False,
     )
     return hashlib.sha256(f"{prev_hash}\n{body}".encode()).hexdigest()

@@ -221,15 +221,20 @@ class Ticker:
         return outcome.sets_due
 
     def _report(self, d: Any, outcome: Any, report: TickReport) -> None:
-        row = {**self._row(d), "process": outcome.case.process}
-        if outcome.outcome == "fired":
-            report.add("fired", row)
-            report.mail_queued += outcome.mail_queued
-            log.info("fired deadline %s (%s) on case %s, due %s (%s)", d.id, d.kind, d.case_id,
-                     local_iso(d.due_at), d.rule_id)
+        what = "fired" if outcome.outcome == "fired" else "skipped"
+        if report.keep_rows:  # the daemon keeps counts only (and the log)
+            row = {**self._row(d), "process": outcome.case.process}
+            report.add(what, row if what == "fired" else {**row, "outcome": outcome.outcome})
         else:
-            report.add("skipped", {**row, "outcome": outcome.outcome})
-            log.info("%s %s on case %s (due %s)", outcome.outcome, d.kind, d.case_id, local_iso(d.due_at))
+            report.counts[what] += 1
+        if what == "fired":
+            report.mail_queued += outcome.mail_queued
+        if log.isEnabledFor(logging.INFO):
+            if what == "fired":
+                log.info("fired deadline %s (%s) on case %s, due %s (%s)", d.id, d.kind, d.case_id,
+                         local_iso(d.due_at), d.rule_id)
+            else:
+                log.info("%s %s on case %s (due %s)", outcome.outcome, d.kind, d.case_id, local_iso(d.due_at))
 
     @staticmethod
     def _row(d: Any) -> dict[str, Any]:
