@@ -128,9 +128,10 @@ def spiff_run(folder: Path, cases: int, people: int = 50) -> float:
                          (_state(wf), version + 1, at.isoformat(), serializer.serialize_json(wf), case_id, version))
         assert cur.rowcount == 1
 
-    cpu = time.process_time()
-    began = time.perf_counter()
-    for i in range(cases):
+    cpu = began = 0.0
+    for i in engine_tx.cases_to_run(cases):
+        if i == 0:
+            cpu, began = time.process_time(), time.perf_counter()
         who, office = engine_tx.staff(i, people)
         approver = engine_tx.APPROVER["zhao" if office == "BJ" else "huang"]
         day = engine_tx.leave_day(i)
@@ -180,7 +181,7 @@ def spiff_run(folder: Path, cases: int, people: int = 50) -> float:
     took = time.perf_counter() - began
     engine_tx.LAST_CPU["spiff"] = time.process_time() - cpu
     (done,) = db.execute("SELECT count(*) FROM spiff_case WHERE state = 'returned'").fetchone()
-    assert done == cases, (done, cases)
+    assert done == cases + 1, (done, cases)  # the warm-up case too
     (LAST_RUN["blob_bytes"],) = db.execute("SELECT max(length(data)) FROM spiff_case").fetchone()
     db.close()
     return took
