@@ -244,7 +244,8 @@ def raw_run(folder: Path, cases: int, people: int) -> float:
 
 def measure(cases: int, rounds: int, people: int) -> dict[str, float]:
     """Medians of interleaved rounds, µs per transaction."""
-    outpost, raw = [], []
+    outpost: list[float] = []
+    raw: list[float] = []
     for _ in range(rounds):
         for fn, sink in ((raw_run, raw), (outpost_run, outpost)):
             with tempfile.TemporaryDirectory() as tmp:
