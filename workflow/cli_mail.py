@@ -6,6 +6,7 @@ rich) is imported inside the commands, so `outpost --help` stays fast.
 
 from __future__ import annotations
 
+import logging
 from typing import TYPE_CHECKING, Any
 
 import typer
@@ -129,7 +130,15 @@ def mail_deliver(ctx: typer.Context, as_json: bool = typer.Option(False, "--json
     from notifications.delivery import deliver_pass
 
     application = _app(ctx)
-    report = deliver_pass(application)
+    # this command reports what went wrong itself, in one line (the daemon logs it instead): the pass's
+    # own warning would be a second line on stderr
+    mail_log = logging.getLogger("outpost.mail")
+    level = mail_log.level
+    mail_log.setLevel(logging.ERROR)
+    try:
+        report = deliver_pass(application)
+    finally:
+        mail_log.setLevel(level)
     if as_json:
         _print_json(report.as_json())
     else:
