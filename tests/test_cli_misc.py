@@ -1,14 +1,23 @@
-"""Small CLI contracts: filters that name nothing, a truncated organisation file, the diagram."""
+"""Small CLI contracts: filters that name nothing, a truncated organisation file, the diagram, output that
+cannot be written."""
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from tests.conftest import dump
 from workflow.app import App
 from workflow.cli import run
+from workflow.ports import CaseFilter
+
+ROOT = Path(__file__).resolve().parent.parent
 
 
 @pytest.fixture
@@ -59,3 +68,43 @@ def test_diagram_is_generated_from_the_definition(process: str, capsys: pytest.C
     dot = capsys.readouterr().out
     assert all(f'"{s}"' in dot for s in definition.states)
     assert run(["diagram", process, "--format", "png"]) == 2
+
+
+def _outpost(app: App, *argv: str, stdout: Any) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "OUTPOST_DATABASE_URL": app.settings.database_url,
+           "OUTPOST_OUTBOX_DIR": str(app.settings.outbox_dir)}
+    return subprocess.run([sys.executable, "-c", "from workflow.cli import main; main()", *argv], env=env,
+                          cwd=ROOT, stdout=stdout, stderr=subprocess.PIPE, text=True, timeout=60)
+
+
+@pytest.mark.skipif(not Path("/dev/full").exists(), reason="needs /dev/full (Linux) to fail a write")
+def test_output_that_cannot_be_written_is_one_line_not_an_internal_error(sqlite_url: str,
+                                                                         make_app: Callable[..., App]) -> None:
+    """stdout on a full disk: one line that says so (exit 1), and what the command did before printing
+    stays done: the case is opened, not half-opened, and not reported as an internal error."""
+    app = make_app(sqlite_url)
+    with open("/dev/full", "w") as full:
+        for argv in (["case", "open", "leave", "--as", "zhao", "--start", "2027-03-01", "--end", "2027-03-02"],
+                     ["case", "list"], ["case", "list", "--json"]):
+            done = _outpost(app, *argv, stdout=full)
+            assert done.returncode == 1 and done.stderr.count("\n") == 1, (argv, done.stderr)
+            assert done.stderr.startswith("outpost: could not write the output (No space left on device)")
+    assert [(c.process, c.subject, c.state) for c in app.store.list_cases(CaseFilter())] == [
+        ("leave", "zhao", "pending")]
+    assert app.verify().ok
+
+
+def test_a_reader_that_goes_away_ends_the_output_quietly(sqlite_url: str, make_app: Callable[..., App]) -> None:
+    """`outpost case list --json | head`: when the reader has gone, no traceback and no internal error.
+    click and rich already handle a gone reader themselves; this keeps it so (and `run` has its own)."""
+    app = make_app(sqlite_url)
+    for day in range(1, 29):
+        app.service.open("leave", "zhao", {"start": f"2027-02-{day:02d}", "end": f"2027-02-{day:02d}"})
+    env = {**os.environ, "OUTPOST_DATABASE_URL": app.settings.database_url}
+    proc = subprocess.Popen([sys.executable, "-c", "from workflow.cli import main; main()", "case", "list", "--json"],
+                            env=env, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    assert proc.stdout is not None and proc.stderr is not None
+    proc.stdout.close()  # gone before the first line
+    with proc.stderr:
+        err = proc.stderr.read()
+    assert proc.wait(timeout=60) == 1 and err == "", err

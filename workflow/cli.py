@@ -483,17 +483,54 @@ def run(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         sys.stderr.write("outpost: interrupted\n")
         return 130
-    except Exception as exc:  # an internal error: one line, the traceback only on request
-        import os
-
-        debug = os.environ.get("OUTPOST_DEBUG", "") not in ("", "0")
-        if debug:
-            import traceback
-
-            traceback.print_exc()
-        sys.stderr.write(f"outpost: internal error: {type(exc).__name__}: {_one_line(str(exc), 200)} "
-                         "(set OUTPOST_DEBUG=1 for details)\n")
+    except BrokenPipeError:  # the reader went away (`outpost case list | head`): nothing more to say
+        _drop_stdout()
         return 1
+    except OSError as exc:
+        if _writing_stdout(exc):  # the output could not be written (a full disk, a closed terminal)
+            _drop_stdout()
+            sys.stderr.write(f"outpost: could not write the output ({exc.strerror or exc}); what the command "
+                             "did before printing is done\n")
+            return 1
+        return _internal_error(exc)
+    except Exception as exc:
+        return _internal_error(exc)
+
+
+def _writing_stdout(exc: BaseException) -> bool:
+    """Whether `exc` was raised writing to stdout: by click's `echo(…, file)` or rich's `Console.file`."""
+    tb = exc.__traceback__
+    while tb is not None and tb.tb_next is not None:
+        tb = tb.tb_next
+    if tb is None:
+        return False
+    local = tb.tb_frame.f_locals
+    return local.get("file") is sys.stdout or getattr(local.get("self"), "file", None) is sys.stdout
+
+
+def _drop_stdout() -> None:
+    """Point stdout at /dev/null, so that the interpreter's own flush at exit does not fail again."""
+    import os
+
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    except (OSError, ValueError, AttributeError):  # no real file behind stdout (a test's capture)
+        pass
+
+
+def _internal_error(exc: Exception) -> int:
+    """An internal error: one line, the traceback only on request."""
+    import os
+
+    if os.environ.get("OUTPOST_DEBUG", "") not in ("", "0"):
+        import traceback
+
+        traceback.print_exception(exc)
+    sys.stderr.write(f"outpost: internal error: {type(exc).__name__}: {_one_line(str(exc), 200)} "
+                     "(set OUTPOST_DEBUG=1 for details)\n")
+    return 1
 
 
 def main() -> None:
