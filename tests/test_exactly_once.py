@@ -133,3 +133,38 @@ def test_a_tick_that_fails_midway_hands_back_its_claims(make_app: Callable[..., 
     report = ticker.tick(T + timedelta(seconds=30))  # well inside the lease
     assert report.counts["failed"] == 0 and report.counts["fired"] > 0
     assert ticker.queue.count_due(T + timedelta(seconds=30)) == 0
+
+
+def test_the_first_of_a_batch_failing_in_the_claiming_transaction_is_one_failed_attempt(
+        make_app: Callable[..., App], db_url: str) -> None:
+    """The tick fires the first claimed deadline inside the claiming transaction. When that fire fails, the
+    whole transaction is undone (its claim too); the batch is claimed again and each row fires on its own:
+    the failing row gets exactly one failed attempt per tick, the others of the batch fire in the same tick."""
+    from workflow import registry
+
+    app = make_app(db_url, at=local(2026, 11, 2, 10, 0))
+    due_leave_deadlines(app, 3)
+    due = app.ticker.queue.due(T)
+    first = due[0]
+    definition = registry.latest("leave")
+    original = definition.handlers[first.action]
+
+    def broken_for_the_first(ctx: object) -> None:
+        assert ctx.deadline is not None  # type: ignore[attr-defined]
+        if ctx.deadline.id == first.id:  # type: ignore[attr-defined]
+            raise RuntimeError("the first one breaks")
+        original(ctx)  # type: ignore[arg-type]
+
+    definition.handlers[first.action] = broken_for_the_first  # type: ignore[index]
+    try:
+        report = app.ticker.tick(T)
+    finally:
+        definition.handlers[first.action] = original  # type: ignore[index]
+    assert [f["id"] for f in report.failed] == [first.id]
+    assert "the first one breaks" in report.failed[0]["error"]
+    assert row(app, first.id) == ("pending", None, 1)  # one attempt, its claim given back for the back-off
+    others = {d.id for d in due[1:]}
+    assert others <= {f["id"] for f in report.fired} | {s["id"] for s in report.skipped}
+    assert all(row(app, i)[0] in ("fired", "skipped") for i in others)
+    assert app.ticker.queue.count_due(T) == 1  # only the failed one, due again after its back-off
+    assert app.verify().ok
