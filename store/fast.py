@@ -69,8 +69,12 @@ def _date_to_sqlite(value: date | None) -> str | None:
 
 
 def _date_bind_fallback(value: Any) -> str | None:
+    """What SQLAlchemy's SQLite DATE does with anything but a plain date: a datetime or a date subclass
+    (freezegun's) gives its date; None stays None; anything else is refused."""
     if value is None:
         return None
+    if isinstance(value, date):
+        return f"{value.year:04d}-{value.month:02d}-{value.day:02d}"
     raise TypeError(f"SQLite Date type only accepts Python date objects as input, not {type(value).__name__}")
 
 

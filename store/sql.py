@@ -375,6 +375,8 @@ class SqlTx:
         """The subject's cases of `process` (in `states` only, when given), oldest first. Rules ask for
         the open ones: a person's finished cases pile up over the years and are never read here."""
         wanted = sorted(set(states)) if states is not None else []
+        if states is not None and not wanted:
+            return []
 
         def build() -> Any:  # prepared: the leave opener asks this on every request (R-2.1, R-2.5)
             cond = [cases_t.c.process == bindparam("process"), cases_t.c.subject == bindparam("subject")]
@@ -601,6 +603,10 @@ class SqlStore:
             with self._lock:
                 if conn in self._connections:
                     self._connections.remove(conn)
+            with contextlib.suppress(Exception):  # never hand the pool a connection inside a transaction
+                raw = conn.connection.driver_connection
+                if self.dialect == "sqlite" and raw is not None and raw.in_transaction:
+                    raw.rollback()
             with contextlib.suppress(Exception):  # a broken connection is being thrown away anyway
                 conn.close()
 
@@ -636,10 +642,21 @@ class SqlStore:
                 elif raw.in_transaction:
                     raw.rollback()
                 raise
-            if conn.in_transaction():
-                conn.commit()
-            else:
-                raw.commit()
+            try:
+                if conn.in_transaction():
+                    conn.commit()
+                else:
+                    raw.commit()
+            except BaseException:
+                # a COMMIT can fail and leave SQLite's transaction open (busy, a deferred foreign key):
+                # end it here, or the connection would go back to the pool holding the write lock
+                with contextlib.suppress(Exception):
+                    if conn.in_transaction():
+                        conn.rollback()
+                with contextlib.suppress(Exception):
+                    if raw.in_transaction:
+                        raw.rollback()
+                raise
         except (sa_exc.DBAPIError, self._driver_error) as exc:
             raise translate_db_error(exc) from exc
 

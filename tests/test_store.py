@@ -174,3 +174,52 @@ def test_the_hot_reads_use_their_indexes(sqlite_url: str, make_app: Callable[...
             assert "SCAN cases" not in plan and "SCAN deadline" not in plan, (key, plan)
     finally:
         db.close()
+
+
+def test_a_failed_commit_leaves_no_transaction_open(sqlite_url: str) -> None:
+    """A COMMIT that fails and leaves SQLite's transaction open (here a deferred foreign key) is a
+    `Conflict`, and the connection does not go back holding the write lock: another process and this
+    store write again at once. (SqlStore begins and commits on the driver's connection itself.)"""
+    import sqlite3
+
+    migrate(sqlite_url)
+    store = open_store(sqlite_url)
+    try:
+        with pytest.raises(Conflict), store.transaction() as tx:
+            tx.conn.execute(text("PRAGMA defer_foreign_keys=ON"))
+            tx.conn.execute(text("INSERT INTO person_role (person, role) VALUES ('nobody', 'staff')"))
+        other = sqlite3.connect(sqlite_url.removeprefix("sqlite:///"), timeout=0.5, isolation_level=None)
+        try:
+            other.execute("BEGIN IMMEDIATE")  # "database is locked" if the failed transaction were kept
+            other.execute("ROLLBACK")
+        finally:
+            other.close()
+        with store.transaction() as tx:
+            tx.set_meta("probe", {"ok": True})
+        with store.transaction(write=False) as tx:
+            assert tx.get_meta("probe") == {"ok": True}
+    finally:
+        store.close()
+
+
+def test_sqlite_values_are_written_as_sqlalchemy_writes_them(app: App) -> None:
+    """The hot path's own SQLite conversions (store/fast.py) write what SQLAlchemy's types write, for the
+    values SQLAlchemy accepts (a datetime or a freezegun date in a DATE column gives its date), and an
+    empty set of states asks for nothing."""
+    from datetime import date
+
+    from freezegun import freeze_time
+    from sqlalchemy import Date
+    from sqlalchemy.dialects import sqlite
+
+    from store.fast import _date_to_sqlite
+
+    dialect = sqlite.dialect()
+    sa_date = Date().dialect_impl(dialect).bind_processor(dialect)
+    assert sa_date is not None
+    with freeze_time("2027-01-05"):
+        faked = date.today()  # freezegun's FakeDate, a date subclass
+    for value in (date(2027, 1, 5), datetime(2027, 1, 5, 9, 30), faked, date(5, 1, 1), None):
+        assert _date_to_sqlite(value) == sa_date(value), value
+    with app.store.transaction(write=False) as tx:
+        assert tx.cases_of("leave", "zhao", ()) == []
