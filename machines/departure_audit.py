@@ -437,8 +437,8 @@ def open_audit(ctx: Ctx) -> OpenPlan:
         if not cadre or person.office is None:
             raise RuleViolation("R-4.1", f"{subject_id} is not a director or deputy director of an office")
         office = person.office
-        for other in ctx.tx.cases_of(PROCESS, subject_id, ctx.definition.open_states):
-            if other.office == office:
+        for other in ctx.tx.cases_of(PROCESS, subject_id, registry.open_states(PROCESS)):
+            if other.office == office and registry.is_open(other):
                 raise RuleViolation("R-4.1", f"{subject_id} already has an open departure audit for {office} "
                                              f"(case {other.id})")
         data.update(opened_by="org_dept", roles_before=cadre)

@@ -7,6 +7,7 @@ import pkgutil
 
 from workflow.definition import ProcessDefinition
 from workflow.errors import DefinitionError, NotFound
+from workflow.model import Case
 
 _registry: dict[str, dict[int, ProcessDefinition]] = {}
 _loaded = False
@@ -59,3 +60,15 @@ def names() -> list[str]:
 def has(name: str) -> bool:
     load_machines()
     return name in _registry
+
+
+def open_states(name: str) -> tuple[str, ...]:
+    """The states a case of `name` can still be open in, in any version this Outpost has: a case keeps the
+    version it was opened with, so a state final in one version may be open in another (`is_open` says)."""
+    load_machines()
+    return tuple(sorted({s for d in _registry.get(name, {}).values() for s in d.open_states}))
+
+
+def is_open(case: Case) -> bool:
+    """Whether `case` is still open under its own definition version."""
+    return case.state not in get(case.process, case.definition_version).final_states
