@@ -138,8 +138,8 @@ def test_a_tick_that_fails_midway_hands_back_its_claims(make_app: Callable[..., 
 def test_the_first_of_a_batch_failing_in_the_claiming_transaction_is_one_failed_attempt(
         make_app: Callable[..., App], db_url: str) -> None:
     """The tick fires the first claimed deadline inside the claiming transaction. When that fire fails, the
-    whole transaction is undone (its claim too); the batch is claimed again and each row fires on its own:
-    the failing row gets exactly one failed attempt per tick, the others of the batch fire in the same tick."""
+    whole transaction is undone (its claim too); the batch is claimed again, the failure is recorded against
+    that row (exactly one failed attempt per tick, not a second try) and the others fire in the same tick."""
     from workflow import registry
 
     app = make_app(db_url, at=local(2026, 11, 2, 10, 0))

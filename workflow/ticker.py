@@ -153,7 +153,7 @@ class Ticker:
         try:
             more = True
             while more and not report.interrupted:
-                claimed, more = self._claim_batch(now, lease, report, should_stop)
+                claimed, more = self._claim_batch(now, lease, report, should_stop, max_attempts)
                 for d in claimed:
                     if should_stop():
                         report.interrupted = True
@@ -169,15 +169,15 @@ class Ticker:
             self.queue.release(self.owner)
 
     def _claim_batch(self, now: datetime, lease: timedelta, report: TickReport,
-                     should_stop: Callable[[], bool]) -> tuple[list[Any], bool]:
+                     should_stop: Callable[[], bool], max_attempts: int) -> tuple[list[Any], bool]:
         """Claim the next batch and fire its first deadline in the claiming transaction: one commit
         fewer per batch, and most ticks that find work find one deadline. Returns the claimed rows still
         to fire, and whether to claim again: after a full batch, or when a firing set a deadline that is
         already due (a verdict, R-5.4); otherwise nothing is left for this `now`.
         If that first fire fails, nothing of the transaction is kept (the claim included): the batch is
-        claimed again on its own and each row, the first too, fires in its own transaction, where a
-        failure is recorded against the row (`_fire_one`)."""
-        claimed: list[Any] | None = None
+        claimed again on its own, the failure is recorded against the first row (one failed attempt, as
+        in `_fire_one`, not a second try), and the rest fire each in its own transaction."""
+        first: Any = None  # set once the claim is done and the first row is being fired
         try:
             with self.store.transaction() as tx:
                 claimed = self.queue.claim_in(tx, self.owner, now, lease, self.batch)
@@ -187,11 +187,14 @@ class Ticker:
                 first = claimed[0]
                 assert first.id is not None
                 outcome = self.service.fire(tx, first, now) if self.queue.take(tx, first.id, self.owner, now) else None
-        except Exception:
-            if claimed is None:
+        except Exception as exc:
+            if first is None:
                 raise  # the claim itself failed (the database is busy or gone): the tick fails, as it must
             again = self.queue.claim(self.owner, now, lease, self.batch)
-            return again, len(again) == self.batch
+            for d in again:
+                if d.id == first.id:  # still ours (not taken by another daemon meanwhile)
+                    self._failed(d, now, exc, report, max_attempts)
+            return [d for d in again if d.id != first.id], len(again) == self.batch
         if outcome is None:
             return claimed[1:], full
         self._report(first, outcome, report)
@@ -205,20 +208,24 @@ class Ticker:
                 if not self.queue.take(tx, d.id, self.owner, now):
                     return False  # fired or cancelled meanwhile
                 outcome = self.service.fire(tx, d, now)
-        except Exception as exc:  # any failure is one failed attempt, retried with back-off
-            delay = timedelta(seconds=min(3600, 60 * 2 ** min(d.attempts, 6)))
-            status = self.queue.failed_attempt(d.id, self.owner, now, f"{type(exc).__name__}: {exc}",
-                                               now + delay, max_attempts)
-            if status == "taken over":  # our claim ran out and another daemon has the row: its business now
-                report.add("skipped", {**self._row(d), "outcome": "taken over"})
-                log.info("deadline %s (%s on case %s) failed here and was taken over meanwhile: %s", d.id,
-                         d.kind, d.case_id, exc)
-                return False
-            report.add("failed", {**self._row(d), "error": str(exc)[:200], "status": status})
-            log.warning("deadline %s (%s on case %s) failed: %s", d.id, d.kind, d.case_id, exc)
+        except Exception as exc:
+            self._failed(d, now, exc, report, max_attempts)
             return False
         self._report(d, outcome, report)
         return outcome.sets_due
+
+    def _failed(self, d: Any, now: datetime, exc: Exception, report: TickReport, max_attempts: int) -> None:
+        """A fire that failed is one failed attempt of a row still claimed here, retried with back-off."""
+        delay = timedelta(seconds=min(3600, 60 * 2 ** min(d.attempts, 6)))
+        status = self.queue.failed_attempt(d.id, self.owner, now, f"{type(exc).__name__}: {exc}",
+                                           now + delay, max_attempts)
+        if status == "taken over":  # our claim ran out and another daemon has the row: its business now
+            report.add("skipped", {**self._row(d), "outcome": "taken over"})
+            log.info("deadline %s (%s on case %s) failed here and was taken over meanwhile: %s", d.id,
+                     d.kind, d.case_id, exc)
+            return
+        report.add("failed", {**self._row(d), "error": str(exc)[:200], "status": status})
+        log.warning("deadline %s (%s on case %s) failed: %s", d.id, d.kind, d.case_id, exc)
 
     def _report(self, d: Any, outcome: Any, report: TickReport) -> None:
         what = "fired" if outcome.outcome == "fired" else "skipped"
