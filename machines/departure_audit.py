@@ -437,8 +437,8 @@ def open_audit(ctx: Ctx) -> OpenPlan:
         if not cadre or person.office is None:
             raise RuleViolation("R-4.1", f"{subject_id} is not a director or deputy director of an office")
         office = person.office
-        for other in ctx.tx.cases_of(PROCESS, subject_id, registry.open_states(PROCESS)):
-            if other.office == office and registry.is_open(other):
+        for other in registry.open_cases_of(ctx.tx, PROCESS, subject_id):
+            if other.office == office:
                 raise RuleViolation("R-4.1", f"{subject_id} already has an open departure audit for {office} "
                                              f"(case {other.id})")
         data.update(opened_by="org_dept", roles_before=cadre)

@@ -90,8 +90,7 @@ class App:
             if change.cadre_changes and registry.has("departure_audit"):
                 definition = registry.latest("departure_audit")
                 for person, office, old, new in change.cadre_changes:
-                    if any(c.office == office and registry.is_open(c)
-                           for c in tx.cases_of("departure_audit", person, registry.open_states("departure_audit"))):
+                    if any(c.office == office for c in registry.open_cases_of(tx, "departure_audit", person)):
                         continue  # already being audited for that office (opened by the org department)
                     case = self.service.open_in(
                         tx, definition, None,

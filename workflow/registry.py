@@ -4,10 +4,14 @@ from __future__ import annotations
 
 import importlib
 import pkgutil
+from typing import TYPE_CHECKING
 
 from workflow.definition import ProcessDefinition
 from workflow.errors import DefinitionError, NotFound
 from workflow.model import Case
+
+if TYPE_CHECKING:
+    from workflow.ports import Tx
 
 _registry: dict[str, dict[int, ProcessDefinition]] = {}
 _loaded = False
@@ -64,11 +68,12 @@ def has(name: str) -> bool:
 
 def open_states(name: str) -> tuple[str, ...]:
     """The states a case of `name` can still be open in, in any version this Outpost has: a case keeps the
-    version it was opened with, so a state final in one version may be open in another (`is_open` says)."""
+    version it was opened with, so a state final in one version may be open in another."""
     load_machines()
     return tuple(sorted({s for d in _registry.get(name, {}).values() for s in d.open_states}))
 
 
-def is_open(case: Case) -> bool:
-    """Whether `case` is still open under its own definition version."""
-    return case.state not in get(case.process, case.definition_version).final_states
+def open_cases_of(tx: Tx, name: str, subject: str) -> list[Case]:
+    """The subject's cases of process `name` still open under their own definition version."""
+    return [c for c in tx.cases_of(name, subject, open_states(name))
+            if c.state not in get(c.process, c.definition_version).final_states]
