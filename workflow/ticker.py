@@ -185,8 +185,7 @@ class Ticker:
                 if not claimed or should_stop():
                     return claimed, full
                 first = claimed[0]
-                assert first.id is not None
-                outcome = self.service.fire(tx, first, now) if self.queue.take(tx, first.id, self.owner, now) else None
+                outcome = self._take_and_fire(tx, first, now)
         except Exception as exc:
             if first is None:
                 raise  # the claim itself failed (the database is busy or gone): the tick fails, as it must
@@ -200,19 +199,24 @@ class Ticker:
         self._report(first, outcome, report)
         return claimed[1:], full or outcome.sets_due
 
+    def _take_and_fire(self, tx: Any, d: Any, now: datetime) -> Any:
+        """`pending → fired` if still claimed here, then the work, in the caller's transaction; None when
+        the row was fired or cancelled meanwhile."""
+        assert d.id is not None
+        return self.service.fire(tx, d, now) if self.queue.take(tx, d.id, self.owner, now) else None
+
     def _fire_one(self, d: Any, now: datetime, report: TickReport, max_attempts: int) -> bool:
         """Fire one claimed deadline in its own transaction; True when that set a deadline already due."""
-        assert d.id is not None
         try:
             with self.store.transaction() as tx:
-                if not self.queue.take(tx, d.id, self.owner, now):
-                    return False  # fired or cancelled meanwhile
-                outcome = self.service.fire(tx, d, now)
+                outcome = self._take_and_fire(tx, d, now)
         except Exception as exc:
             self._failed(d, now, exc, report, max_attempts)
             return False
+        if outcome is None:
+            return False
         self._report(d, outcome, report)
-        return outcome.sets_due
+        return bool(outcome.sets_due)
 
     def _failed(self, d: Any, now: datetime, exc: Exception, report: TickReport, max_attempts: int) -> None:
         """A fire that failed is one failed attempt of a row still claimed here, retried with back-off."""
@@ -229,14 +233,11 @@ class Ticker:
 
     def _report(self, d: Any, outcome: Any, report: TickReport) -> None:
         what = "fired" if outcome.outcome == "fired" else "skipped"
-        if report.keep_rows:  # the daemon keeps counts only (and the log)
-            row = {**self._row(d), "process": outcome.case.process}
-            report.add(what, row if what == "fired" else {**row, "outcome": outcome.outcome})
-        else:
-            report.counts[what] += 1
+        row = {**self._row(d), "process": outcome.case.process}
+        report.add(what, row if what == "fired" else {**row, "outcome": outcome.outcome})
         if what == "fired":
             report.mail_queued += outcome.mail_queued
-        if log.isEnabledFor(logging.INFO):
+        if log.isEnabledFor(logging.INFO):  # local_iso is not free: only when the line is written
             if what == "fired":
                 log.info("fired deadline %s (%s) on case %s, due %s (%s)", d.id, d.kind, d.case_id,
                          local_iso(d.due_at), d.rule_id)
