@@ -7,12 +7,11 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Any
 
 from sqlalchemy import exc as sa_exc
 from sqlalchemy import inspect, text
 
-from store.sql import BUSY_TIMEOUT_MS, SqlStore, make_engine, translate_db_error
+from store.sql import BUSY_TIMEOUT_MS, SqlStore, db_errors, make_engine, translate_db_error
 from workflow.errors import SchemaMismatch
 
 MIGRATIONS = Path(__file__).parent / "migrations"
@@ -24,12 +23,6 @@ __all__ = ["SCHEMA_HEAD", "SqlStore", "check_schema", "migrate", "open_store"]
 
 
 _NO_TABLE = re.compile(r"no such table|relation .* does not exist")
-
-
-def _db_errors(engine: Any) -> tuple[type[Exception], ...]:
-    """SQLAlchemy's wrapped errors and the driver's own (raised bare from connection events, e.g. the
-    SQLite `BEGIN IMMEDIATE` of store/sql.py)."""
-    return (sa_exc.DBAPIError, engine.dialect.loaded_dbapi.Error)
 
 
 def migrate(url: str, busy_timeout_ms: int = BUSY_TIMEOUT_MS) -> tuple[str | None, str]:
@@ -51,7 +44,7 @@ def migrate(url: str, busy_timeout_ms: int = BUSY_TIMEOUT_MS) -> tuple[str | Non
             with engine.begin() as conn:
                 cfg.attributes["connection"] = conn
                 command.upgrade(cfg, "head")
-        except _db_errors(engine) as exc:
+        except db_errors(engine) as exc:
             raise translate_db_error(exc) from exc
         return before, SCHEMA_HEAD
     finally:
@@ -68,7 +61,7 @@ def _current_revision(url: str, engine: object) -> str | None:
                 return None
             row = conn.execute(text("SELECT version_num FROM alembic_version")).first()
             return str(row[0]) if row else None
-    except _db_errors(engine) as exc:
+    except db_errors(engine) as exc:
         raise translate_db_error(exc) from exc
 
 
@@ -82,7 +75,7 @@ def check_schema(store: SqlStore) -> None:
                 if not _NO_TABLE.search(str(exc.orig).lower()):
                     raise  # a damaged or unreadable database is said as such, not "not initialised"
                 row = None
-    except _db_errors(store.engine) as exc:
+    except db_errors(store.engine) as exc:
         raise translate_db_error(exc) from exc
     current = str(row[0]) if row else None
     if current == SCHEMA_HEAD:

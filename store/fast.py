@@ -54,23 +54,15 @@ def _sqlite_to_utc(value: str | None) -> datetime | None:
     return datetime.fromisoformat(value).replace(tzinfo=UTC)
 
 
-def _json_to_sqlite(value: Any) -> str:
-    return _dumps(value)  # what SQLAlchemy's JSON type writes (json.dumps; None is the JSON `null`)
-
-
 def _sqlite_to_json(value: Any) -> Any:
     return _loads(value) if isinstance(value, str) else value
 
 
 def _date_to_sqlite(value: date | None) -> str | None:
+    """What SQLAlchemy's SQLite DATE writes: YYYY-MM-DD for a date, a datetime or a date subclass
+    (freezegun's); None stays None; anything else is refused."""
     if type(value) is date:
-        return value.isoformat()  # YYYY-MM-DD, as SQLAlchemy's SQLite DATE writes it
-    return _date_bind_fallback(value)
-
-
-def _date_bind_fallback(value: Any) -> str | None:
-    """What SQLAlchemy's SQLite DATE does with anything but a plain date: a datetime or a date subclass
-    (freezegun's) gives its date; None stays None; anything else is refused."""
+        return value.isoformat()
     if value is None:
         return None
     if isinstance(value, date):
@@ -90,7 +82,7 @@ def _fast_bind(type_: Any, dialect: Dialect) -> Any:
     if isinstance(type_, UTCDateTime):
         return _utc_to_sqlite
     if isinstance(type_, PortableJSON | JSON):
-        return _json_to_sqlite
+        return _dumps  # what SQLAlchemy's JSON type writes (json.dumps; None is the JSON `null`)
     if isinstance(type_, Date) and not isinstance(type_, DateTime):
         return _date_to_sqlite
     return None

@@ -157,6 +157,12 @@ _UNAVAILABLE = (
 _NO_SUCH_DATABASE = re.compile(r'database "[^"]*" does not exist')
 
 
+def db_errors(engine: Engine) -> tuple[type[Exception], ...]:
+    """SQLAlchemy's wrapped errors and the driver's own (raised bare from connection events and from the
+    SQLite transactions SqlStore begins on the driver's connection)."""
+    return (sa_exc.DBAPIError, engine.dialect.loaded_dbapi.Error)
+
+
 def translate_db_error(exc: Exception) -> Exception:
     """Map driver errors to the error tree: lock waits are `Busy`, races on unique keys `Conflict`.
 
@@ -584,7 +590,7 @@ class SqlStore:
         self._local = threading.local()
         self._lock = threading.Lock()
         self._connections: list[Connection] = []
-        self._driver_error: type[Exception] = self.engine.dialect.loaded_dbapi.Error
+        self._db_errors = db_errors(self.engine)
 
     def _connection(self) -> Connection:
         """One connection per thread, kept between transactions (a pool checkout per step is not free)."""
@@ -603,10 +609,6 @@ class SqlStore:
             with self._lock:
                 if conn in self._connections:
                     self._connections.remove(conn)
-            with contextlib.suppress(Exception):  # never hand the pool a connection inside a transaction
-                raw = conn.connection.driver_connection
-                if self.dialect == "sqlite" and raw is not None and raw.in_transaction:
-                    raw.rollback()
             with contextlib.suppress(Exception):  # a broken connection is being thrown away anyway
                 conn.close()
 
@@ -636,20 +638,13 @@ class SqlStore:
             raw.execute("BEGIN IMMEDIATE" if write else "BEGIN DEFERRED")
             try:
                 yield SqlTx(self, conn)
-            except BaseException:
-                if conn.in_transaction():
-                    conn.rollback()
-                elif raw.in_transaction:
-                    raw.rollback()
-                raise
-            try:
                 if conn.in_transaction():
                     conn.commit()
                 else:
                     raw.commit()
             except BaseException:
-                # a COMMIT can fail and leave SQLite's transaction open (busy, a deferred foreign key):
-                # end it here, or the connection would go back to the pool holding the write lock
+                # the body or the COMMIT failed (a COMMIT can fail and leave SQLite's transaction open:
+                # busy, a deferred foreign key): end it, or the connection would keep the write lock
                 with contextlib.suppress(Exception):
                     if conn.in_transaction():
                         conn.rollback()
@@ -657,7 +652,7 @@ class SqlStore:
                     if raw.in_transaction:
                         raw.rollback()
                 raise
-        except (sa_exc.DBAPIError, self._driver_error) as exc:
+        except self._db_errors as exc:
             raise translate_db_error(exc) from exc
 
     def _run(self, conn: Connection, write: bool) -> Iterator[SqlTx]:
@@ -667,7 +662,7 @@ class SqlStore:
         try:
             with conn.begin():
                 yield SqlTx(self, conn)
-        except (sa_exc.DBAPIError, self._driver_error) as exc:
+        except self._db_errors as exc:
             raise translate_db_error(exc) from exc
 
     def list_cases(self, flt: CaseFilter) -> list[Case]:
