@@ -96,7 +96,7 @@ def test_output_that_cannot_be_written_is_one_line_not_an_internal_error(sqlite_
 
 def test_a_reader_that_goes_away_ends_the_output_quietly(sqlite_url: str, make_app: Callable[..., App]) -> None:
     """`outpost case list --json | head`: when the reader has gone, no traceback and no internal error.
-    click and rich already handle a gone reader themselves; this keeps it so (and `run` has its own)."""
+    click and rich handle a gone reader themselves; this keeps it so."""
     app = make_app(sqlite_url)
     for day in range(1, 29):
         app.service.open("leave", "zhao", {"start": f"2027-02-{day:02d}", "end": f"2027-02-{day:02d}"})

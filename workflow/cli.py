@@ -483,9 +483,6 @@ def run(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         sys.stderr.write("outpost: interrupted\n")
         return 130
-    except BrokenPipeError:  # the reader went away (`outpost case list | head`): nothing more to say
-        _drop_stdout()
-        return 1
     except OSError as exc:
         if _writing_stdout(exc):  # the output could not be written (a full disk, a closed terminal)
             _drop_stdout()
