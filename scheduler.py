@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from apscheduler.schedulers.blocking import BlockingScheduler
 
-from workflow.errors import WorkflowError
+from workflow.errors import BadInput, WorkflowError
 
 if TYPE_CHECKING:
     from workflow.app import App
@@ -137,5 +137,5 @@ def run(app: App, tick_seconds: float | None = None, deliver_seconds: float | No
     tick = tick_seconds if tick_seconds is not None else app.policy.int("scheduler.tick_every_seconds")
     deliver = deliver_seconds if deliver_seconds is not None else app.policy.int("scheduler.deliver_every_seconds")
     if tick <= 0 or deliver <= 0:
-        raise WorkflowError("--tick-seconds and --deliver-seconds must be positive")
+        raise BadInput("--tick-seconds and --deliver-seconds must be positive")
     return Daemon(app, float(tick), float(deliver)).run()

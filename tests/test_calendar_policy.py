@@ -90,6 +90,26 @@ def test_policy_file_overrides_and_validates(tmp_path: Path) -> None:
     assert "leave.escalate_after_workdays" in str(refused.value) and "leave.surprise" in str(refused.value)
 
 
+def test_policy_refuses_spinning_values_and_a_reminder_after_its_escalation(tmp_path: Path) -> None:
+    """A 0 s tick, 0 attempts or a 0-day repeat would spin or never try, and a reminder set after the escalation
+    it precedes (R-2.8, R-3.6) is a typo: each is refused at load, naming its key."""
+    bad = tmp_path / "bad.toml"
+    bad.write_text("[scheduler]\ntick_every_seconds = 0\nmax_attempts = 0\n"
+                   "[report]\noverdue_repeat_workdays = 0\n", encoding="utf-8")
+    with pytest.raises(BadInput) as refused:
+        load_policy(bad)
+    for key in ("scheduler.tick_every_seconds", "scheduler.max_attempts", "report.overdue_repeat_workdays"):
+        assert f"{key}: expected a whole number 1–" in str(refused.value)
+    late = tmp_path / "late.toml"
+    late.write_text("[leave]\nremind_approver_after_workdays = 3\nescalate_after_workdays = 1\n", encoding="utf-8")
+    with pytest.raises(BadInput, match=r"leave.remind_approver_after_workdays = 3 is after "
+                                       r"leave.escalate_after_workdays = 1 \(R-2.8"):
+        load_policy(late)
+    same = tmp_path / "same.toml"  # remind and escalate on the same day is allowed (the escalation says it all)
+    same.write_text("[leave]\nremind_approver_after_workdays = 2\n", encoding="utf-8")
+    assert load_policy(same).int("leave.remind_approver_after_workdays") == 2
+
+
 def test_tick_and_status_json_through_the_cli(app: App, monkeypatch: pytest.MonkeyPatch,
                                               capsys: pytest.CaptureFixture[str]) -> None:
     """`tick --at … --json` fires what is due then and `status --json` reports it, with PRODUCT.md's keys."""
@@ -136,3 +156,27 @@ def test_a_failing_deadline_is_retried_then_marked_failed_and_shown(app: App) ->
         assert failed[0]["attempts"] == 5 and "template server on fire" in failed[0]["error"]
     finally:
         definition.handlers["remind_approver"] = original  # type: ignore[index]
+
+
+def test_R0_4_due_25_June_ends_at_23_59_59_999_Shanghai_and_is_stored_in_UTC(app: App) -> None:
+    """A report due 25 June (R-5.1) is overdue from 26 June 00:00 +08:00, stored as 25 June 16:00 UTC (aware) and
+    shown in local time; the due instant itself is 23:59:59.999999 +08:00."""
+    from datetime import UTC, datetime, timedelta
+
+    from machines.report import due_instant
+    from workflow.ports import CaseFilter
+    from workflow.timeutil import LOCAL_TZ
+
+    app.ticker.tick(local(2027, 1, 4, 9, 0))  # the first tick sets the periodic epoch
+    app.ticker.tick(local(2027, 5, 26, 0, 0))  # the H1 report cases open
+    case = next(c for c in app.store.list_cases(CaseFilter(process="report")) if c.office == "BJ")
+    end = due_instant(case.data)
+    assert end == datetime(2027, 6, 25, 23, 59, 59, 999_999, tzinfo=LOCAL_TZ)
+    shown_end = end.astimezone(LOCAL_TZ)  # UTC+8 all year, no DST
+    assert shown_end.isoformat() == "2027-06-25T23:59:59.999999+08:00"
+    with app.store.transaction(write=False) as tx:
+        overdue = next(d for d in tx.deadlines(case.id) if d.kind == "overdue")
+    assert overdue.due_at.utcoffset() == timedelta(0)  # read back from the store: aware, in UTC
+    assert overdue.due_at == datetime(2027, 6, 25, 16, 0, tzinfo=UTC) == end + timedelta(microseconds=1)
+    shown = next(d for d in app.case_view(case.id)["deadlines"] if d["kind"] == "overdue")
+    assert shown["due_at"].startswith("2027-06-26T00:00") and shown["due_at"].endswith("+08:00")

@@ -58,6 +58,30 @@ def _upper_bound(key: str) -> int:
     return 1_000
 
 
+def _lower_bound(key: str) -> int:
+    """Waits, attempts and repeat intervals of zero would spin (a tick every 0 s, a reminder repeating every 0
+    working days) or never try: they start at 1. Offsets may be 0 (remind on the day itself)."""
+    if key.endswith("_seconds") or key.endswith("max_attempts") or "repeat" in key:
+        return 1
+    return 0
+
+
+# (earlier, later, why): pairs whose order the regulation implies; a reminder after the escalation it should
+# precede, or a back-off that starts above its own ceiling, is a typo the daemon would silently act on.
+_ORDER = (
+    ("leave.remind_approver_after_workdays", "leave.escalate_after_workdays", "R-2.8: remind before escalating"),
+    ("matter.remind_after_workdays", "matter.escalate_after_workdays", "R-3.6: remind before escalating"),
+    ("mail.backoff_first_seconds", "mail.backoff_max_seconds", "the first back-off is at most the longest"),
+)
+
+
+def _check_order(policy: Policy, errors: list[str]) -> None:
+    for earlier, later, why in _ORDER:
+        a, b = policy.get(earlier), policy.get(later)
+        if isinstance(a, int) and isinstance(b, int) and a > b:
+            errors.append(f"{earlier} = {a} is after {later} = {b} ({why})")
+
+
 def _check(defaults: dict[str, Any], given: dict[str, Any], path: str, errors: list[str]) -> dict[str, Any]:
     merged: dict[str, Any] = {}
     for key in given:
@@ -80,9 +104,9 @@ def _check(defaults: dict[str, Any], given: dict[str, Any], path: str, errors: l
                 errors.append(f"{where}: expected true or false")
             merged[key] = value
         elif isinstance(default, int):
-            top = _upper_bound(key)
-            if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= top:
-                errors.append(f"{where}: expected a whole number 0–{top:,}, got {value!r}")
+            low, top = _lower_bound(key), _upper_bound(key)
+            if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= top:
+                errors.append(f"{where}: expected a whole number {low}–{top:,}, got {value!r}")
             merged[key] = value
         elif isinstance(default, list):
             top = _upper_bound(key)
@@ -108,6 +132,8 @@ def load_policy(path: Path | None = None) -> Policy:
         raise BadInput(f"policy file {path}: version {given.get('v')!r} is not supported (expected {POLICY_VERSION})")
     errors: list[str] = []
     merged = _check(defaults, given, "", errors)
+    if not errors:  # the order of two keys is judged only once each has a valid value
+        _check_order(Policy(merged), errors)
     if errors:
         raise BadInput(f"policy file {path}: " + "; ".join(errors))
     return Policy(merged, source=str(path))
