@@ -49,6 +49,11 @@ def show(at: datetime) -> str:
     return f"{local.date().isoformat()} {_WEEKDAYS[local.weekday()]} {local.hour:02d}:{local.minute:02d}"
 
 
+def n_days(n: int, kind: str = "") -> str:
+    """A count of days as an explanation says it: "1 day", "3 days", "1 working day"."""
+    return f"{n} {kind + ' ' if kind else ''}day{'' if n == 1 else 's'}"
+
+
 def start_of(day: date) -> datetime:
     return local_midnight(day)
 

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from typing import Any
 
-from machines._common import after_workdays, data_date, people, show
+from machines._common import after_workdays, data_date, n_days, people, show
 from workflow.context import Ctx
 from workflow.definition import DeadlineSpec, Handler
 from workflow.errors import BadInput
@@ -127,7 +127,7 @@ class PeriodicSubmission:
         for n in ctx.policy.ints(f"{self.section}.remind_days_before"):
             at = at_local(due - timedelta(days=n))
             out.append((at, f"due {due} = {source} (on or before that day, R-0.3); reminder {show(at)} = "
-                            f"{n} days before ({self.rule}, as R-5.5)"))
+                            f"{n_days(n)} before ({self.rule}, as R-5.5)"))
         return out
 
     def due_overdue(self, ctx: Ctx) -> tuple[datetime, str]:
@@ -172,7 +172,7 @@ class PeriodicSubmission:
             at, note = after_workdays(ctx, at, n)
         case = ctx.require_case()
         ctx.schedule(Deadline(case_id=case.id, kind="overdue_reminder", due_at=at, rule_id=self.rule,
-                              why=f"overdue since {ctx.data['due']}; reminder repeats every {n} working days "
+                              why=f"overdue since {ctx.data['due']}; reminder repeats every {n_days(n, 'working')} "
                                   f"until submitted, next {show(at)} ({self.rule}, as R-5.5){note}",
                               action="overdue_repeat", for_state=self.state, created_at=ctx.now,
                               occurrence=occurrence))

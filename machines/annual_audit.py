@@ -18,7 +18,7 @@ import calendar as _calendar
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from machines._common import data_date, people, show
+from machines._common import data_date, n_days, people, show
 from machines._periodic import at_local, office_directors, parse_year, supervising_leaders
 from workflow import registry
 from workflow.context import Ctx
@@ -108,7 +108,7 @@ def due_reminders(ctx: Ctx) -> list[tuple[datetime, str]]:
     for n in ctx.policy.ints("annual_audit.remind_days_before"):
         at = at_local(due - timedelta(days=n))
         if at > ctx.now:  # entering in_progress late does not resend reminders already sent
-            out.append((at, f"audit report due {due} = {ctx.data['due_why']}; reminder {show(at)} = {n} days "
+            out.append((at, f"audit report due {due} = {ctx.data['due_why']}; reminder {show(at)} = {n_days(n)} "
                             f"before (policy annual_audit.remind_days_before)"))
     return out
 

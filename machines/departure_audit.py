@@ -15,7 +15,7 @@ from __future__ import annotations
 from datetime import date, datetime, time, timedelta
 from typing import Any
 
-from machines._common import data_date, end_of_workday_after, param_date, people, show
+from machines._common import data_date, end_of_workday_after, n_days, param_date, people, show
 from workflow import registry
 from workflow.context import Ctx
 from workflow.definition import DeadlineSpec, Guard, Notice, OpenPlan, ProcessDefinition, Refusal, Transition
@@ -232,14 +232,14 @@ def materials_due(ctx: Ctx) -> tuple[datetime, date, str]:
     n = ctx.policy.int("departure_audit.materials_due_workdays")
     notice = data_date(ctx.data, "notice_on")
     due, day, note = end_of_workday_after(ctx, notice, n)
-    return due, day, f"materials due {day} = {n} working days after the notice of {notice} (R-4.5){note}"
+    return due, day, f"materials due {day} = {n_days(n, 'working')} after the notice of {notice} (R-4.5){note}"
 
 
 def feedback_due(ctx: Ctx) -> tuple[datetime, date, str]:
     n = ctx.policy.int("departure_audit.feedback_due_days")
     draft = data_date(ctx.data, "draft_on")
     day = draft + timedelta(days=n)
-    return end_of_day(day), day, f"written feedback due {day} = {n} days after the draft report of {draft} (R-4.5)"
+    return end_of_day(day), day, f"written feedback due {day} = {n_days(n)} after the draft report of {draft} (R-4.5)"
 
 
 def rectification_due(ctx: Ctx) -> tuple[datetime, date, str]:
@@ -247,7 +247,7 @@ def rectification_due(ctx: Ctx) -> tuple[datetime, date, str]:
     final = data_date(ctx.data, "final_on")
     day = final + timedelta(days=n)
     return (end_of_day(day), day,
-            f"rectification report due {day} = {n} days after the final report of {final} (R-4.5)")
+            f"rectification report due {day} = {n_days(n)} after the final report of {final} (R-4.5)")
 
 
 def issue_notice(ctx: Ctx) -> None:

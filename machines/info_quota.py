@@ -18,7 +18,7 @@ from __future__ import annotations
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from machines._common import show
+from machines._common import n_days, show
 from machines._periodic import (
     at_local,
     clerks,
@@ -206,7 +206,7 @@ def due_reminder(ctx: Ctx) -> tuple[datetime, str]:
     n = ctx.policy.int("info_quota.remind_days_before_month_end")
     last = date.fromisoformat(ctx.data["last"])
     at = at_local(last - timedelta(days=n))
-    return at, (f"{ctx.data['month']} ends {last}; reminder {show(at)} = {n} days before the month's end, "
+    return at, (f"{ctx.data['month']} ends {last}; reminder {show(at)} = {n_days(n)} before the month's end, "
                 f"sent when fewer than {QUOTA} items are accepted ({RULE})")
 
 
@@ -214,7 +214,7 @@ def due_judge(ctx: Ctx) -> tuple[datetime, str]:
     closes = date.fromisoformat(ctx.data["closes"])
     at = local_midnight(closes + timedelta(days=1))
     grace = (closes - date.fromisoformat(ctx.data["last"])).days
-    extra = f" + {grace} days (policy info_quota.judge_days_after_month_end)" if grace else ""
+    extra = f" + {n_days(grace)} (policy info_quota.judge_days_after_month_end)" if grace else ""
     return at, (f"judged {show(at)}, at the end of {ctx.data['month']}{extra}: met with at least {QUOTA} "
                 f"accepted items, else short ({RULE})")
 

@@ -19,6 +19,7 @@ from machines._common import (
     after_workdays,
     data_date,
     end_of_workday_after,
+    n_days,
     param_date,
     people,
     show,
@@ -120,7 +121,7 @@ def _presence_excess(ctx: Ctx, person: str, start: date, end: date, case_id: int
         total = used + overlap_days(start, end, year)
         limit = presence_limit(year)
         if total > limit:
-            return (f"{person} would be off site {total} days in {year} ({used} already), over the limit of "
+            return (f"{person} would be off site {n_days(total)} in {year} ({used} already), over the limit of "
                     f"{limit} = ⌊{days_in_year(year)}/3⌋ (at least 2/3 of the year on site)")
     return None
 
@@ -212,7 +213,7 @@ def open_leave(ctx: Ctx) -> OpenPlan:
         raise BadInput(f"--end {end} is before --start {start}")
     if days_inclusive(start, end) > 366:
         raise BadInput(f"--end: a leave is at most one year (366 days) long; {start} – {end} is "
-                       f"{days_inclusive(start, end)} days")
+                       f"{n_days(days_inclusive(start, end))}")
     if ctx.override is not None:
         raise BadInput("--override is given by the approver when deciding (R-2.5), not when asking for leave")
     mine = ctx.tx.cases_of(PROCESS, actor.id, ACTIVE)  # finished leave neither clashes nor continues
@@ -256,7 +257,7 @@ def open_leave(ctx: Ctx) -> OpenPlan:
     if actor.has("director"):
         if total >= DIRECTOR_APPROVAL_DAYS:
             route, rule = "supervising_leader", "R-2.6" if extends is not None else "R-2.1"
-            why = f"a director away {total} days (7 or more) asks the supervising leader{extension}"
+            why = f"a director away {n_days(total)} (7 or more) asks the supervising leader{extension}"
         elif (excess := _presence_excess(ctx, actor.id, start, end, None)) is not None:
             # nobody passes their own presence limit: the supervising leader decides, and may
             # approve with --override REASON
@@ -268,7 +269,7 @@ def open_leave(ctx: Ctx) -> OpenPlan:
             data.update(approver_role="none", route_rule="R-2.2", recorded=True)
             return OpenPlan(state="approved", office=actor.office, subject=actor.id, data=data,
                             details={"route": "recorded", "rule": "R-2.2",
-                                     "why": f"a director away {total} days (fewer than 7) is recorded"})
+                                     "why": f"a director away {n_days(total)} (fewer than 7) is recorded"})
     else:
         director = ctx.org.director_of(actor.office)
         if director is None:
@@ -307,7 +308,7 @@ def due_remind(ctx: Ctx) -> tuple[Any, str] | None:
 def due_escalate(ctx: Ctx) -> tuple[Any, str] | None:
     n = ctx.policy.int("leave.escalate_after_workdays")
     due, note = after_workdays(ctx, ctx.now, n)
-    return due, f"escalated {show(due)} = {n} working days after the request without a decision (R-2.8){note}"
+    return due, f"escalated {show(due)} = {n_days(n, 'working')} after the request without a decision (R-2.8){note}"
 
 
 def due_undecided(ctx: Ctx) -> tuple[Any, str] | None:

@@ -15,7 +15,7 @@ from datetime import date, datetime, time, timedelta
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from machines._common import after_workdays, data_date, param_date, people, show
+from machines._common import after_workdays, data_date, n_days, param_date, people, show
 from workflow import registry
 from workflow.context import Ctx
 from workflow.definition import DeadlineSpec, Guard, Notice, OpenPlan, ProcessDefinition, Refusal, Transition
@@ -218,7 +218,7 @@ def _timeliness(ctx: Ctx, cat: Category, event: date | None) -> dict[str, Any]:
     result = ctx.calendar.add_workdays(ctx.today, lead)
     late = event < result.day
     why = (f"submitted {ctx.today} for an event on {event}: "
-           f"{'less than' if late else 'at least'} {lead} working days before it "
+           f"{'less than' if late else 'at least'} {n_days(lead, 'working')} before it "
            f"(on time if submitted by the day whose {lead}th next working day is {event}, R-3.4){result.note}")
     return {"late": late, "late_why": why}
 
@@ -256,7 +256,7 @@ def due_reminder(ctx: Ctx) -> tuple[datetime, str]:
 def due_escalation(ctx: Ctx) -> tuple[datetime, str]:
     n = ctx.policy.int("matter.escalate_after_workdays")
     due, note = after_workdays(ctx, ctx.now, n)
-    return due, f"escalated to the supervising leader {show(due)} = {n} working days after the submission " \
+    return due, f"escalated to the supervising leader {show(due)} = {n_days(n, 'working')} after the submission " \
                 f"without a decision (R-3.6){note}"
 
 
@@ -267,7 +267,7 @@ def due_near(ctx: Ctx) -> tuple[datetime, str] | None:
     n = ctx.policy.int("matter.escalate_when_planned_within_workdays")
     day = near_day(ctx, planned)
     due = local_midnight(day)
-    return due, (f"escalated at {show(due)}: from {day} the planned date {planned} is {n} working days away "
+    return due, (f"escalated at {show(due)}: from {day} the planned date {planned} is {n_days(n, 'working')} away "
                  f"or less, still without a decision (R-3.6)")
 
 
@@ -309,7 +309,7 @@ def escalate_if_near(ctx: Ctx) -> None:
         return
     if ctx.today >= near_day(ctx, planned):
         n = ctx.policy.int("matter.escalate_when_planned_within_workdays")
-        escalate(ctx, f"submitted {ctx.today}: the planned date {planned} is {n} working days away or less",
+        escalate(ctx, f"submitted {ctx.today}: the planned date {planned} is {n_days(n, 'working')} away or less",
                  reason="near")
 
 
@@ -331,12 +331,12 @@ def remind_decider(ctx: Ctx) -> None:
 
 def escalate_overdue(ctx: Ctx) -> None:
     n = ctx.policy.int("matter.escalate_after_workdays")
-    escalate(ctx, f"no decision {n} working days after the submission")
+    escalate(ctx, f"no decision {n_days(n, 'working')} after the submission")
 
 
 def escalate_near(ctx: Ctx) -> None:
     n = ctx.policy.int("matter.escalate_when_planned_within_workdays")
-    escalate(ctx, f"the planned date {ctx.data.get('event_date')} is {n} working days away, still undecided",
+    escalate(ctx, f"the planned date {ctx.data.get('event_date')} is {n_days(n, 'working')} away, still undecided",
              reason="near")
 
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 from datetime import date, datetime, time, timedelta
 from typing import Any
 
-from machines._common import after_workdays, data_date, people, show
+from machines._common import after_workdays, data_date, n_days, people, show
 from workflow import registry
 from workflow.context import Ctx
 from workflow.definition import (
@@ -140,7 +140,7 @@ def due_reminders(ctx: Ctx) -> list[tuple[datetime, str]]:
     for n in ctx.policy.ints("report.remind_days_before"):
         at = datetime.combine(due - timedelta(days=n), REMIND_AT, tzinfo=LOCAL_TZ)
         out.append((at, f"due {due} (R-5.1/R-5.2, on or before that day, R-0.3); reminder {show(at)} = "
-                        f"{n} days before (R-5.5)"))
+                        f"{n_days(n)} before (R-5.5)"))
     return out
 
 
@@ -179,7 +179,7 @@ def schedule_repeat(ctx: Ctx, occurrence: int) -> None:
         at, note = after_workdays(ctx, at, n)
     case = ctx.require_case()
     ctx.schedule(Deadline(case_id=case.id, kind="overdue_reminder", due_at=at, rule_id="R-5.5",
-                          why=f"overdue since {ctx.data['due']}; reminder repeats every {n} working days "
+                          why=f"overdue since {ctx.data['due']}; reminder repeats every {n_days(n, 'working')} "
                               f"until submitted, next {show(at)} (R-5.5){note}",
                           action="overdue_repeat", for_state="open", created_at=ctx.now,
                           occurrence=occurrence))

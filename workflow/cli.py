@@ -340,6 +340,10 @@ def tick(
         typer.echo(f"{f['outcome']} {f['kind']} on case {f['case']} (due {f['due_at']})")
     for f in report.failed:
         typer.echo(f"FAILED {f['kind']} on case {f['case']}: {f['error']}")
+    if dry_run:  # nothing was written, so no mail was queued
+        typer.echo(f"{len(report.fired)} {verb}, {len(report.skipped)} would be skipped, "
+                   f"{len(report.opened)} would open")
+        return
     typer.echo(f"{len(report.fired)} {verb}, {len(report.skipped)} skipped, {len(report.failed)} failed, "
                f"{len(report.opened)} opened, {report.mail_queued} mail queued")
 
