@@ -117,7 +117,7 @@ class App:
             history = tx.history(case_id) if with_history else None
         return case_json(case, deadlines, history)
 
-    def verify(self) -> AuditResult:
+    def verify(self, seal: dict[str, Any] | None = None) -> AuditResult:
         from workflow.audit import verify
 
-        return verify(self.store)
+        return verify(self.store, seal)

@@ -1,11 +1,27 @@
-"""`outpost audit verify`: recompute every history chain and name the first row that does not fit."""
+"""`outpost audit verify`: recompute every history chain and name the first row that does not fit.
+
+Each case keeps the head of its chain (row count and newest hash) on its own row, so deleting or editing
+any history row, the newest included, is noticed (PRODUCT.md guarantee 2). Someone who may write to the
+database can still remove a case's newest rows *and* rewind its head, or remove a whole case: nothing kept
+in the same database can show that. A seal (`outpost audit seal`) is a copy of every chain's head kept
+outside it, like a transparency log's checkpoint; `audit verify --seal FILE` then proves that every row
+the seal counted is still there, unchanged, and that the history only grew since.
+"""
 
 from __future__ import annotations
 
+import hashlib
+import json
 from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
 
+from workflow.errors import BadInput
 from workflow.hashing import GENESIS, history_hash
 from workflow.ports import CaseStore
+from workflow.timeutil import LOCAL_TZ
+
+SEAL_VERSION = 1
 
 
 @dataclass(frozen=True)
@@ -19,7 +35,9 @@ class AuditResult:
         return self.problem is None
 
 
-def verify(store: CaseStore) -> AuditResult:
+def verify(store: CaseStore, seal: dict[str, Any] | None = None) -> AuditResult:
+    """Every chain recomputed; with a seal, also every sealed row found where the seal counted it."""
+    sealed: dict[int, tuple[int, str]] = dict(_sealed_heads(seal)) if seal is not None else {}
     cases = rows = 0
     for case, chain in store.iter_history_chains():
         if case is None:
@@ -55,4 +73,71 @@ def verify(store: CaseStore) -> AuditResult:
         if chain and chain[-1].to_state != case.state:
             return AuditResult(cases, rows, f"case {case.id}: state {case.state} does not match its history "
                                             f"({chain[-1].to_state})")
+        if case.id in sealed:
+            count, head = sealed.pop(case.id)
+            if len(chain) < count:
+                return AuditResult(cases, rows, f"case {case.id}: the seal of {seal_at(seal)} counted {count} "
+                                                f"history rows, now {len(chain)}: rows were removed")
+            if chain[count - 1].hash != head:
+                row = chain[count - 1]
+                return AuditResult(cases, rows, f"history row id={row.id} (case {case.id}, seq {row.seq}): "
+                                                f"differs from the seal of {seal_at(seal)}; the history was rewritten")
+    if sealed:
+        gone = min(sealed)
+        return AuditResult(cases, rows, f"case {gone}: in the seal of {seal_at(seal)} with {sealed[gone][0]} "
+                                        f"history rows, now missing from the database ({len(sealed)} sealed "
+                                        "case(s) missing)")
     return AuditResult(cases, rows, None)
+
+
+# -- seals ---------------------------------------------------------------------------------------------------
+def _digest(body: dict[str, Any]) -> str:
+    canonical = json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=True)
+    return "sha256:" + hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def make_seal(store: CaseStore, at: datetime) -> dict[str, Any]:
+    """The head of every chain, after checking that the chains are sound (a broken history is not sealed)."""
+    result = verify(store)
+    if not result.ok:
+        raise BadInput(f"not sealed: the history is already broken: {result.problem}")
+    heads = {str(case.id): [case.history_count, case.history_head or GENESIS]
+             for case, _chain in store.iter_history_chains() if case.history_count}
+    body: dict[str, Any] = {"v": SEAL_VERSION, "at": at.astimezone(LOCAL_TZ).isoformat(),
+                            "rows": sum(c for c, _h in heads.values()), "cases": heads}
+    return {**body, "digest": _digest(body)}
+
+
+def seal_at(seal: dict[str, Any] | None) -> str:
+    return str((seal or {}).get("at", "?"))
+
+
+def parse_seal(text: str, source: str) -> dict[str, Any]:
+    """A seal file, checked for shape and against its own digest (a damaged seal proves nothing)."""
+    try:
+        seal = json.loads(text)
+    except ValueError as exc:
+        raise BadInput(f"seal {source}: not JSON ({exc.msg} at line {exc.lineno})") from None
+    if not isinstance(seal, dict) or seal.get("v") != SEAL_VERSION:
+        raise BadInput(f"seal {source}: not an Outpost seal of version {SEAL_VERSION} "
+                       "(`outpost audit seal` writes one)")
+    body = {k: v for k, v in seal.items() if k != "digest"}
+    if set(body) != {"v", "at", "rows", "cases"} or not isinstance(seal.get("cases"), dict):
+        raise BadInput(f"seal {source}: expected the keys v, at, rows, cases, digest")
+    try:
+        heads = list(_sealed_heads(seal))
+    except (TypeError, ValueError):
+        raise BadInput(f"seal {source}: cases must map a case id to [rows, head hash]") from None
+    if seal.get("digest") != _digest(body) or sum(c for _id, (c, _h) in heads) != seal.get("rows"):
+        raise BadInput(f"seal {source}: its digest does not match its contents; the seal itself was altered")
+    return seal
+
+
+def _sealed_heads(seal: dict[str, Any]) -> list[tuple[int, tuple[int, str]]]:
+    out = []
+    for key, value in seal["cases"].items():
+        count, head = value
+        if not isinstance(count, int) or isinstance(count, bool) or count < 1 or not isinstance(head, str):
+            raise ValueError(key)
+        out.append((int(key), (count, head)))
+    return out

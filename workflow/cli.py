@@ -300,17 +300,53 @@ def case_advance(
 
 # -- audit ---------------------------------------------------------------------------------------------
 @audit_app.command("verify")
-def audit_verify(ctx: typer.Context, as_json: bool = typer.Option(False, "--json")) -> None:
-    """Check the integrity of every case's hash-chained history."""
-    result = _app(ctx).verify()
+def audit_verify(
+    ctx: typer.Context,
+    as_json: bool = typer.Option(False, "--json"),
+    seal_file: Path | None = typer.Option(None, "--seal", help="also prove every row of this seal is still there"),
+) -> None:
+    """Check the integrity of every case's hash-chained history (and, with --seal, that it only grew)."""
+    seal = None
+    if seal_file is not None:
+        from workflow.audit import parse_seal
+        from workflow.files import read_text_file
+
+        seal = parse_seal(read_text_file(seal_file, "seal", max_bytes=200_000_000), str(seal_file))
+    result = _app(ctx).verify(seal)
     if as_json:
-        _print_json({"ok": result.ok, "cases": result.cases, "rows": result.rows, "problem": result.problem})
+        _print_json({"ok": result.ok, "cases": result.cases, "rows": result.rows, "problem": result.problem,
+                     "seal": None if seal is None else {"at": seal["at"], "rows": seal["rows"],
+                                                        "digest": seal["digest"]}})
     if not result.ok:
         if not as_json:
             typer.echo(f"outpost: audit FAILED: {result.problem}", err=True)
         raise typer.Exit(1)
     if not as_json:
-        typer.echo(f"audit ok: {result.rows} history rows in {result.cases} cases chain correctly")
+        since = f"; all {seal['rows']} rows of the seal of {seal['at']} are intact" if seal is not None else ""
+        typer.echo(f"audit ok: {result.rows} history rows in {result.cases} cases chain correctly{since}")
+
+
+@audit_app.command("seal")
+def audit_seal(
+    ctx: typer.Context,
+    output: Path | None = typer.Option(None, "--output", "-o", help="write the seal here (default: stdout)"),
+) -> None:
+    """Write the head of every history chain, to keep outside the database (see `audit verify --seal`)."""
+    import json
+
+    from workflow.audit import make_seal
+
+    application = _app(ctx)
+    seal = make_seal(application.store, application.clock.now())
+    text = json.dumps(seal, ensure_ascii=True, indent=1, sort_keys=True) + "\n"
+    if output is None:
+        typer.echo(text, nl=False)
+        return
+    try:
+        output.write_text(text, encoding="utf-8")
+    except OSError as exc:
+        raise BadInput(f"--output {output}: {exc.strerror or exc}") from None
+    typer.echo(f"sealed {seal['rows']} history rows in {len(seal['cases'])} cases: {seal['digest']} → {output}")
 
 
 # -- daemon side -------------------------------------------------------------------------------------
