@@ -116,7 +116,7 @@ def parse_seal(text: str, source: str) -> dict[str, Any]:
     """A seal file, checked for shape and against its own digest (a damaged seal proves nothing)."""
     try:
         seal = json.loads(text)
-    except ValueError as exc:
+    except json.JSONDecodeError as exc:
         raise BadInput(f"seal {source}: not JSON ({exc.msg} at line {exc.lineno})") from None
     if not isinstance(seal, dict) or seal.get("v") != SEAL_VERSION:
         raise BadInput(f"seal {source}: not an Outpost seal of version {SEAL_VERSION} "
