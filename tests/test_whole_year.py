@@ -1,9 +1,11 @@
 """A whole year of Outpost: one tick a day at 09:00 from 1 January to 31 December 2027 (injected clock),
 then the year-end tick at 00:00 on 1 January 2028, on the two-office organisation of examples/org.toml,
 with scripted actions: work reports on time, late and never (R-5), quarterly statements (R-6.1), the
-2026 audit (R-6.2), information items (R-6.3), investments with credits (R-6.4/R-6.5) and some leave
-(R-2). At the end the compliance report matches the expected figures exactly, every deadline fired at
-most once and on the first tick after it was due, none is left due, and the history verifies.
+2026 audit (R-6.2), information items (R-6.3), investments with credits (R-6.4/R-6.5), some leave
+(R-2), two major-matter requests (R-3) and a departure audit opened by an organisation change (R-4). At
+the end the compliance report matches the expected figures exactly (SZ's one incident included), every
+deadline fired at most once and on the first tick after it was due (the matters' and the audit's each
+checked by kind and due time), none is left due, and the history verifies.
 
 The script (local time; actions at 10:00 unless a time is given):
 - reports: H1 — BJ at 23:59 on 25 June (on time), SZ on 28 June (late); assessed 88 and 75.
@@ -18,6 +20,15 @@ The script (local time; actions at 10:00 unless a time is given):
 - leave: zhao 10 days in May; wang 5 days in August (recorded) and 10 in October; huang 20 days in
   July (return never recorded); chen 3 days in December (recorded).
 - audit of 2026: BJ started, reported and closed in time; SZ started, reported late in April.
+- matters (R-3): BJ — wang requests a car purchase on Tue 2 March for 30 April; the leader is reminded
+  (3 working days) and then escalated to (5), approves on 10 March; the office is asked for the outcome on
+  3 May and wang records it executed (on 30 April) on 5 May; closed. SZ — chen requests a disposal on Mon
+  18 October and records it executed the next day, before any decision: refused (R-3.3) and recorded as
+  SZ's one compliance incident; the reminder still goes on 22 October, then the leader rejects; closed.
+- departure audit (R-4): the organisation file loaded on 1 July makes li (BJ deputy director) staff, which
+  opens the audit; notice 5 July, materials by wang on the due date 19 July, fieldwork with one finding,
+  draft 9 August; li never answers, so the tick records no objection on 20 August; final report 23 August
+  with the finding open (rectification due 22 October), finding rectified 21 October, closed 22 October.
 """
 
 from __future__ import annotations
@@ -35,9 +46,10 @@ import pytest
 from machines.info_quota import accept_item, add_item
 from machines.investment import add_investment
 from store.reports import SqlReports
-from tests.conftest import local, point_cli_at, set_time
+from tests.conftest import ORG_FILE, local, point_cli_at, set_time
 from workflow.app import App
 from workflow.compliance import build
+from workflow.errors import RuleViolation
 from workflow.ports import CaseFilter
 
 Action = Callable[[], Any]
@@ -55,6 +67,7 @@ class Script:
     def __init__(self, app: App) -> None:
         self.app = app
         self.actions: list[tuple[datetime, int, str, Action]] = []
+        self.ids: dict[str, int] = {}  # cases opened by the script (matters, the departure audit), by name
 
     def on(self, month: int, day: int, what: str, action: Action, hour: int = 10, minute: int = 0) -> None:
         at = local(2027, month, day, hour, minute)
@@ -95,7 +108,7 @@ class Script:
         return ticks
 
 
-def script_year(app: App) -> Script:
+def script_year(app: App, folder: Path) -> Script:
     s = Script(app)
     adv = s.advance
 
@@ -196,10 +209,67 @@ def script_year(app: App) -> Script:
     s.on(6, 11, "chen approves huang's leave", leave_step("huang", "approve", "chen"))
     s.on(12, 10, "chen records 3 days", ask("chen", "chen", "2027-12-13", "2027-12-15"))
     s.on(12, 16, "chen is back", leave_step("chen", "return", "chen"))
+
+    # -- major matters (R-3) -----------------------------------------------------------------------------------
+    def request(key: str, who: str, category: str, title: str, planned: str, amount: str) -> Action:
+        def act() -> None:
+            s.ids[key] = app.service.open("matter", who, {"category": category, "kind": "request", "title": title,
+                                                           "event_date": planned, "amount": amount}).id
+        return act
+
+    def step(key: str, trigger: str, who: str, **options: Any) -> Action:
+        return lambda: app.service.advance(s.ids[key], trigger, who, options=options or None)
+
+    def execute_unapproved(key: str, who: str) -> None:
+        with pytest.raises(RuleViolation) as refused:
+            app.service.advance(s.ids[key], "execute", who)
+        assert refused.value.rule_id == "R-3.3"
+
+    s.on(3, 2, "wang requests a car purchase for 30 April",
+         request("car", "wang", "asset_purchase", "购置公务车", "2027-04-30", "350000"))
+    s.on(3, 10, "liu approves the car after the reminder and the escalation", step("car", "approve", "liu"))
+    s.on(5, 5, "wang records the car bought on 30 April", step("car", "execute", "wang", date="2027-04-30"))
+    s.on(5, 6, "sun closes the car purchase", step("car", "close", "sun"))
+    s.on(10, 18, "chen requests a disposal for 30 November",
+         request("disposal", "chen", "asset_disposal", "处置报废办公设备", "2027-11-30", "80000"))
+    s.on(10, 19, "chen records the disposal executed before approval (refused, R-3.3)",
+         lambda: execute_unapproved("disposal", "chen"))
+    s.on(10, 22, "liu rejects the disposal after the reminder", step("disposal", "reject", "liu"))
+    s.on(10, 25, "sun closes the rejected disposal", step("disposal", "close", "sun"))
+
+    # -- departure audit (R-4) ---------------------------------------------------------------------------------
+    text = ORG_FILE.read_text(encoding="utf-8")
+    li_roles = 'id = "li"\nname = "李明"\nemail = "li@bj.example.org"\noffice = "BJ"\n' \
+               'roles = ["deputy_director", "petition_deputy"]'
+    assert text.count(li_roles) == 1
+    changed = folder / "org-2027-07.toml"
+    changed.write_text(text.replace(li_roles, li_roles.replace('["deputy_director", "petition_deputy"]',
+                                                               '["staff"]')), encoding="utf-8")
+
+    def org_change() -> None:
+        result = app.load_org(changed)
+        assert (result["cadre_changes"], result["people_changed"]) == (["li"], ["li"]), result
+        [s.ids["audit"]] = result["departure_audits_opened"]
+
+    def rectify() -> None:
+        with app.store.transaction(write=False) as tx:
+            [finding] = tx.items(s.ids["audit"], "finding")
+        app.service.advance(s.ids["audit"], "rectify_finding", "zhou", options={"finding": str(finding.id)})
+
+    s.on(7, 1, "org load: li, BJ deputy director, becomes staff (R-4.1)", org_change)
+    s.on(7, 5, "zhou issues the audit notice", step("audit", "issue_notice", "zhou"))
+    s.on(7, 19, "wang submits the materials on the due date", step("audit", "submit_materials", "wang"))
+    s.on(7, 21, "zhou starts the fieldwork", step("audit", "start_fieldwork", "zhou"))
+    s.on(8, 2, "zhou records a finding", step("audit", "add_finding", "zhou", finding="信访接待经费台账不全"))
+    s.on(8, 9, "zhou delivers the draft report; li never answers", step("audit", "deliver_draft", "zhou"))
+    s.on(8, 23, "zhou issues the final report, the finding still open", step("audit", "issue_final", "zhou"))
+    s.on(10, 21, "zhou confirms the finding rectified", rectify)
+    s.on(10, 22, "zhou closes the audit", step("audit", "close", "zhou"))
     return s
 
 
-def expected_figures() -> list[dict[str, Any]]:
+def expected_figures(disposal: int) -> list[dict[str, Any]]:
+    """`disposal`: SZ's matter whose execution chen tried to record before any decision (R-3.3)."""
     def months(counts: list[int], nothing: set[int] = frozenset()) -> list[tuple[str, str, int, int]]:
         return [(f"2027-{m:02d}", "met" if a >= 4 else "short", a, 0 if m in nothing else a + 1)
                 for m, a in enumerate(counts, start=1)]
@@ -226,12 +296,22 @@ def expected_figures() -> list[dict[str, Any]]:
          "presence": [("chen", 3, 121), ("huang", 20, 121)],
          "people": [("chen", 10_000_000, None), ("huang", 15_000_000, None)],
          "annual_audit": {"period": "2027-Y", "state": "scheduled", "due": "2028-03-31", "late": False},
-         "investments": 3, "incidents": []},
+         "investments": 3,
+         # R-3.3: the refused execution is SZ's one compliance incident, as the report lists it; the
+         # matter was still `submitted` (undecided) when chen tried.
+         "incidents": [{"case": disposal, "process": "matter", "at": "2027-10-19T10:00:00+08:00", "rule": "R-3.3",
+                        "trigger": "compliance_incident", "actor": "chen",
+                        "details": {"rule": "R-3.3", "attempted": "execute", "state": "submitted", "by": "chen",
+                                    "at": local(2027, 10, 19, 10, 0)}}]},
     ]
 
 
 def figures(report: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """The compliance report reduced to its figures (ids and timestamps left out)."""
+    """The compliance report reduced to its figures (ids and timestamps left out, but an incident's kept;
+    the instant in its details compared as an instant)."""
+    def incident(i: dict[str, Any]) -> dict[str, Any]:
+        return {**i, "details": {**i["details"], "at": datetime.fromisoformat(i["details"]["at"])}}
+
     return [{
         "office": o["office"], "year": o["year"], "investment_total": o["investment_total"],
         "investment_target_met": o["investment_target_met"], "investment_state": o["investment_state"],
@@ -241,7 +321,8 @@ def figures(report: list[dict[str, Any]]) -> list[dict[str, Any]]:
         "info_months": [(m["month"], m["state"], m["accepted"], m["logged"]) for m in o["info_months"]],
         "presence": [(p["person"], p["off_site_days"], p["limit"]) for p in o["presence"]],
         "people": [(p["person"], p["credited"], p["grade"]) for p in o["people"]],
-        "annual_audit": o["annual_audit"], "investments": len(o["investments"]), "incidents": o["incidents"],
+        "annual_audit": o["annual_audit"], "investments": len(o["investments"]),
+        "incidents": [incident(i) for i in o["incidents"]],
     } for o in report]
 
 
@@ -249,15 +330,18 @@ def figures(report: list[dict[str, Any]]) -> list[dict[str, Any]]:
 def test_a_whole_year_of_two_offices(app: App, monkeypatch: pytest.MonkeyPatch, tmp_path: Path,
                                      capsys: pytest.CaptureFixture[str]) -> None:
     """365 daily ticks and the year-end tick with the scripted year: the compliance report is exactly as
-    expected, every deadline fired at most once and on the first tick after it was due, nothing is left
-    due or failed, and the history verifies."""
+    expected (SZ's R-3.3 incident included), every deadline fired at most once and on the first tick after
+    it was due (the matters' R-3.6 and the departure audit's R-4.5 ones by kind and due time), nothing is
+    left due or failed, and the history verifies."""
     started = time.monotonic()
-    ticks = script_year(app).run()
+    script = script_year(app, tmp_path)
+    ticks = script.run()
+    car, disposal, audit = (script.ids[k] for k in ("car", "disposal", "audit"))
     elapsed = time.monotonic() - started
 
     # -- the compliance report ------------------------------------------------------------------------------
     report = build(SqlReports(app.store).year_data(2027), YEAR_END)
-    assert figures(report) == expected_figures()
+    assert figures(report) == expected_figures(disposal)
 
     # -- deadlines: each fired once, on the first tick after it was due; nothing due is left ------------------
     cases = app.store.list_cases(CaseFilter())
@@ -295,12 +379,79 @@ def test_a_whole_year_of_two_offices(app: App, monkeypatch: pytest.MonkeyPatch, 
     assert repeats[-1]["due_at"][:10] == "2027-12-30" and len(repeats) == 18
     assert kinds("annual_audit", "2026") == {"reminder": 2, "overdue": 1}  # SZ's 2026 audit only
 
+    def outcomes(case_id: int) -> dict[str, list[tuple[str, str]]]:
+        """A case's deadlines by status: (kind, local due time) in due order."""
+        out: dict[str, list[tuple[str, str]]] = {}
+        for c, d in sorted(rows, key=lambda r: (r[1]["due_at"], r[1]["kind"])):
+            if c.id == case_id:
+                out.setdefault(d["status"], []).append((d["kind"], d["due_at"][:16]))
+        return out
+
+    # Matters (R-3.6, policy: reminder 3 and escalation 5 working days after the submission, same time of
+    # day; escalation at once from the day the planned date is 2 working days away, here 00:00 on Wed 28
+    # April; R-3.5: the outcome asked for at 09:00 on the first working day after the planned date).
+    # The car (Tue 2 March 10:00): reminded Fri 5 March, escalated Tue 9 March, approved 10 March; asked for
+    # the outcome Mon 3 May, recorded 5 May.
+    assert outcomes(car) == {
+        "fired": [("decision_reminder", "2027-03-05T10:00"), ("decision_escalation", "2027-03-09T10:00"),
+                  ("follow_up", "2027-05-03T09:00")],
+        "cancelled": [("planned_date_near", "2027-04-28T00:00")]}
+    # The disposal (Mon 18 October 10:00): the refused execution left its deadlines alone; reminded Thu 21
+    # October, rejected on the 22nd, before the escalation (Mon 25 October) and the planned date's
+    # (Fri 26 November: two working days, 29 and 30 November, from then on).
+    assert outcomes(disposal) == {
+        "fired": [("decision_reminder", "2027-10-21T10:00")],
+        "cancelled": [("decision_escalation", "2027-10-25T10:00"), ("planned_date_near", "2027-11-26T00:00")]}
+    # The departure audit (R-4.5, policy: reminders 3 and 1 days before each due date at 09:00, the step
+    # after it at 00:00 the next day). Materials due Mon 19 July (10 working days after Mon 5 July),
+    # submitted that day; feedback due Thu 19 August (10 days after the draft of 9 August), none, so no
+    # objection at 00:00 on 20 August; final report 23 August with the finding open: rectification starts
+    # at once (R-4.2), due Fri 22 October (60 days), the finding rectified 21 October and the audit closed
+    # on the due date, before the escalation.
+    assert outcomes(audit) == {
+        "fired": [("materials_reminder", "2027-07-16T09:00"), ("materials_reminder", "2027-07-18T09:00"),
+                  ("feedback_reminder", "2027-08-16T09:00"), ("feedback_reminder", "2027-08-18T09:00"),
+                  ("no_objection", "2027-08-20T00:00"), ("rectification_start", "2027-08-23T10:00"),
+                  ("rectification_reminder", "2027-10-19T09:00"), ("rectification_reminder", "2027-10-21T09:00")],
+        "cancelled": [("materials_overdue", "2027-07-20T00:00"), ("rectification_overdue", "2027-10-23T00:00")]}
+
+    def history(case_id: int) -> list[tuple[str, str, str, str | None]]:
+        return [(h["trigger"], h["from"], h["to"], h["actor"]) for h in app.case_view(case_id)["history"]]
+
+    assert history(car) == [
+        ("open", None, "submitted", "wang"), ("escalate", "submitted", "submitted", None),
+        ("approve", "submitted", "approved", "liu"), ("execute", "approved", "executed", "wang"),
+        ("close", "executed", "closed", "sun")]
+    assert history(disposal) == [
+        ("open", None, "submitted", "chen"), ("compliance_incident", "submitted", "submitted", "chen"),
+        ("reject", "submitted", "rejected", "liu"), ("close", "rejected", "closed", "sun")]
+    assert history(audit) == [
+        ("open", None, "opened", None), ("issue_notice", "opened", "notified", "zhou"),
+        ("submit_materials", "notified", "materials_submitted", "wang"),
+        ("start_fieldwork", "materials_submitted", "fieldwork", "zhou"),
+        ("add_finding", "fieldwork", "fieldwork", "zhou"), ("deliver_draft", "fieldwork", "draft_reported", "zhou"),
+        ("no_objection", "draft_reported", "feedback_received", None),
+        ("issue_final", "feedback_received", "final_reported", "zhou"),
+        ("begin_rectification", "final_reported", "rectifying", None),
+        ("rectify_finding", "rectifying", "rectifying", "zhou"), ("close", "rectifying", "closed", "zhou")]
+    audit_data = app.case_view(audit, with_history=False)["data"]
+    assert (audit_data["feedback"], audit_data["materials_late"], audit_data["findings"]) == (
+        "no_objection", False, {"rectified": 1, "waived": 0})
+
     # -- mail: nothing failed; the overdue notices went to the director and the supervising leader ------------
     mails = app.store.mails()
     assert [m for m in mails if m.status == "failed"] == []
     assert Counter(a for m in mails if m.event == "report.overdue" for a in m.to) == {
         "chen@sz.example.org": 2, "liu@gov.example.org": 2}
     assert Counter(m.event for m in mails)["info_quota.short"] == 2 * 4  # director + leader, 4 short months
+    sent_to = {event: sorted(a for m in mails if m.event == event for a in m.to)
+               for event in ("matter.reminder", "matter.escalated", "matter.compliance_incident",
+                             "departure_audit.no_objection")}
+    assert sent_to == {
+        "matter.reminder": ["liu@gov.example.org"] * 2,  # a request's decider (R-3.2), once per matter
+        "matter.escalated": ["liu@gov.example.org", "sun@gov.example.org"],
+        "matter.compliance_incident": ["liu@gov.example.org", "sun@gov.example.org"],
+        "departure_audit.no_objection": ["liu@gov.example.org", "zhou@gov.example.org"]}
 
     # -- the history verifies; the CLI says the same --------------------------------------------------------
     assert app.verify().ok
@@ -313,6 +464,9 @@ def test_a_whole_year_of_two_offices(app: App, monkeypatch: pytest.MonkeyPatch, 
     with freeze_time("2027-12-31 16:00:00"):  # 00:00 on 1 January 2028 in Beijing
         assert run(["report", "compliance", "--year", "2027", "--json"]) == 0
         assert json.loads(capsys.readouterr().out) == json.loads(json.dumps(report, ensure_ascii=False))
+        assert run(["report", "compliance", "--year", "2027", "--office", "SZ"]) == 0
+        table = capsys.readouterr().out
+        assert f"2027-10-19T10:00:00+08:00 case {disposal} (matter) R-3.3: compliance_incident by chen" in table
         assert run(["audit", "verify"]) == 0
     print(f"whole year on {app.store.dialect}: {elapsed:.1f} s, {len(ticks)} ticks, {len(fired)} deadlines "
           f"fired, {len(mails)} mails, {len(cases)} cases")
