@@ -34,7 +34,7 @@ from notifications.message import BadAddress, Outgoing, build_message, sender_ad
 from notifications.render import Rendered, TemplateProblem, render, validate_templates
 from workflow.clock import require_aware
 from workflow.errors import DeliveryError, NotFound, WorkflowError
-from workflow.model import Mail, Org
+from workflow.model import Deadline, Mail, Org
 from workflow.outbox import DeliveryReport, Outbox, RetryPolicy
 from workflow.settings import Settings, SmtpSettings
 
@@ -520,24 +520,35 @@ class Preview:
     mail: Mail
     outgoing: Outgoing | None
     problem: str | None  # why it could not be built (no address, broken template)
+    deadline: Deadline | None = None  # not queued yet: the pending deadline that will send it
+    also_to: tuple[str, ...] = ()  # the other people the same event writes to
 
     def describe(self) -> dict[str, Any]:
         out = self.outgoing
         return {"id": self.mail.id, "event": self.mail.event, "status": self.mail.status,
                 "attempts": self.mail.attempts, "problem": self.problem,
-                "subject": out.subject if out else None, "to": out.to if out else self.mail.to}
+                "subject": out.subject if out else None, "to": out.to if out else self.mail.to,
+                "deadline": self.deadline.id if self.deadline else None}
 
 
 def preview(app: App, case_id: int, lang: str | None = None) -> Preview | None:
-    """The newest queued mail of a case, rendered as it would be sent (None when none is queued)."""
+    """The case's next mail as it would be sent: its newest queued one, or else the one its next pending
+    deadline will queue (rehearsed, nothing written); None when neither exists."""
     with app.store.transaction(write=False) as tx:
         if tx.get_case(case_id) is None:
             raise NotFound("case", case_id)
     mail = outbox_for(app).newest_queued(case_id)
+    deadline: Deadline | None = None
+    also: tuple[str, ...] = ()
     if mail is None:
-        return None
+        rehearsed = app.service.rehearse(case_id)
+        if rehearsed is None:
+            return None
+        deadline, rows = rehearsed
+        mail = rows[0]
+        also = tuple(str(r.recipients[0].get("person")) for r in rows[1:] if r.recipients)
     org = load_org(app)
     try:
-        return Preview(mail, prepare(mail, org, app.settings, ActionFilter(app), lang=lang), None)
+        return Preview(mail, prepare(mail, org, app.settings, ActionFilter(app), lang=lang), None, deadline, also)
     except (BadAddress, TemplateProblem) as exc:
-        return Preview(mail, None, str(exc))
+        return Preview(mail, None, str(exc), deadline, also)

@@ -173,7 +173,8 @@ def mail_preview(
     lang: str | None = typer.Option(None, "--lang", help="zh | en (default: the mail's language)"),
     html: bool = typer.Option(False, "--html", help="show the HTML part instead of the text"),
 ) -> None:
-    """Show the next mail of a case (its newest queued one) as it would be sent."""
+    """Show the next mail of a case as it would be sent: its newest queued one, or the one its next
+    deadline will send (found by rehearsing that deadline; nothing is written)."""
     from notifications.delivery import preview
 
     if lang is not None and lang not in ("zh", "en"):
@@ -181,10 +182,18 @@ def mail_preview(
     case_id = _id(case, "case")
     found = preview(_app(ctx), case_id, lang=lang)
     if found is None:
-        typer.echo(f"no mail queued for case {case_id}")
+        typer.echo(f"no mail queued for case {case_id}, and none of its deadlines sends any")
         return
     m = found.mail
-    typer.echo(f"mail {m.id} · {m.event} · {m.status} · attempt {m.attempts}")
+    if found.deadline is not None:
+        from workflow.timeutil import local_iso
+
+        d = found.deadline
+        others = f"; also to {', '.join(found.also_to)}" if found.also_to else ""
+        typer.echo(f"not queued yet: deadline {d.id} ({d.kind}, due {local_iso(d.due_at)}, {d.rule_id}) will "
+                   f"send {m.event}{others}")
+    else:
+        typer.echo(f"mail {m.id} · {m.event} · {m.status} · attempt {m.attempts}")
     out = found.outgoing
     if out is None:
         typer.echo(f"cannot be sent as it is: {found.problem}")

@@ -17,7 +17,7 @@ from workflow.calendar import WorkCalendar
 from workflow.clock import Clock, require_aware
 from workflow.context import Ctx
 from workflow.definition import Guard, ProcessDefinition, Transition
-from workflow.errors import BadInput, Conflict, NotFound, NotPermitted, RuleViolation
+from workflow.errors import BadInput, Conflict, NotFound, NotPermitted, RuleViolation, WorkflowError
 from workflow.hashing import GENESIS, history_hash
 from workflow.model import Case, Deadline, HistoryEntry, Mail, Org, Person
 from workflow.policy import Policy
@@ -67,6 +67,27 @@ def check_text(value: str | None, what: str, limit: int = MAX_TEXT) -> str | Non
     if any(ord(ch) < 32 and ch not in "\t\n" for ch in value) or "\x7f" in value:
         raise BadInput(f"{what}: contains control characters")
     return value
+
+
+class _Rehearsed(Exception):  # not an error: it carries a rehearsal's mail out, rolling the rehearsal back
+    def __init__(self, mail: list[Mail]) -> None:
+        super().__init__("rehearsal")
+        self.mail = mail
+
+
+class _RecordingTx:
+    """The transaction as the engine sees it, keeping a copy of the mail rows queued through it."""
+
+    def __init__(self, tx: Tx) -> None:
+        self._tx = tx
+        self.mail: list[Mail] = []
+
+    def queue_mail(self, rows: list[Mail]) -> int:
+        self.mail.extend(rows)
+        return self._tx.queue_mail(rows)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._tx, name)
 
 
 class CaseService:
@@ -210,6 +231,27 @@ class CaseService:
                         break
                 out.append(TriggerInfo(trig, reason is None or "--override" in reason, reason))
             return out
+
+    def rehearse(self, case_id: int, limit: int = 20) -> tuple[Deadline, list[Mail]] | None:
+        """The mail a case's next deadline will send: its pending deadlines fired in due order (each at its
+        due time, or now if that has passed) in a transaction that is rolled back, until one queues mail.
+        Nothing is written; None when no pending deadline sends any."""
+        with self.store.transaction(write=False) as tx:
+            self._case(tx, case_id)
+            pending = sorted(tx.deadlines(case_id, pending_only=True), key=lambda d: (d.due_at, d.id or 0))
+        now = require_aware(self.clock.now())
+        for deadline in pending[:limit]:
+            try:
+                with self.store.transaction() as tx:
+                    recording = _RecordingTx(tx)
+                    self.fire(recording, deadline, max(deadline.due_at, now))  # type: ignore[arg-type]
+                    raise _Rehearsed(recording.mail)
+            except _Rehearsed as rehearsed:
+                if rehearsed.mail:
+                    return deadline, rehearsed.mail
+            except WorkflowError:  # a deadline that would fail now sends nothing now
+                continue
+        return None
 
     def fire(self, tx: Tx, deadline: Deadline, now: datetime) -> FireOutcome:
         """Fire one deadline inside the caller's transaction (the daemon's tick, which has already

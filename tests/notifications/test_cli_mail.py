@@ -179,12 +179,37 @@ def test_mail_preview_shows_the_next_mail_of_a_case(make_app: Callable[..., App]
     from notifications.delivery import deliver_pass
 
     deliver_pass(app, now=OPENED + timedelta(days=1))
-    code, out, _ = cli(capsys, "mail", "preview", str(case))
-    assert (code, out.strip()) == (0, f"no mail queued for case {case}")
+    code, out, _ = cli(capsys, "mail", "preview", str(case))  # approved: its start deadline sends nothing
+    assert (code, out.strip()) == (0, f"no mail queued for case {case}, and none of its deadlines sends any")
     code, _, err = cli(capsys, "mail", "preview", "4242")
     assert code == 2 and err.strip() == "outpost: unknown case: 4242"
     code, _, err = cli(capsys, "mail", "preview", str(case), "--lang", "fr")
     assert code == 2 and "--lang" in err
+
+
+def test_mail_preview_rehearses_the_next_deadline_when_nothing_is_queued(
+        make_app: Callable[..., App], db_url: str, cli_env: Callable[..., None],
+        capsys: pytest.CaptureFixture[str]) -> None:
+    """With its request mail sent, a pending leave's next mail is the approver's R-2.8 reminder: `mail preview`
+    shows it as its deadline will send it (same Message-ID), and writes nothing."""
+    from notifications.delivery import deliver_pass
+    from tests.conftest import dump
+
+    app = make_app(db_url, at=OPENED)
+    case = requests(app)[0]
+    deliver_pass(app, now=OPENED + timedelta(minutes=1))
+    cli_env(app)
+    before = dump(db_url)
+    code, out, _ = cli(capsys, "mail", "preview", str(case))
+    assert code == 0, out
+    reminder = next(d for d in app.case_view(case)["deadlines"] if d["kind"] == "remind_approver")
+    assert out.splitlines()[0] == (f"not queued yet: deadline {reminder['id']} (remind_approver, due "
+                                   f"{reminder['due_at']}, R-2.8) will send leave.reminder")
+    assert "To: 王建国 <wang@bj.example.org>" in out and f"outpost case advance {case} approve --as wang" in out
+    assert dump(db_url) == before  # rehearsed in a transaction that was rolled back
+    app.ticker.tick(datetime.fromisoformat(reminder["due_at"]))  # now the reminder is really queued
+    sent = [m for m in app.store.mails() if m.event == "leave.reminder" and m.case_id == case]
+    assert len(sent) == 1 and f"Message-ID: {sent[0].message_id}" in out
 
 
 def test_calendar_export_lists_every_open_deadline(make_app: Callable[..., App], sqlite_url: str,
