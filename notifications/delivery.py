@@ -25,7 +25,7 @@ import ssl
 import tempfile
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
@@ -34,7 +34,7 @@ from notifications.message import BadAddress, Outgoing, build_message, sender_ad
 from notifications.render import Rendered, TemplateProblem, render, validate_templates
 from workflow.clock import require_aware
 from workflow.errors import DeliveryError, NotFound, WorkflowError
-from workflow.model import Deadline, Mail, Org
+from workflow.model import OFFICE_ROLES, Deadline, Mail, Org
 from workflow.outbox import DeliveryReport, Outbox, RetryPolicy
 from workflow.settings import Settings, SmtpSettings
 
@@ -362,9 +362,42 @@ def recipient_of(mail: Mail, org: Org | None) -> tuple[str | None, str | None]:
     return person.name, person.email
 
 
+# A post held by one person at a time; a mail written to its holder goes to whoever holds it at send time.
+_HANDED_OVER_IN_ORDER = ("director", "supervising_leader", "deputy_director", "petition_deputy", "org_dept")
+
+
+def addressed_now(mail: Mail, org: Org | None) -> Mail:
+    """The row as it is to be sent now: recipients are resolved from roles at send time (issue 4).
+
+    A person written to for a post they held when the event happened (not as the requester or the person
+    concerned) who no longer holds any of the roles they had then, in that office, is replaced by the one
+    person who holds such a role now: a director's pending request goes to the new director. Where nobody,
+    or several people, hold it, the row stays with its person (sent if they are still in the organisation,
+    failed otherwise, saying why). The Message-ID stays the row's."""
+    rcpt = mail.recipients[0] if mail.recipients else {}
+    roles, office = rcpt.get("roles"), rcpt.get("office")
+    if org is None or not roles or not rcpt.get("person"):
+        return mail
+    person = org.person(str(rcpt["person"]))
+    if person is not None and person.active and person.office == office and person.roles & set(roles):
+        return mail
+    for role in _HANDED_OVER_IN_ORDER:
+        if role in roles:
+            holders = org.holders(role, office if role in OFFICE_ROLES else None)
+            if len(holders) == 1:
+                now = holders[0]
+                log.info("mail %s for %s (%s of %s then) goes to %s, who holds that post now", mail.id,
+                         rcpt["person"], role, office or "the General Office", now.id)
+                handed = {**rcpt, "person": now.id, "name": now.name, "email": now.email,
+                          "roles": sorted(now.roles), "office": now.office, "instead_of": rcpt["person"]}
+                return replace(mail, recipients=[handed])
+    return mail
+
+
 def prepare(mail: Mail, org: Org | None, settings: Settings, actions: ActionFilter | None = None,
             lang: str | None = None) -> Outgoing:
     """Render one row and build its message; `BadAddress` when the recipient has no usable address."""
+    mail = addressed_now(mail, org)
     rendered: Rendered = render(mail, org, lang=lang, allowed=actions(mail) if actions else None)
     name, addr = recipient_of(mail, org)
     if not addr:

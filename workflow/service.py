@@ -414,13 +414,18 @@ class CaseService:
             }
             if due_at is not None:
                 params["due_at"] = require_aware(due_at).isoformat()
+            personal = {case.subject, ctx.data.get("requester")}
             for person in pm.people:
                 dedupe = f"case{case.id}:{pm.event}:{occurrence}:{person.id}"
                 digest = hashlib.sha256(dedupe.encode()).hexdigest()[:32]
+                rcpt: dict[str, Any] = {"person": person.id, "name": person.name, "email": person.email}
+                if person.id not in personal:  # written to for a post: handed to its holder at send time
+                    rcpt["roles"] = sorted(person.roles)
+                    rcpt["office"] = person.office
                 rows.append(Mail(
                     case_id=case.id, event=pm.event, dedupe_key=dedupe,
                     message_id=f"<{digest}@{self.mail_domain}>",
-                    recipients=[{"person": person.id, "name": person.name, "email": person.email}],
+                    recipients=[rcpt],
                     params=params, lang=self.lang, created_at=ctx.now, next_attempt_at=ctx.now,
                     status="queued" if person.email else "failed",
                     last_error=None if person.email else f"{person.id} has no e-mail address (org file)",

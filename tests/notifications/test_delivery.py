@@ -430,3 +430,35 @@ def test_a_slow_server_never_outlives_the_claims(smtp_app: App, smtp_server: Smt
     assert (report.claimed, report.sent) == (3, 3)
     assert claims == [3, 1, 0]  # two sends took 10 min > 7.5 min: the third was claimed again
     assert sorted(by_message_id(smtp_server).values()) == [1, 1, 1]
+
+
+def test_a_mail_for_a_post_goes_to_whoever_holds_it_at_send_time(make_app: Callable[..., App], db_url: str,
+                                                                   tmp_path: Path) -> None:
+    """Recipients are resolved from roles at send time: zhao's request, queued for director wang, is sent to li
+    when an `org load` before the delivery makes li the director (same Message-ID, li's own commands); mail
+    to the requester herself follows her, whatever her post."""
+    import email
+    import email.policy
+
+    text = ORG_FILE.read_text(encoding="utf-8")
+    app = make_app(db_url)
+    case = open_leave(app, "zhao", date(2027, 3, 1), date(2027, 3, 2))
+    [row] = case_mails(app, case)
+    assert row.recipients[0]["person"] == "wang" and row.recipients[0]["roles"] == ["director"]
+    org = tmp_path / "org.toml"
+    org.write_text(text.replace('roles = ["director"]\n', 'roles = ["staff"]\n', 1)
+                   .replace('roles = ["deputy_director", "petition_deputy"]', 'roles = ["director"]'),
+                   encoding="utf-8")
+    app.load_org(org)
+    assert deliver_pass(app).sent >= 1
+    sent = {email.message_from_bytes(f.read_bytes(), policy=email.policy.default)["Message-ID"]:
+            email.message_from_bytes(f.read_bytes(), policy=email.policy.default)
+            for f in app.settings.outbox_dir.iterdir()}
+    msg = sent[message_id_header(row.message_id)]
+    assert msg["To"] == "李明 <li@bj.example.org>"
+    body = msg.get_body(("plain",))
+    assert body is not None and "李明" in body.get_content() and "王建国" not in body.get_content()
+    assert f"outpost case advance {case} approve --as li" in body.get_content()  # li decides now (R-2.3)
+    assert "--as wang" not in body.get_content()
+    personal = {m.recipients[0]["person"]: m.recipients[0] for m in app.store.mails()}
+    assert "roles" not in personal.get("zhao", {})  # written to as the requester: no post to hand over
