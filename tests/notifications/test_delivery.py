@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import date, timedelta
 from pathlib import Path
 
@@ -462,3 +463,26 @@ def test_a_mail_for_a_post_goes_to_whoever_holds_it_at_send_time(make_app: Calla
     assert "--as wang" not in body.get_content()
     personal = {m.recipients[0]["person"]: m.recipients[0] for m in app.store.mails()}
     assert "roles" not in personal.get("zhao", {})  # written to as the requester: no post to hand over
+
+
+def test_a_pass_sends_every_message_over_one_connection(smtp_app: App, smtp_server: SmtpServer) -> None:
+    """21 queued messages, one delivery pass: all 21 arrive, over one SMTP connection (one client port)."""
+    for who in ("zhao", "huang", "li"):
+        for week in range(7):
+            start = date(2027, 3, 1) + timedelta(weeks=week)
+            open_leave(smtp_app, who, start, start + timedelta(days=1))
+    report = deliver(with_password(smtp_app), smtp_server)
+    assert report.sent == 21 and len(smtp_server.handler.received) == 21
+    assert len({r.peer for r in smtp_server.handler.received}) == 1
+
+
+def test_the_same_event_is_queued_once(make_app: Callable[..., App], db_url: str) -> None:
+    """The outbox's dedupe key (case + event + occurrence + person) is unique: queuing the same row again in a
+    later transaction adds nothing and says so (0 queued)."""
+    app = make_app(db_url)
+    case = open_leave(app, "zhao", date(2027, 3, 1), date(2027, 3, 2))
+    [row] = case_mails(app, case)
+    again = replace(row, id=None, status="queued", created_at=row.created_at + timedelta(hours=1))
+    with app.store.transaction() as tx:
+        assert tx.queue_mail([again]) == 0
+    assert [m.id for m in case_mails(app, case)] == [row.id]
