@@ -6,6 +6,7 @@ Figures (every comparison measured side by side, in the same run):
   engine_tx_ratio     the real case service ÷ hand-written sqlite3, the leave scenario (bench/engine_tx.py)
   peer_spiff_ratio    SpiffWorkflow 3 on bench/leave.bpmn, JSON per case ÷ Outpost (bench/spiff_bench.py)
   tick_scaling        tick with 100 due at 1k…1M open deadlines, largest ÷ smallest (bench/tick_bench.py)
+  tick_scaling_cases  the same at 1k, 10k, 100k open cases (each with a pending deadline), 100k ÷ 1k
   pg_tx_per_s         leave scenario on PostgreSQL, 1 and 4 worker processes (bench/pg_bench.py)
   mail_render_per_s, mail_deliver_per_s   render, and delivery to a local aiosmtpd (bench/mail_bench.py)
   cli_help_ms, cli_case_show_ms           whole processes vs `python -c "import sqlalchemy"` (bench/cli_bench.py)
@@ -183,6 +184,18 @@ def tick(cfg: dict[str, Any], rep: Report, quiet: bool) -> None:
     rep.add(Figure("tick_scaling", ratio, "ratio", target="≤ 2", ok=ratio <= 2,
                    detail=f"{sizes[-1]:,} ÷ {sizes[0]:,} open deadlines; section took "
                           f"{time.perf_counter() - began:.0f} s, bench process peak RSS {rss:.0f} MB"), quiet)
+    # issue 3 counts open *cases* (each with a pending deadline): 1k, 10k, 100k
+    case_sizes = [n for n in sizes if n <= 100_000]
+    began = time.perf_counter()
+    runs = tick_bench.measure_sizes(case_sizes, due, repeat, progress=progress, filler="cases")
+    ms = {n: statistics.median(v) * 1000 for n, v in runs.items()}
+    for n in case_sizes:
+        rep.add(Figure(f"tick_cases_ms[{n:,}]", ms[n], "ms",
+                       detail=f"{due} due leave reminders fired, {n:,} open cases; median of {repeat}"), quiet)
+    ratio = ms[case_sizes[-1]] / ms[case_sizes[0]]
+    rep.add(Figure("tick_scaling_cases", ratio, "ratio", target="≤ 2", ok=ratio <= 2,
+                   detail=f"{case_sizes[-1]:,} ÷ {case_sizes[0]:,} open cases; section took "
+                          f"{time.perf_counter() - began:.0f} s"), quiet)
 
 
 def pg(cfg: dict[str, Any], rep: Report, quiet: bool) -> None:
@@ -288,7 +301,7 @@ def daemon(cfg: dict[str, Any], rep: Report, quiet: bool) -> None:
 RUNNERS: dict[str, tuple[Callable[[dict[str, Any], Report, bool], None], list[str]]] = {
     "engine": (engine, ["raw_sqlite_us_per_tx", "outpost_us_per_tx", "engine_tx_ratio", "spiff_us_per_tx",
                         "peer_spiff_ratio"]),
-    "tick": (tick, ["tick_scaling"]),
+    "tick": (tick, ["tick_scaling", "tick_scaling_cases"]),
     "pg": (pg, ["pg_tx_per_s[1]", "pg_tx_per_s[4]", "pg_scaling", "pg_no_lost_update"]),
     "mail": (mail, ["mail_render_per_s", "mail_deliver_per_s"]),
     "cli": (cli, ["cli_help_ms", "cli_case_show_ms"]),

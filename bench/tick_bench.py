@@ -37,7 +37,9 @@ OPENED = datetime(2026, 11, 2, 10, 0, tzinfo=LOCAL_TZ)
 TICK_AT = datetime(2026, 11, 3, 10, 30, tzinfo=LOCAL_TZ)  # reminders due, escalations not yet
 
 
-def build(folder: Path, open_deadlines: int, due: int) -> App:
+def build(folder: Path, open_deadlines: int, due: int, filler: str = "deadlines") -> App:
+    """`filler="deadlines"`: N open deadlines on one filler case; `"cases"`: N open leave cases, each with
+    one pending deadline (issue 3 counts open cases, issue 6 open deadlines)."""
     settings = load_settings({"database_url": f"sqlite:///{folder / 'bench.db'}", "outbox_dir": folder / "outbox"},
                              env={}, cwd=folder)
     app = App(settings, clock=FixedClock(OPENED))
@@ -49,6 +51,40 @@ def build(folder: Path, open_deadlines: int, due: int) -> App:
         app.service.open("leave", who, {"start": day, "end": day})
     far = datetime(2030, 1, 1, tzinfo=UTC)
     now = OPENED.astimezone(UTC)
+    if filler == "cases":
+        _fill_cases(app, open_deadlines, far, now)
+    else:
+        _fill_deadlines(app, open_deadlines, far, now)
+    with app.store.engine.connect() as conn:
+        conn.exec_driver_sql("ANALYZE")
+        conn.commit()
+    with sqlite3.connect(folder / "bench.db") as raw:  # the bulk load's checkpoint is not the tick's
+        raw.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    return app
+
+
+def _fill_cases(app: App, n: int, far: datetime, now: datetime) -> None:
+    """N pending leave cases (half per office) with one far deadline each, generated inside SQLite."""
+    stamp = now.strftime("%Y-%m-%d %H:%M:%S.%f")
+    with app.store.transaction() as tx:
+        base = tx.conn.exec_driver_sql("SELECT max(id) FROM cases").scalar_one()
+        tx.conn.exec_driver_sql(
+            "WITH RECURSIVE seq(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM seq WHERE i < ?) "
+            "INSERT INTO cases (id, process, definition_version, office, subject, period, state, version, data, "
+            "opened_at, opened_by, updated_at, history_count, history_head) "
+            "SELECT ? + i, 'leave', 1, CASE i % 2 WHEN 0 THEN 'BJ' ELSE 'SZ' END, NULL, NULL, 'pending', 1, "
+            "'{\"v\": 1}', ?, NULL, ?, 0, '' FROM seq", (n, base, stamp, stamp))
+        tx.conn.exec_driver_sql(
+            "WITH RECURSIVE seq(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM seq WHERE i < ?) "
+            "INSERT INTO deadline (case_id, kind, action, for_state, created_seq, occurrence, due_at, rule_id, "
+            "why, payload, status, created_at, attempts) "
+            "SELECT ? + i, 'filler', 'remind_approver', 'pending', 0, 1, "
+            "strftime('%Y-%m-%d %H:%M:%S', ?, '+' || i || ' minutes') || '.000000', 'R-2.8', "
+            "'benchmark filler', '{}', 'pending', ?, 0 FROM seq",
+            (n, base, far.strftime("%Y-%m-%d %H:%M:%S"), stamp))
+
+
+def _fill_deadlines(app: App, open_deadlines: int, far: datetime, now: datetime) -> None:
     with app.store.transaction() as tx:
         filler = tx.conn.execute(insert(cases_t).values(
             process="leave", definition_version=1, office="BJ", subject="zhao", period=None, state="pending",
@@ -64,12 +100,6 @@ def build(folder: Path, open_deadlines: int, due: int) -> App:
             "strftime('%Y-%m-%d %H:%M:%S', ?, '+' || i || ' minutes') || '.000000', 'R-2.8', "
             "'benchmark filler', '{}', 'pending', ?, 0 FROM seq",
             (open_deadlines, filler, far.strftime("%Y-%m-%d %H:%M:%S"), now.strftime("%Y-%m-%d %H:%M:%S.%f")))
-    with app.store.engine.connect() as conn:
-        conn.exec_driver_sql("ANALYZE")
-        conn.commit()
-    with sqlite3.connect(folder / "bench.db") as raw:  # the bulk load's checkpoint is not the tick's
-        raw.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-    return app
 
 
 def prime(app: App) -> None:
@@ -111,7 +141,8 @@ def measure(open_deadlines: int, due: int) -> float:
 
 
 def measure_sizes(sizes: list[int], due: int, repeat: int,
-                  progress: Callable[[str], None] = lambda _m: None) -> dict[int, list[float]]:
+                  progress: Callable[[str], None] = lambda _m: None,
+                  filler: str = "deadlines") -> dict[int, list[float]]:
     """One database per size, built once; then `repeat` rounds of one timed tick per size, interleaved
     (the reminders are re-armed between rounds). Seconds per tick, per size."""
     results: dict[int, list[float]] = {n: [] for n in sizes}
@@ -122,9 +153,9 @@ def measure_sizes(sizes: list[int], due: int, repeat: int,
                 folder = Path(tmp) / str(n)
                 folder.mkdir()
                 began = time.perf_counter()
-                apps[n] = (build(folder, n, due), folder)
+                apps[n] = (build(folder, n, due, filler), folder)
                 prime(apps[n][0])
-                progress(f"built {n} open deadlines in {time.perf_counter() - began:.1f} s")
+                progress(f"built {n} open {filler} in {time.perf_counter() - began:.1f} s")
             for r in range(repeat):
                 for n in sizes:
                     app, folder = apps[n]
@@ -143,13 +174,15 @@ def main() -> None:
     parser.add_argument("--due", type=int, default=100)
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--json", action="store_true")
+    parser.add_argument("--filler", choices=("deadlines", "cases"), default="deadlines",
+                        help="what there are N of: open deadlines on one case, or open cases")
     args = parser.parse_args()
     sizes = [int(s) for s in args.sizes.split(",")]
-    runs = measure_sizes(sizes, args.due, args.repeat)
+    runs = measure_sizes(sizes, args.due, args.repeat, filler=args.filler)
     results = {n: statistics.median(v) for n, v in runs.items()}
     for n in sizes:
         if not args.json:
-            print(f"tick_ms open={n:>8} due={args.due}: {results[n] * 1000:8.1f} ms "
+            print(f"tick_ms open {args.filler}={n:>8} due={args.due}: {results[n] * 1000:8.1f} ms "
                   f"({results[n] / args.due * 1e6:.0f} µs per fired deadline)", flush=True)
     ratio = results[sizes[-1]] / results[sizes[0]]
     if args.json:
