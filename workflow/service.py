@@ -8,6 +8,7 @@ deadlines and sets the new state's, and queues the mail the step sends — all c
 from __future__ import annotations
 
 import hashlib
+import logging
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -23,6 +24,8 @@ from workflow.model import Case, Deadline, HistoryEntry, Mail, Org, Person
 from workflow.policy import Policy
 from workflow.ports import CaseStore, Tx
 from workflow.timeutil import parse_date
+
+log = logging.getLogger("outpost.engine")
 
 CASE_DATA_VERSION = 1
 MAX_TEXT = 2000  # comments, reasons and titles longer than this are refused, not truncated
@@ -198,6 +201,10 @@ class CaseService:
                 return
             except Conflict:
                 continue
+        # the case kept changing under us: the refusal still stands (re-raised by the caller); say what
+        # was not recorded rather than lose it silently
+        log.warning("refusal of %s on case %s by %s (%s) was not recorded: the case changed twice meanwhile",
+                    trigger, case_id, actor_id, refusal.rule_id)
 
     def triggers(self, case_id: int, actor_id: str) -> list[TriggerInfo]:
         """What this person may do now, and why not for the rest."""
