@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import signal
@@ -9,7 +10,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -21,18 +22,25 @@ OUTPOST = [sys.executable, "-c", "from workflow.cli import main; main()"]
 FIRED = re.compile(r"fired deadline (\d+) ")
 
 
-def spawn(url: str, tmp_path: Path, name: str) -> subprocess.Popen[str]:
+def spawn(url: str, tmp_path: Path, name: str, extra_env: dict[str, str] | None = None) -> subprocess.Popen[str]:
     env = {**os.environ, "OUTPOST_DATABASE_URL": url, "OUTPOST_OUTBOX_DIR": str(tmp_path / "outbox"),
-           "PYTHONUNBUFFERED": "1"}
+           "PYTHONUNBUFFERED": "1", **(extra_env or {})}
     with (tmp_path / f"{name}.log").open("w") as log:  # the child keeps its own copy of the descriptor
         return subprocess.Popen([*OUTPOST, "daemon", "--tick-seconds", "0.2", "--deliver-seconds", "0.5"],
                                 env=env, stdout=log, stderr=subprocess.STDOUT, text=True, cwd=tmp_path)
 
 
+# The daemons in these tests run on the real clock. The requests are made on 2 Nov 2026 (the app's fixed
+# clock), so their reminder and escalation are due whatever today is; the leave itself is decades away, so
+# its `undecided_at_start` flag (due on the first day) never joins them while these tests are in use.
+LEAVE_FROM = date(2096, 12, 21)
+
+
 def due_leave_deadlines(app: App, cases: int) -> None:
-    """`cases` staff leave requests made on 2 Nov 2026: reminder and escalation are long due today."""
+    """`cases` staff leave requests made on 2 Nov 2026 for days from LEAVE_FROM: reminder and escalation are
+    long due today; nothing else of theirs is."""
     people = ["zhao", "huang"]
-    start = date(2026, 12, 21)
+    start = LEAVE_FROM
     for i in range(cases):
         who = people[i % 2]
         day = start + timedelta(days=i // 2)
@@ -114,8 +122,12 @@ def test_two_daemons_on_postgresql_fire_500_deadlines_exactly_once(make_app: Cal
 
             leave_ids = {r[0] for r in tx.conn.execute(text(
                 "SELECT d.id FROM deadline d JOIN cases c ON c.id = d.case_id "
-                "WHERE c.process = 'leave' AND d.status = 'fired'"))}
+                "WHERE c.process = 'leave' AND d.status = 'fired' AND d.kind IN ('remind_approver', 'escalate')"))}
+            others = tx.conn.execute(text(
+                "SELECT count(*) FROM deadline d JOIN cases c ON c.id = d.case_id WHERE c.process = 'leave' "
+                "AND d.status = 'fired' AND d.kind NOT IN ('remind_approver', 'escalate')")).scalar_one()
         leave_fired = [i for i in fired if i in leave_ids]
+        assert others == 0  # the leave days are decades away: only reminders and escalations are due
         assert len(leave_fired) == 500
         assert len(set(leave_fired)) == 500  # nobody fired a deadline twice
         assert app.store.count("mail") >= 750  # 250 requests + 250 reminders + 250 escalations
@@ -141,3 +153,91 @@ def test_two_tickers_interleaved_on_sqlite_never_fire_twice(make_app: Callable[.
     b.queue.release("b")
     fired = [f["id"] for t in (a, b) for f in t.tick(now).fired if f["process"] == "leave"]
     assert len(fired) == 40 and len(set(fired)) == 40
+
+
+def outpost_json(url: str, cwd: Path, *args: str) -> object:
+    """`outpost ARGS --json` as a separate process on `url` (the real clock), parsed."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("OUTPOST_")}
+    env["OUTPOST_DATABASE_URL"] = url
+    done = subprocess.run([*OUTPOST, *args, "--json"], env=env, cwd=cwd, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    return json.loads(done.stdout)
+
+
+@pytest.mark.slow
+def test_daemon_stopped_with_sigint_exits_0_within_5s_after_showing_a_fresh_heartbeat_in_status(
+        make_app: Callable[..., App], sqlite_url: str, tmp_path: Path) -> None:
+    """While a daemon process runs, `outpost status --json` lists it (its pid, alive, a heartbeat seconds old);
+    SIGINT stops it like SIGTERM: exit 0 within 5 s, claims released, and status no longer lists it."""
+    from workflow.status import gather
+
+    app = make_app(sqlite_url, at=local(2026, 11, 2, 10, 0))
+    due_leave_deadlines(app, 10)
+    proc = spawn(sqlite_url, tmp_path, "d")
+    log_path = tmp_path / "d.log"
+    try:
+        assert wait_for(lambda: pending_due(app) == 0 or proc.poll() is not None, 60), log_path.read_text()
+        assert proc.poll() is None, log_path.read_text()
+        owner = re.search(r"daemon (\S+) started: ", log_path.read_text())
+        assert owner is not None, log_path.read_text()
+        status = outpost_json(sqlite_url, tmp_path, "status")
+    finally:
+        began = time.monotonic()
+        proc.send_signal(signal.SIGINT)
+        code = proc.wait(timeout=15)
+        took = time.monotonic() - began
+    log = log_path.read_text()
+    assert isinstance(status, dict)
+    [mine] = [d for d in status["daemons"] if d["pid"] == proc.pid]
+    assert mine["owner"] == owner.group(1) and mine["alive"] is True
+    # status reads its clock before it opens the database, so the heartbeat may be a little after its `now`
+    age = datetime.fromisoformat(status["now"]) - datetime.fromisoformat(mine["heartbeat_at"])
+    assert abs(age) < timedelta(seconds=30), (status["now"], mine["heartbeat_at"])
+    assert code == 0 and took < 5.0, log
+    assert "received SIGINT" in log and f"daemon {owner.group(1)} stopped" in log and "Traceback" not in log
+    assert gather(app)["daemons"] == []  # its last heartbeat says it stopped
+    with app.store.transaction(write=False) as tx:
+        from sqlalchemy import text
+
+        assert tx.conn.execute(text("SELECT count(*) FROM deadline WHERE lock_owner IS NOT NULL")).scalar() == 0
+
+
+def test_the_daemons_scheduler_runs_exactly_two_interval_jobs_tick_and_deliver(make_app: Callable[..., App],
+                                                                              sqlite_url: str) -> None:
+    """A running Daemon's APScheduler holds exactly the jobs `tick` and `deliver`: interval jobs at the
+    given periods calling Daemon.tick_job and Daemon.deliver_job, coalesced, one instance at a time;
+    SIGINT (in-process) stops it and run() returns 0."""
+    import threading
+
+    from apscheduler.triggers.interval import IntervalTrigger
+
+    import scheduler
+
+    app = make_app(sqlite_url)
+    daemon = scheduler.Daemon(app, tick_seconds=0.2, deliver_seconds=0.5)
+    seen: list[tuple[str, object, IntervalTrigger, bool, int]] = []
+
+    def watch() -> None:
+        # SIGINT only once run() is inside scheduler.start(), i.e. with the daemon's handler installed
+        if wait_for(lambda: daemon.scheduler.running, 20):
+            time.sleep(0.6)  # both jobs have run at least once
+            seen.extend((j.id, j.func, j.trigger, j.coalesce, j.max_instances) for j in daemon.scheduler.get_jobs())
+            os.kill(os.getpid(), signal.SIGINT)
+
+    handlers = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
+    watcher = threading.Thread(target=watch)
+    watcher.start()
+    try:
+        assert daemon.run() == 0
+    finally:
+        watcher.join()
+        for s, h in handlers.items():
+            signal.signal(s, h)
+    assert sorted(j[0] for j in seen) == ["deliver", "tick"]
+    jobs = {j[0]: j for j in seen}
+    assert jobs["tick"][1] == daemon.tick_job and jobs["deliver"][1] == daemon.deliver_job
+    intervals = {name: j[2].interval.total_seconds() for name, j in jobs.items() if isinstance(j[2], IntervalTrigger)}
+    assert intervals == {"tick": 0.2, "deliver": 0.5}
+    assert all(j[3] is True and j[4] == 1 for j in seen)
+    [beat] = app.store.meta_like(scheduler.HEARTBEAT_PREFIX).values()
+    assert daemon.stopping.is_set() and beat["stopped_at"]  # stopped the clean way, through the signal

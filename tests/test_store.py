@@ -35,8 +35,11 @@ def test_init_is_idempotent(db_url: str) -> None:
     assert migrate(db_url) == (SCHEMA_HEAD, SCHEMA_HEAD)
 
 
-def test_upgrade_from_0001_keeps_live_cases_working(db_url: str, make_app: Callable[..., App]) -> None:
-    """A database made by migration 0001, with a pending case in it, upgrades and the case goes on."""
+@pytest.mark.parametrize("old", KNOWN_REVISIONS[:-1])
+def test_upgrade_from_an_older_revision_keeps_live_cases_working(db_url: str, make_app: Callable[..., App],
+                                                                 old: str) -> None:
+    """A database at each older migration, with a pending leave in it, upgrades with `init`; then a tick fires
+    the case's due reminder and escalation, and the case is approved."""
     from alembic import command
     from alembic.config import Config
 
@@ -47,24 +50,28 @@ def test_upgrade_from_0001_keeps_live_cases_working(db_url: str, make_app: Calla
     cfg.set_main_option("script_location", str(MIGRATIONS))
     with engine.begin() as conn:
         cfg.attributes["connection"] = conn
-        command.upgrade(cfg, "0001")
+        command.upgrade(cfg, old)
     engine.dispose()
-    # a case opened by the code of that time: through the service, whose tables 0001 already has
-    old = make_app(db_url, org=None)  # make_app upgrades; so roll the version back by hand afterwards
-    old.load_org(ORG_FILE)
-    case = old.service.open("leave", "zhao", {"start": "2027-03-01", "end": "2027-03-02"})
-    old.close()
+    # a case opened by the code of that time: through the service, whose tables `old` already has
+    before = make_app(db_url, org=None)  # make_app upgrades; so roll the version back by hand afterwards
+    before.load_org(ORG_FILE)
+    case = before.service.open("leave", "zhao", {"start": "2027-03-01", "end": "2027-03-02"})
+    before.close()
     engine = make_engine(db_url)
-    with engine.begin() as conn:  # back to 0001 through the migrations' own downgrades
+    with engine.begin() as conn:  # back to `old` through the migrations' own downgrades
         cfg.attributes["connection"] = conn
-        command.downgrade(cfg, "0001")
+        command.downgrade(cfg, old)
     engine.dispose()
     with pytest.raises(SchemaMismatch, match="older"):
         open_store(db_url)
-    assert migrate(db_url) == ("0001", SCHEMA_HEAD)
+    assert migrate(db_url) == (old, SCHEMA_HEAD)
     app = make_app(db_url, org=None)
+    report = app.ticker.tick(local(2027, 1, 6, 10, 0))  # reminder 5 Jan, escalation 6 Jan 09:00
+    assert sorted(f["kind"] for f in report.fired if f["case"] == case.id) == ["escalate", "remind_approver"]
     app.service.advance(case.id, "approve", "wang")
-    assert app.case_view(case.id)["state"] == "approved"
+    view = app.case_view(case.id)
+    assert view["state"] == "approved"
+    assert [h["trigger"] for h in view["history"]].count("escalate") == 1
     assert app.verify().ok
 
 
@@ -81,6 +88,28 @@ def test_a_database_newer_than_this_outpost_is_refused(db_url: str) -> None:
         migrate(db_url)
 
 
+def test_the_cli_and_the_daemon_refuse_a_database_newer_than_this_outpost_in_one_line(db_url: str,
+                                                                                     tmp_path: Path) -> None:
+    """`outpost case list` and `outpost daemon` on a database stamped with a revision this Outpost does not
+    know: exit 2, one line on stderr saying the database is newer, no traceback."""
+    import subprocess
+    import sys
+
+    migrate(db_url)
+    store = open_store(db_url)
+    with store.engine.begin() as conn:
+        conn.execute(text("UPDATE alembic_version SET version_num = '9999'"))
+    store.close()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("OUTPOST_")}
+    env["OUTPOST_DATABASE_URL"] = db_url
+    for args in (["case", "list"], ["daemon"]):
+        done = subprocess.run([sys.executable, "-c", "from workflow.cli import main; main()", *args], env=env,
+                              cwd=tmp_path, capture_output=True, text=True, timeout=60)
+        assert done.returncode == 2, (args, done.stderr)
+        assert done.stderr.count("\n") == 1 and "Traceback" not in done.stderr, (args, done.stderr)
+        assert done.stderr.startswith("outpost: ") and "9999, newer than this Outpost" in done.stderr, done.stderr
+
+
 def test_uninitialised_database_asks_for_init(db_url: str) -> None:
     """Any command on an empty database says: run `outpost init`."""
     with pytest.raises(SchemaMismatch, match="outpost init"):
@@ -88,16 +117,22 @@ def test_uninitialised_database_asks_for_init(db_url: str) -> None:
 
 
 def test_sqlite_file_is_private_wal_with_foreign_keys(sqlite_url: str, tmp_path: Path) -> None:
-    """The SQLite file is readable by its owner only; connections use WAL, a busy timeout and foreign keys."""
-    migrate(sqlite_url)
-    mode = stat.S_IMODE(os.stat(tmp_path / "outpost.db").st_mode)
-    assert mode == 0o600
-    store = open_store(sqlite_url)
-    with store.engine.connect() as conn:
-        assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
-        assert conn.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
-        assert conn.exec_driver_sql("PRAGMA busy_timeout").scalar() == 5000
-    store.close()
+    """The SQLite file (and its WAL and shared-memory files) is readable by its owner only, under the usual
+    umask 022; connections use WAL, a busy timeout and foreign keys."""
+    previous = os.umask(0o022)  # the usual umask, which would give 0644 to a file created naively
+    try:
+        migrate(sqlite_url)
+        store = open_store(sqlite_url)
+        with store.engine.connect() as conn:
+            assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
+            assert conn.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
+            assert conn.exec_driver_sql("PRAGMA busy_timeout").scalar() == 5000
+            modes = {p.name: stat.S_IMODE(p.stat().st_mode) for p in tmp_path.glob("outpost.db*")}
+        store.close()
+    finally:
+        os.umask(previous)
+    assert set(modes) == {"outpost.db", "outpost.db-wal", "outpost.db-shm"}
+    assert set(modes.values()) == {0o600}, modes
 
 
 def test_stale_version_is_a_conflict_and_writes_nothing(app: App) -> None:
