@@ -11,7 +11,7 @@ from pathlib import Path
 from sqlalchemy import exc as sa_exc
 from sqlalchemy import inspect, text
 
-from store.sql import BUSY_TIMEOUT_MS, SqlStore, db_errors, make_engine, translate_db_error
+from store.sql import BUSY_TIMEOUT_MS, SqlStore, db_errors, make_engine, redact_url, translate_db_error
 from workflow.errors import SchemaMismatch
 
 MIGRATIONS = Path(__file__).parent / "migrations"
@@ -19,7 +19,7 @@ MIGRATIONS = Path(__file__).parent / "migrations"
 SCHEMA_HEAD = "0003"
 KNOWN_REVISIONS = ("0001", "0002", "0003")
 
-__all__ = ["SCHEMA_HEAD", "SqlStore", "check_schema", "migrate", "open_store"]
+__all__ = ["SCHEMA_HEAD", "SqlStore", "check_schema", "migrate", "open_store", "redact_url"]
 
 
 _NO_TABLE = re.compile(r"no such table|relation .* does not exist")

@@ -76,8 +76,31 @@ def make_engine(url: str, busy_timeout_ms: int = BUSY_TIMEOUT_MS, create: bool =
     says so and leaves the disk alone (a mistyped path must not leave an empty database behind)."""
     try:
         parsed = make_url(url)
-    except sa_exc.ArgumentError:
-        raise BadInput(f"database_url: not a database URL: {url!r}") from None
+    except (sa_exc.ArgumentError, ValueError):  # ValueError: a port that is not a number
+        raise BadInput("database_url: not a database URL (expected e.g. sqlite:////path/outpost.db or "
+                       "postgresql+psycopg://user@host:5432/name)") from None
+    try:
+        return _engine_for(parsed, busy_timeout_ms, create)
+    except sa_exc.NoSuchModuleError:
+        raise BadInput(f"database_url: unknown database kind {parsed.drivername!r} "
+                       "(sqlite or postgresql+psycopg)") from None
+    except ImportError as exc:  # the driver named by the URL is not installed
+        raise BadInput(f"database_url: the {parsed.drivername} driver is not installed ({exc.name or exc}); "
+                       "for PostgreSQL install Outpost's postgres extra (psycopg)") from None
+
+
+def redact_url(url: str) -> str:
+    """The database URL as it may be shown: no password, neither user:password@ nor ?password=."""
+    try:
+        parsed = make_url(url)
+    except (sa_exc.ArgumentError, ValueError):
+        return "(a database URL that does not parse)"
+    if "password" in parsed.query:
+        parsed = parsed.update_query_dict({"password": "***"})
+    return parsed.render_as_string(hide_password=True).replace("%2A%2A%2A", "***")
+
+
+def _engine_for(parsed: Any, busy_timeout_ms: int, create: bool) -> Engine:
     backend = parsed.get_backend_name()
     if backend == "sqlite":
         path = parsed.database
@@ -152,6 +175,7 @@ _UNAVAILABLE = (
     ("database or disk is full", "cannot be written: the disk is full"),
     ("connection refused", "server does not answer"),
     ("could not translate host name", "server's host name is unknown"),
+    ("failed to resolve host", "server's host name is unknown"),  # psycopg 3's wording
     ("password authentication failed", "server refused the login"),
 )
 _NO_SUCH_DATABASE = re.compile(r'database "[^"]*" does not exist')

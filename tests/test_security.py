@@ -70,8 +70,6 @@ def test_init_masks_the_database_password_in_what_it_prints(pg_schema: str, tmp_
 
 
 @pytest.mark.postgres
-@pytest.mark.xfail(strict=True, reason="bug in workflow/cli.py::_redact: only user:password@ is masked, not the "
-                   "libpq `password` query parameter, which SQLAlchemy and psycopg accept")
 @pytest.mark.parametrize("form", ["user-at-host", "no-at-sign"])
 def test_init_masks_a_password_given_as_a_query_parameter(pg_schema: str, tmp_path: Path, form: str) -> None:
     """`outpost init` on `…/test?password=…` (a libpq form psycopg accepts) prints no password either."""
@@ -109,9 +107,6 @@ def test_an_internal_error_is_one_line_and_the_traceback_only_comes_with_outpost
     assert any("workflow/cli.py" in line and "status" in line for line in lines), debugged.stderr
 
 
-@pytest.mark.xfail(strict=True, reason="bug (workflow/cli.py, store/sql.py::make_engine, translate_db_error): these "
-                   "database_url mistakes end as `internal error` (exit 1): ModuleNotFoundError, ValueError, and "
-                   "psycopg 3's 'failed to resolve host', which _UNAVAILABLE does not know")
 @pytest.mark.parametrize("url", [
     "postgresql+pg8000://postgres@127.0.0.1/test",  # also postgresql+psycopg without the postgres extra
     "postgresql+psycopg://postgres@127.0.0.1:54x32/test",
@@ -125,8 +120,6 @@ def test_a_database_url_to_fix_is_exit_2_not_an_internal_error(tmp_path: Path, u
     assert done.returncode == 2 and "internal error" not in done.stderr, done.stderr
 
 
-@pytest.mark.xfail(strict=True, reason="bug in store/sql.py::make_engine: BadInput(f'not a database URL: {url!r}') "
-                   "echoes the whole URL, password included")
 def test_a_malformed_database_url_is_refused_without_echoing_its_password(tmp_path: Path) -> None:
     """`outpost init` on a URL that does not parse (scheme forgotten) says so in one line, exit 2, without the
     password it contains."""

@@ -96,12 +96,9 @@ def init(ctx: typer.Context) -> None:
 
 
 def _redact(url: str) -> str:
-    if "@" in url and "://" in url:
-        scheme, rest = url.split("://", 1)
-        creds, host = rest.rsplit("@", 1)
-        if ":" in creds:
-            return f"{scheme}://{creds.split(':', 1)[0]}:***@{host}"
-    return url
+    from store import redact_url
+
+    return redact_url(url)
 
 
 # -- org -----------------------------------------------------------------------------------------------
