@@ -120,7 +120,8 @@ class Daemon:
 
 
 def setup_logging() -> None:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    # force: the CLI's terminal handler (workflow/cli.py) gives way to the daemon's log lines
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s", force=True)
     # "skipped: maximum number of running instances" is the coalescing we asked for, not news
     logging.getLogger("apscheduler").setLevel(logging.ERROR)
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -482,6 +483,29 @@ def _one_line(text: str, limit: int = 4000) -> str:
     return flat if len(flat) <= limit else flat[:limit] + "…"
 
 
+class _NotForTheTerminal:
+    """The calendar's Monday–Friday fallback (R-0.6) is logged by the daemon and shown by `outpost status`,
+    and every deadline computed that way says so itself: at the terminal it would be a stray line after
+    every command until the year's notice is loaded."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return record.name != "outpost.calendar"
+
+
+def _terminal_logging() -> None:
+    """Warnings of a CLI command reach stderr as `outpost: warning: …` lines (without this, Python's last-resort
+    handler prints them bare). Only where nothing has configured logging yet: the daemon configures its own
+    (scheduler.setup_logging replaces this), and a test harness keeps its own."""
+    root = logging.getLogger()
+    if root.handlers:
+        return
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setLevel(logging.WARNING)
+    handler.setFormatter(logging.Formatter("outpost: warning: %(message)s"))
+    handler.addFilter(_NotForTheTerminal())
+    root.addHandler(handler)
+
+
 def run(argv: list[str] | None = None) -> int:
     """Run the CLI and return its exit code; errors become one line on stderr."""
     try:  # typer ≥ 0.20 vendors click
@@ -499,6 +523,7 @@ def run(argv: list[str] | None = None) -> int:
         except UnicodeEncodeError:
             sys.stderr.write(f"outpost: argument {arg.encode('utf-8', 'replace')[:40]!r} is not valid UTF-8 text\n")
             return 2
+    _terminal_logging()
     command = typer.main.get_command(app)
     try:
         result = command.main(args=args, prog_name="outpost", standalone_mode=False)
