@@ -13,7 +13,7 @@ import os
 import signal
 import socket
 import threading
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from types import FrameType
 from typing import TYPE_CHECKING, Any
 
@@ -94,6 +94,20 @@ class Daemon:
             log.info("released %d deadline and %d mail claims of %d stopped process(es)", freed.deadlines,
                      freed.mails, len(freed.owners))
 
+    def watch_clock(self, every: float) -> None:
+        """APScheduler 3 schedules on the wall clock: after the clock steps back (an NTP correction), an interval
+        job waits until the clock passes its old next run time again, an hour without ticks for an hour's step.
+        A job whose next run is further away than its own interval can only be that: it is made due now.
+        (Nothing fires twice for it: deadlines are rows, fired once whatever the clock says.)"""
+        while not self.stopping.wait(every):
+            now = datetime.now(UTC)
+            for job in self.scheduler.get_jobs():
+                ahead = job.next_run_time - now if job.next_run_time is not None else None
+                if ahead is not None and ahead > job.trigger.interval + timedelta(seconds=1):
+                    log.warning("the wall clock stepped back (%s's next run was %.0f s away): running it now",
+                                job.id, ahead.total_seconds())
+                    job.modify(next_run_time=now)
+
     def _on_signal(self, signum: int, _frame: FrameType | None) -> None:
         log.info("received %s: finishing the current transaction, then stopping", signal.Signals(signum).name)
         self.stopping.set()
@@ -111,6 +125,8 @@ class Daemon:
         log.info("daemon %s started: tick every %ss, mail every %ss, database %s", self.owner,
                  self.tick_seconds, self.deliver_seconds, self.app.store.dialect)
         self.heartbeat(self.app.clock.now())
+        watch = min(5.0, self.tick_seconds, self.deliver_seconds)
+        threading.Thread(target=self.watch_clock, args=(watch,), name="clock-watch", daemon=True).start()
         self.scheduler.start()  # blocks until a signal shuts it down
         with self.tick_busy, self.mail_busy:  # wait for running jobs to finish their transaction
             self.app.ticker.queue.release(self.owner)

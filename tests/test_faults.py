@@ -314,8 +314,6 @@ def test_postgresql_row_lock_held_past_the_lock_timeout_exits_4_and_writes_nothi
         _pg_exec(f"DROP SCHEMA IF EXISTS {schema} CASCADE")
 
 
-@pytest.mark.xfail(strict=True, reason="scheduler.py: APScheduler 3's interval trigger schedules on the wall clock; "
-                   "after a step back the jobs wait until the clock is past their old next run time")
 def test_after_the_wall_clock_steps_back_the_daemon_keeps_ticking(make_app: object, sqlite_url: str) -> None:
     """The daemon's own scheduler (scheduler.Daemon.run) on a wall clock from freezegun: after the clock steps
     back an hour (NTP), the tick job keeps running every tick_seconds, not an hour later."""
