@@ -113,21 +113,27 @@ def test_policy_refuses_spinning_values_and_a_reminder_after_its_escalation(tmp_
 def test_tick_and_status_json_through_the_cli(app: App, monkeypatch: pytest.MonkeyPatch,
                                               capsys: pytest.CaptureFixture[str]) -> None:
     """`tick --at … --json` fires what is due then and `status --json` reports it, with PRODUCT.md's keys."""
+    from freezegun import freeze_time
+
     app.service.open("leave", "zhao", {"start": "2027-03-01", "end": "2027-03-02"})
     monkeypatch.setenv("OUTPOST_DATABASE_URL", app.settings.database_url)
-    assert run(["tick", "--at", "2027-01-05T09:00", "--dry-run", "--json"]) == 0
-    dry = json.loads(capsys.readouterr().out)
-    assert [f["kind"] for f in dry["fired"]] == ["remind_approver"]
-    assert run(["tick", "--at", "2027-01-05T09:00", "--json"]) == 0
-    done = json.loads(capsys.readouterr().out)
-    assert {"fired", "opened", "mail_queued"} <= set(done)
-    assert [f["kind"] for f in done["fired"] if f["process"] == "leave"] == ["remind_approver"]
-    assert run(["status", "--json"]) == 0
-    status = json.loads(capsys.readouterr().out)
-    assert {"last_tick", "due_now", "mail_queued", "mail_failed"} <= set(status)
-    assert status["last_tick"].startswith("2027-01-05T09:00")
-    assert any("no holiday data for 2027" in w for w in status["warnings"])  # the test clock is in 2027
-    assert run(["tick", "--at", "not-a-time"]) == 2
+    # the CLI takes the system clock: freeze it at the tick's instant (09:00 on 5 January 2027 in Beijing),
+    # so that `status` looks at 2027 and 2028 whatever day the test runs
+    with freeze_time("2027-01-05 01:00:00"):
+        assert run(["tick", "--at", "2027-01-05T09:00", "--dry-run", "--json"]) == 0
+        dry = json.loads(capsys.readouterr().out)
+        assert [f["kind"] for f in dry["fired"]] == ["remind_approver"]
+        assert run(["tick", "--at", "2027-01-05T09:00", "--json"]) == 0
+        done = json.loads(capsys.readouterr().out)
+        assert {"fired", "opened", "mail_queued"} <= set(done)
+        assert [f["kind"] for f in done["fired"] if f["process"] == "leave"] == ["remind_approver"]
+        assert run(["status", "--json"]) == 0
+        status = json.loads(capsys.readouterr().out)
+        assert {"last_tick", "due_now", "mail_queued", "mail_failed"} <= set(status)
+        assert status["now"].startswith("2027-01-05T09:00")
+        assert status["last_tick"].startswith("2027-01-05T09:00")
+        assert any("no holiday data for 2027" in w for w in status["warnings"])  # the CLI's clock is in 2027
+        assert run(["tick", "--at", "not-a-time"]) == 2
     assert "expected an ISO 8601" in capsys.readouterr().err
 
 

@@ -31,6 +31,9 @@ from workflow.service import CaseService
 
 N_PROCESSES = 4
 START, END = "2027-03-01", "2027-03-10"  # wang, director, 10 days: the supervising leader decides (R-2.1)
+# The same leave through the CLI, which takes the system clock: asked before it starts (R-2.1) on any day
+# these tests run, in 2027's twin year (same weekdays, not a leap year, Monday–Friday by R-0.6).
+CLI_START, CLI_END = "2083-03-01", "2083-03-10"
 
 # The CLI as the console script runs it (`workflow.cli.run` is what `outpost` calls), but with the heavy
 # imports done before a barrier, so that the four processes really reach the database at the same time.
@@ -72,7 +75,7 @@ def pending_case(db_url: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path,
     assert run(["init"]) == 0
     assert run(["org", "load", str(ORG_FILE)]) == 0
     capsys.readouterr()
-    assert run(["case", "open", "leave", "--as", "wang", "--start", START, "--end", END, "--json"]) == 0
+    assert run(["case", "open", "leave", "--as", "wang", "--start", CLI_START, "--end", CLI_END, "--json"]) == 0
     case = json.loads(capsys.readouterr().out)
     assert case["state"] == "pending"
     assert case["data"]["approver_role"] == "supervising_leader"
