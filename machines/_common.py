@@ -64,3 +64,23 @@ def days_before(day: date, n: int) -> date:
 
 def people(ctx: Ctx, role: str, office: str | None = None, exclude: str | None = None) -> list[Person]:
     return [p for p in ctx.org.holders(role, office) if p.id != exclude]
+
+
+# -- an assessment with a score (R-5.3, and R-6.1 "same shape as report") --------------------------------
+def score_given(ctx: Ctx) -> str | None:
+    raw = ctx.params.get("score")
+    if raw is None:
+        return "give the assessment with --score N (0–100)"
+    text = str(raw).strip()
+    if not text.lstrip("+-").isascii() or not text.lstrip("+-").isdigit() or len(text) > 6:  # int() also takes "1_0"
+        return f"--score: expected a whole number 0–100, got {str(raw)[:20]!r}"
+    score = int(text)
+    if not 0 <= score <= 100:
+        return f"--score: expected 0–100, got {score}"
+    return None
+
+
+def record_score(ctx: Ctx) -> None:
+    score = int(str(ctx.params["score"]))
+    ctx.data["score"] = score
+    ctx.details["score"] = score

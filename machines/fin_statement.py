@@ -6,14 +6,19 @@ ends (the statement covers a closed quarter). It is due the N-th day after the q
 "on or before" that day (R-0.3). Reminders, the overdue notice and its repetition follow R-5.5 with the
 numbers of the `[fin_statement]` policy section; a late statement is accepted and marked late.
 The office's director submits; the General Office (clerk, finance or the supervising leader) accepts
-it or returns it for revision.
+it or returns it for revision, and then assesses it with a score of 0–100 ("same shape as `report`",
+PRODUCT.md): `open` → `submitted` ⇄ `revision_requested`, `submitted` → `accepted` → `assessed`.
+
+Version 2 added the assessment. Version 1 (no `assess`, `accepted` final) stays registered, derived from
+version 2, so that the statements opened with it keep running on it (GUIDE.md "Saved data").
 """
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import timedelta
 
-from machines._common import people
+from machines._common import people, record_score, score_given
 from machines._periodic import (
     PeriodicSubmission,
     office_directors,
@@ -23,7 +28,7 @@ from machines._periodic import (
 )
 from workflow import registry
 from workflow.context import Ctx
-from workflow.definition import Notice, OpenPlan, Period, ProcessDefinition, Refusal, Transition
+from workflow.definition import Guard, Notice, OpenPlan, Period, ProcessDefinition, Refusal, Transition
 from workflow.errors import BadInput
 from workflow.model import Person
 from workflow.policy import Policy
@@ -85,11 +90,11 @@ def open_statement(ctx: Ctx) -> OpenPlan:
 
 DEFINITION = registry.register(ProcessDefinition(
     name=PROCESS,
-    version=1,
+    version=2,
     title="Quarterly financial statement (季度财务报表)",
-    states=("open", "submitted", "revision_requested", "accepted"),
+    states=("open", "submitted", "revision_requested", "accepted", "assessed"),
     initial_states=("open",),
-    final_states=("accepted",),
+    final_states=("assessed",),
     opener=open_statement,
     open_options=frozenset({"office", "period"}),
     periodic=True,
@@ -110,8 +115,21 @@ DEFINITION = registry.register(ProcessDefinition(
                                    actions=("accept", "request_revision")),)),
         Transition("accept", ("submitted",), "accepted", general_office_reviewer,
                    "General Office finance, a clerk or the supervising leader"),
+        Transition("assess", ("accepted",), "assessed", general_office_reviewer,
+                   "General Office finance, a clerk or the supervising leader",
+                   guards=(Guard(RULE, score_given),), options=frozenset({"score"}),
+                   effects=(record_score,)),
     ),
     deadlines=CYCLE.deadlines,
     events=CYCLE.events,
     handlers=CYCLE.handlers,
+))
+
+# Version 1: the statement ended when accepted. Derived from version 2 so that the two cannot drift apart.
+VERSION_1 = registry.register(replace(
+    DEFINITION,
+    version=1,
+    states=tuple(state for state in DEFINITION.states if state != "assessed"),
+    final_states=("accepted",),
+    transitions=tuple(t for t in DEFINITION.transitions if t.trigger != "assess"),
 ))

@@ -12,7 +12,7 @@ from __future__ import annotations
 from datetime import date, datetime, time, timedelta
 from typing import Any
 
-from machines._common import after_workdays, data_date, n_days, people, show
+from machines._common import after_workdays, data_date, n_days, people, record_score, score_given, show
 from workflow import registry
 from workflow.context import Ctx
 from workflow.definition import (
@@ -82,19 +82,6 @@ def plan_given(ctx: Ctx) -> str | None:
     return None
 
 
-def score_given(ctx: Ctx) -> str | None:
-    raw = ctx.params.get("score")
-    if raw is None:
-        return "give the assessment with --score N (0–100)"
-    try:
-        score = int(str(raw))
-    except ValueError:
-        return f"--score: expected a whole number 0–100, got {str(raw)[:20]!r}"
-    if not 0 <= score <= 100:
-        return f"--score: expected 0–100, got {score}"
-    return None
-
-
 def due_instant(data: dict[str, Any]) -> datetime:
     """R-0.3: "on or before 25 June" ends at 25 June 23:59:59.999999 local."""
     return end_of_day(data_date(data, "due"))
@@ -110,12 +97,6 @@ def record_submission(ctx: Ctx) -> None:
         ctx.details["late"] = data["late"]
     else:
         data["resubmitted_at"] = ctx.now.isoformat()
-
-
-def record_score(ctx: Ctx) -> None:
-    score = int(str(ctx.params["score"]))
-    ctx.data["score"] = score
-    ctx.details["score"] = score
 
 
 def open_report(ctx: Ctx) -> OpenPlan:

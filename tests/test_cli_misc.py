@@ -70,6 +70,28 @@ def test_diagram_is_generated_from_the_definition(process: str, capsys: pytest.C
     assert run(["diagram", process, "--format", "png"]) == 2
 
 
+PROCESSES = ("annual_audit", "departure_audit", "fin_statement", "info_quota", "investment", "leave", "matter",
+             "report")
+
+
+def test_diagram_exits_0_in_both_formats_for_every_registered_process(capsys: pytest.CaptureFixture[str]) -> None:
+    """`outpost diagram P --format mermaid` and `--format dot` exit 0 for each of the 8 processes, drawing its
+    latest definition (final states marked)."""
+    from workflow import registry
+
+    assert tuple(registry.names()) == PROCESSES
+    for process in PROCESSES:
+        definition = registry.latest(process)
+        assert run(["diagram", process, "--format", "mermaid"]) == 0, process
+        mermaid = capsys.readouterr().out
+        assert mermaid.startswith("stateDiagram-v2") and f"{process} v{definition.version}" in mermaid
+        assert all(f"    {s} --> [*]" in mermaid for s in definition.final_states), process
+        assert run(["diagram", process, "--format", "dot"]) == 0, process
+        dot = capsys.readouterr().out
+        assert dot.startswith(f'digraph "{process}"') and dot.rstrip().endswith("}")
+        assert all(f'"{s}" [label="{s}", peripheries=2]' in dot for s in definition.final_states), process
+
+
 def _outpost(app: App, *argv: str, stdout: Any) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "OUTPOST_DATABASE_URL": app.settings.database_url,
            "OUTPOST_OUTBOX_DIR": str(app.settings.outbox_dir)}
@@ -84,7 +106,7 @@ def test_output_that_cannot_be_written_is_one_line_not_an_internal_error(sqlite_
     stays done: the case is opened, not half-opened, and not reported as an internal error."""
     app = make_app(sqlite_url)
     with open("/dev/full", "w") as full:
-        for argv in (["case", "open", "leave", "--as", "zhao", "--start", "2027-03-01", "--end", "2027-03-02"],
+        for argv in (["case", "open", "leave", "--as", "zhao", "--start", "2083-03-01", "--end", "2083-03-02"],
                      ["case", "list"], ["case", "list", "--json"]):
             done = _outpost(app, *argv, stdout=full)
             assert done.returncode == 1 and done.stderr.count("\n") == 1, (argv, done.stderr)

@@ -134,6 +134,29 @@ def test_R4_1_removing_a_deputy_director_opens_a_departure_audit(app: App, tmp_p
     assert v["data"]["roles_after"] == []
 
 
+def test_R4_1_directors_transferred_to_another_office_in_the_same_role_are_each_audited(app: App,
+                                                                                        tmp_path: Path) -> None:
+    """wang (director of BJ) and chen (director of SZ) swap offices, both still directors: a move is a cadre
+    change even with the role unchanged (store/sql.py), so each gets an audit for the office they left,
+    opened by nobody, saying where they went; loading the same file again opens nothing."""
+    chen = ORG_TEXT[ORG_TEXT.index('[[person]]\nid = "chen"'):ORG_TEXT.index('[[person]]\nid = "huang"')]
+    path = tmp_path / "swapped.toml"
+    path.write_text(ORG_TEXT.replace(WANG, WANG.replace('office = "BJ"', 'office = "SZ"'))
+                    .replace(chen, chen.replace('office = "SZ"', 'office = "BJ"')), encoding="utf-8")
+    result = app.load_org(path)
+    assert (result["people_changed"], result["cadre_changes"]) == (["wang", "chen"], ["wang", "chen"])
+    audits = {view(app, c)["subject"]: view(app, c) for c in result["departure_audits_opened"]}
+    assert sorted(audits) == ["chen", "wang"]
+    for person, left, went in (("wang", "BJ", "SZ"), ("chen", "SZ", "BJ")):
+        v = audits[person]
+        assert (v["office"], v["state"], v["opened_by"]) == (left, "opened", None)
+        assert (v["data"]["roles_before"], v["data"]["roles_after"]) == (["director"], ["director"])
+        assert v["history"][0]["details"]["why"] == f"{person} (director of {left}) moved to {went}"
+    assert mails(app, "departure_audit.opened") == ["zhou@gov.example.org"] * 2
+    again = app.load_org(path)
+    assert (again["changed"], again["cadre_changes"], again["departure_audits_opened"]) == (False, [], [])
+
+
 def test_R4_1_staff_changes_open_no_audit(app: App, tmp_path: Path) -> None:
     """A change to ordinary staff (zhao's e-mail) is no cadre change and opens nothing."""
     path = org_with(tmp_path, "zhao@bj.example.org", "zhao2@bj.example.org")

@@ -12,7 +12,7 @@ import json
 import shutil
 import tempfile
 from collections import Counter
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -158,6 +158,105 @@ def test_R6_1_only_the_director_submits_and_the_general_office_reviews(started: 
     submitted = [m.to[0] for m in started.store.mails() if m.event == "fin_statement.submitted" and m.case_id == bj]
     assert sorted(submitted) == ["qian@gov.example.org", "qian@gov.example.org", "sun@gov.example.org",
                                  "sun@gov.example.org"]
+
+
+def accepted_statements(app: App) -> tuple[int, int]:
+    """BJ's and SZ's 2027-Q2 statements, submitted and accepted in July 2027."""
+    tick(app, 2027, 7, 1, 0, 0)
+    bj, sz = (case_id(app, "fin_statement", o, "2027-Q2") for o in ("BJ", "SZ"))
+    at(app, 2027, 7, 5, 9, 0)
+    for case, director in ((bj, "wang"), (sz, "chen")):
+        app.service.advance(case, "submit", director)
+        app.service.advance(case, "accept", "qian")
+    return bj, sz
+
+
+def test_R6_1_an_accepted_statement_is_assessed_0_to_100_and_that_is_final(started: App) -> None:
+    """As `report`: the General Office assesses an accepted statement with --score 0 (BJ, by finance) or 100 (SZ,
+    by the supervising leader); the score is kept in the case data; `assessed` is final; the director may not."""
+    bj, sz = accepted_statements(started)
+    with pytest.raises(NotPermitted) as refused:
+        started.service.advance(bj, "assess", "wang", options={"score": "90"})
+    assert refused.value.rule_id == "R-6.1"
+    offered = {i.trigger: i for i in started.service.triggers(bj, "qian")}["assess"]
+    assert offered.reason == "R-6.1: give the assessment with --score N (0–100)"  # permitted; the score is asked
+    started.service.advance(bj, "assess", "qian", options={"score": "0"})
+    started.service.advance(sz, "assess", "liu", options={"score": "100"})
+    for case, score in ((bj, 0), (sz, 100)):
+        done = started.case_view(case)
+        assert (done["state"], done["data"]["score"], done["definition_version"]) == ("assessed", score, 2)
+        assert (done["history"][-1]["trigger"], done["history"][-1]["details"]["score"]) == ("assess", score)
+        assert not any(i.allowed for i in started.service.triggers(case, "sun"))
+    assert registry.latest("fin_statement").final_states == ("assessed",)
+    with pytest.raises(RuleViolation):
+        started.service.advance(bj, "assess", "sun", options={"score": "50"})  # once only
+
+
+@pytest.mark.parametrize("score", ["-1", "101", None, "7.5", "abc", ""])
+def test_R6_1_a_score_outside_0_to_100_or_not_a_whole_number_is_refused(started: App, score: str | None) -> None:
+    """-1, 101, no score, 7.5, words or nothing at all: refused citing R-6.1, the statement stays accepted and
+    nothing is written."""
+    bj, _sz = accepted_statements(started)
+    before = started.case_view(bj)
+    with pytest.raises(RuleViolation) as refused:
+        started.service.advance(bj, "assess", "sun", options={"score": score})
+    assert refused.value.rule_id == "R-6.1" and "--score" in refused.value.reason
+    assert started.case_view(bj) == before
+
+
+def test_R6_1_cli_assess_with_a_score_out_of_range_exits_3_and_in_range_0(
+        make_app: Any, sqlite_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    """`outpost case advance N assess --as qian --score 101` is refused in one line naming R-6.1 (exit 3);
+    `--score 95` assesses it (exit 0)."""
+    from freezegun import freeze_time
+
+    from tests.conftest import point_cli_at
+    from workflow.cli import run
+
+    app = make_app(sqlite_url)
+    tick(app, 2027, 1, 4, 9, 0)
+    bj, _sz = accepted_statements(app)
+    point_cli_at(monkeypatch, sqlite_url, tmp_path)
+    with freeze_time("2027-07-06 02:00:00"):  # 10:00 in Beijing, the day after the acceptance
+        capsys.readouterr()
+        assert run(["case", "advance", str(bj), "assess", "--as", "qian", "--score", "101"]) == 3
+        err = capsys.readouterr().err
+        assert "R-6.1" in err and "0–100" in err and err.count("\n") == 1
+        assert run(["case", "advance", str(bj), "assess", "--as", "qian", "--score", "seventy"]) == 3
+        assert "R-6.1" in capsys.readouterr().err
+        assert run(["case", "advance", str(bj), "assess", "--as", "qian", "--score", "95"]) == 0
+    done = app.case_view(bj)
+    assert (done["state"], done["data"]["score"]) == ("assessed", 95)
+
+
+def test_a_version_1_statement_advances_to_accepted_and_is_then_final(started: App) -> None:
+    """A statement opened before `assess` existed (definition version 1, GUIDE.md "Saved data") keeps its
+    version: it is submitted and accepted as before, and `accepted` ends it; `assess` is not its trigger.
+    Version 1 is version 2 without the assessment."""
+    v1, v2 = registry.get("fin_statement", 1), registry.get("fin_statement", 2)
+    assert registry.latest("fin_statement") is v2
+    assert (v1.states, v1.final_states) == (v2.states[:-1], ("accepted",))
+    assert [t.trigger for t in v1.transitions] == [t.trigger for t in v2.transitions if t.trigger != "assess"]
+    assert v1.deadlines == v2.deadlines and v1.opener is v2.opener
+    at(started, 2027, 4, 1, 0, 0)
+    with started.store.transaction() as tx:  # what Outpost with version 1 opened on 1 April
+        old = started.service.open_in(tx, v1, None, {"office": "BJ", "period": "2027-Q1"}).id
+    tick(started, 2027, 4, 1, 0, 0)  # opens SZ's, with version 2
+    new = case_id(started, "fin_statement", "SZ", "2027-Q1")
+    assert [started.case_view(c)["definition_version"] for c in (old, new)] == [1, 2]
+    assert [t.trigger for t in started.service.triggers(old, "wang") if t.allowed] == ["submit"]
+    at(started, 2027, 4, 10, 9, 0)
+    started.service.advance(old, "submit", "wang")
+    started.service.advance(old, "accept", "qian")
+    done = started.case_view(old)
+    assert (done["state"], done["definition_version"], done["data"]["late"]) == ("accepted", 1, False)
+    assert not any(i.allowed for i in started.service.triggers(old, "qian"))
+    assert "assess" not in {i.trigger for i in started.service.triggers(old, "qian")}
+    with pytest.raises(BadInput, match="no trigger 'assess'"):
+        started.service.advance(old, "assess", "qian", options={"score": "80"})
+    assert started.case_view(old) == done
+    assert started.verify().ok
 
 
 # -- R-6.2 year-end financial audit ----------------------------------------------------------------------
@@ -528,6 +627,7 @@ DIRECTORS = {"BJ": "wang", "SZ": "chen"}
 ROLES = ("director", "director", "member", "member", "reviewer", "reviewer")  # resolved against the case
 REVIEWERS = {"fin_statement": {"sun", "qian", "liu"}, "annual_audit": {"zhou", "liu"}}
 T0 = local(2027, 1, 4, 9, 0)
+YEAR_END = local(2028, 1, 1, 0, 0)  # the 2027 investment verdicts (R-6.4); the 2027 audit opened 1 December (R-6.2)
 
 
 class Duties(RuleBasedStateMachine):
@@ -588,8 +688,20 @@ class Duties(RuleBasedStateMachine):
 
     @rule(hours=st.integers(1, 24 * 12))
     def time_passes(self, hours: int) -> None:
-        self.clock.set(self.clock.now() + timedelta(hours=hours))
-        report = self.fresh().ticker.tick(self.clock.now())
+        self.move_to(self.clock.now() + timedelta(hours=hours))
+
+    @rule(after=st.booleans(), hours=st.integers(1, 24 * 10))
+    def towards_the_year_end(self, after: bool, hours: int) -> None:
+        """Jump (once) to within 10 days of 1 January 2028, before or after, so that the year is judged during
+        the walk and the steps that follow meet the judged year (≤25 steps × 12 days from 4 January never get
+        there on their own)."""
+        if self.clock.now() < YEAR_END - timedelta(days=10):
+            self.move_to(YEAR_END + timedelta(hours=hours if after else -hours))
+
+    def move_to(self, at: datetime) -> None:
+        """Set the clock and let the daemon tick then."""
+        self.clock.set(at)
+        report = self.fresh().ticker.tick(at)
         assert not report.failed, report.failed
 
     @rule(pick=st.integers(0, 200), trigger=st.integers(0, 20), who=st.sampled_from(ROLES + EVERYONE),
@@ -612,6 +724,7 @@ class Duties(RuleBasedStateMachine):
             "accept_item": {"item": items[pick % len(items)]},
             "add": {"amount": 1_000_000 * (pick % 40 + 1), "source": "domestic", "project": "p",
                     "credits": {actor: 1_000_000 * (pick % 50)} if actor in OFFICE_OF and pick % 50 else {}},
+            "assess": {"score": ("-1", "0", "77", "100", "101", "9.5", "x")[pick % 7]},
         }.get(name, {}) if fitting else {}
         self.attempt(lambda: app.service.advance(case.id, name, actor, options=options or None))
 
@@ -627,7 +740,8 @@ class Duties(RuleBasedStateMachine):
         if items:
             self.attempt(lambda: accept_item(app.service, items[pick % len(items)], who))
 
-    @rule(who=st.sampled_from((*OFFICE_OF, *OFFICE_OF, "liu")), amount=st.integers(1, 40_000_000),
+    @rule(who=st.sampled_from((*OFFICE_OF, *OFFICE_OF, "liu")),
+          amount=st.one_of(st.integers(1, 40_000_000), st.sampled_from((15_000_000, 29_999_999, 30_000_000))),
           credit=st.sampled_from(["", "self", "self", "colleague", "other_office", "nobody"]),
           share=st.integers(0, 40_000_000))
     def invest(self, who: str, amount: int, credit: str, share: int) -> None:
@@ -663,8 +777,10 @@ class Duties(RuleBasedStateMachine):
                         assert row.trigger in ("overdue", "progress") and row.from_state == row.to_state
                     if row.trigger in ("submit", "resubmit"):
                         assert row.actor == DIRECTORS[str(case.office)]
-                    if row.trigger in ("accept", "request_revision", "start", "submit_report"):
+                    if row.trigger in ("accept", "request_revision", "assess", "start", "submit_report"):
                         assert row.actor in REVIEWERS[case.process]
+                    if row.trigger == "assess":  # R-6.1, "same shape as report": a whole number 0–100
+                        assert row.details["score"] in (0, 77, 100) and case.data["score"] == row.details["score"]
                     if row.trigger in ("add_item", "add"):
                         assert OFFICE_OF.get(str(row.actor)) == case.office
                     if row.trigger == "accept_item":
@@ -677,15 +793,39 @@ class Duties(RuleBasedStateMachine):
                     assert accepted >= 4
                 if case.state == "short":
                     assert accepted < 4
-                if case.process == "investment" and case.state != "open":
-                    assert (total >= 30_000_000) == (case.state == "met")
+                if case.process == "investment":
+                    assert case.data["total"] == total
+                    if case.state != "open":  # R-6.4: met exactly when the year's total reaches 30,000,000
+                        assert (total >= 30_000_000) == (case.state == "met"), (case.period, total, case.state)
+                    if case.state == "missed":  # R-6.5: no grade when the office missed its target
+                        assert not any(case.data["grades"].values())
                 for i in items:
                     if i.kind == "investment":
                         assert sum(i.data["credits"].values()) <= i.data["amount"]
                         assert all(OFFICE_OF.get(p) == case.office for p in i.data["credits"])
 
+    @invariant()
+    def the_year_is_judged_when_it_ends(self) -> None:
+        """R-6.4: the tick at or after 00:00 on 1 January has judged the year's investment, met or missed."""
+        for case in self.cases():
+            if case.process == "investment" and self.clock.now() >= local(int(str(case.period)[:4]) + 1, 1, 1):
+                assert case.state in ("met", "missed"), (case.office, case.period, case.state)
+
+    @invariant()
+    def the_annual_audit_opens_on_1_December(self) -> None:
+        """R-6.2: one audit case per office and year, opened at 00:00 on 1 December (the tick that got there)."""
+        audits = {(c.office, c.period) for c in self.cases() if c.process == "annual_audit"}
+        assert {("BJ", "2026-Y"), ("SZ", "2026-Y")} <= audits  # due 31 March 2027: opened by the first tick
+        opened_2027 = {("BJ", "2027-Y"), ("SZ", "2027-Y")} <= audits
+        assert opened_2027 == (self.clock.now() >= local(2027, 12, 1, 0, 0)), (self.clock.now(), audits)
+
     def teardown(self) -> None:
         try:
+            if self.clock.now() < YEAR_END:  # every walk ends with its year judged, whatever its steps were
+                self.move_to(YEAR_END)
+                self.history_replays_and_no_guard_was_bypassed()
+                self.the_year_is_judged_when_it_ends()
+                self.the_annual_audit_opens_on_1_December()
             result = self.fresh().verify()
             assert result.ok, result.problem
         finally:
@@ -698,9 +838,10 @@ class Duties(RuleBasedStateMachine):
 
 @pytest.mark.slow
 def test_periodic_duties_keep_their_invariants_under_random_steps(tmp_path: Path) -> None:
-    """Random triggers, items, acceptances and investments by anyone, and ticks over months: every history
-    replays through its definition, no guard or permission is bypassed, a refused step writes nothing, and
-    `audit verify` passes."""
+    """Random triggers, items, acceptances and investments by anyone, and ticks over months and across 1 January
+    2028: every history replays through its definition, no guard or permission is bypassed, a refused step writes
+    nothing, the year's investment is `met` exactly when its total reaches 30,000,000 (R-6.4), the annual audit
+    opens on 1 December (R-6.2), and `audit verify` passes."""
     folder = tmp_path / "template"
     folder.mkdir()
     template = App(load_settings({"database_url": f"sqlite:///{folder / 'outpost.db'}",

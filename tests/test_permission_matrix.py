@@ -291,10 +291,16 @@ def build_fin_statement(app: App, org: str) -> list[Probe]:
     tick_at(app, local(2027, 7, 1, 9, 0))
     q2 = periodic(app, "fin_statement")
     svc.advance(q2["BJ", "2027-Q2"], "submit", "wang")
+    svc.advance(q2["SZ", "2027-Q2"], "submit", "chen")
+    svc.advance(q2["SZ", "2027-Q2"], "accept", "sun")
+    svc.advance(q2["SZ", "2027-Q2"], "assess", "qian", options={"score": "85"})
+    tick_at(app, local(2027, 10, 1, 9, 0))
+    q3 = periodic(app, "fin_statement")
     return [
-        Probe(f"{office} {period}", q2[office, period], state, office)
+        Probe(f"{office} {period}", q3[office, period], state, office, options={"assess": {"score": "80"}})
         for office, period, state in (("BJ", "2027-Q1", "accepted"), ("SZ", "2027-Q1", "revision_requested"),
-                                      ("BJ", "2027-Q2", "submitted"), ("SZ", "2027-Q2", "open"))
+                                      ("BJ", "2027-Q2", "submitted"), ("SZ", "2027-Q2", "assessed"),
+                                      ("BJ", "2027-Q3", "open"))
     ]
 
 
@@ -456,6 +462,7 @@ WHO: dict[str, dict[str, tuple[str, Who]]] = {
         "resubmit": ("director", director),
         "accept": ("clerk, finance or supervising leader", any_of(CLERK_OR_LEADER, role("finance"))),
         "request_revision": ("clerk, finance or supervising leader", any_of(CLERK_OR_LEADER, role("finance"))),
+        "assess": ("clerk, finance or supervising leader", any_of(CLERK_OR_LEADER, role("finance"))),
     },
     "annual_audit": {  # audited by the General Office; an auditor of the audited office is not independent
         "start": ("an auditor not working in the audited office", independent_auditor),

@@ -3,13 +3,22 @@
 from __future__ import annotations
 
 from collections import Counter
+from datetime import date, datetime, timedelta
+from typing import Any
 
 import pytest
+from hypothesis import HealthCheck, settings
+from hypothesis import strategies as st
+from hypothesis.stateful import initialize, rule, run_state_machine_as_test
 
 from tests.conftest import local, set_time
+from tests.walks import CaseWalk
 from workflow.app import App
-from workflow.errors import NotPermitted, RuleViolation
+from workflow.definition import Transition
+from workflow.errors import NotPermitted, RuleViolation, WorkflowError
+from workflow.model import Case
 from workflow.ports import CaseFilter
+from workflow.timeutil import local_midnight
 
 
 def reports(app: App, period: str) -> dict[str, int]:
@@ -73,6 +82,42 @@ def test_R0_3_report_submitted_at_23_59_on_25_June_is_on_time_and_at_00_00_late(
     started.service.advance(cases["BJ"], "submit", "wang")
     set_time(started, local(2027, 6, 26, 0, 0))
     started.service.advance(cases["SZ"], "submit", "chen")
+    assert started.case_view(cases["BJ"])["data"]["late"] is False
+    assert started.case_view(cases["SZ"])["data"]["late"] is True
+
+
+def test_R5_1_half_year_report_is_due_25_June_and_submitted_that_day_is_on_time(started: App) -> None:
+    """The H1 report is due on 25 June (R-5.1): BJ submitting at 09:00 on 25 June itself is on time, gets no
+    overdue notice the next day and shows `on_time` in the compliance report; SZ, silent, is overdue on 26 June."""
+    from store.reports import SqlReports
+    from workflow.compliance import build
+
+    tick(started, 2027, 5, 26, 0, 0)
+    cases = reports(started, "2027-H1")
+    assert {o: started.case_view(c)["data"]["due"] for o, c in cases.items()} == {"BJ": "2027-06-25",
+                                                                                  "SZ": "2027-06-25"}
+    set_time(started, local(2027, 6, 25, 9, 0))
+    started.service.advance(cases["BJ"], "submit", "wang")
+    bj = started.case_view(cases["BJ"])
+    assert (bj["state"], bj["data"]["late"]) == ("submitted", False)
+    assert tick(started, 2027, 6, 26, 0, 0)["fired"] == ["overdue"]  # SZ's only
+    assert [h["trigger"] for h in started.case_view(cases["BJ"])["history"]] == ["open", "submit"]
+    assert "overdue" not in started.case_view(cases["BJ"])["data"]
+    statuses = {o["office"]: [(r["period"], r["status"], r["late"]) for r in o["reports"]]
+                for o in build(SqlReports(started.store).year_data(2027), local(2027, 6, 26, 0, 0))}
+    assert statuses == {"BJ": [("2027-H1", "on_time", False)], "SZ": [("2027-H1", "missing", True)]}
+
+
+def test_R5_2_annual_report_is_due_25_December_and_submitted_that_day_is_on_time(started: App) -> None:
+    """The Y report (with next year's plan) is due on 25 December (R-5.2): submitted at 23:59 on 25 December
+    (a Saturday; the date is not moved to a working day) it is on time; on 26 December at 00:00 it is late."""
+    tick(started, 2027, 11, 25, 0, 0)
+    cases = reports(started, "2027-Y")
+    assert started.case_view(cases["BJ"])["data"]["due"] == "2027-12-25"
+    set_time(started, local(2027, 12, 25, 23, 59))
+    started.service.advance(cases["BJ"], "submit", "wang", options={"plan": "2028年工作计划"})
+    set_time(started, local(2027, 12, 26, 0, 0))
+    started.service.advance(cases["SZ"], "submit", "chen", options={"plan": "2028年工作计划"})
     assert started.case_view(cases["BJ"])["data"]["late"] is False
     assert started.case_view(cases["SZ"])["data"]["late"] is True
 
@@ -182,3 +227,111 @@ def test_dry_run_lists_what_would_fire_and_writes_nothing(started: App) -> None:
     report = started.ticker.tick(local(2027, 5, 26, 0, 0), dry_run=True)
     assert sorted(o["office"] for o in report.opened if o["process"] == "report") == ["BJ", "SZ"]
     assert dump(url) == before
+
+
+# -- random walks (hypothesis, stateful) -----------------------------------------------------------------------
+PEOPLE = ("wang", "li", "zhao", "chen", "huang", "liu", "sun", "zhou", "wu", "qian")
+TRIGGERS = ("submit", "accept", "request_revision", "resubmit", "assess")
+DIRECTOR = {"BJ": "wang", "SZ": "chen"}
+REVIEWERS = ("sun", "liu")  # a General Office clerk or the supervising leader (R-5.3)
+PLANS = (None, "", "  \n", "2028年工作计划")
+SCORES = (None, "-1", "0", "57", "100", "101", "7.5", "x")
+
+
+def day_after(due: str) -> datetime:
+    """00:00 local on the day after the due date: "on or before 25 June" ends just before it (R-0.3)."""
+    return local_midnight(date.fromisoformat(due) + timedelta(days=1))
+
+
+class ReportCases(CaseWalk):
+    """Random triggers by random people, with random plans and scores, and ticks, on the work reports of both
+    offices; every check reads the database."""
+
+    process = "report"
+    records = ("overdue",)
+
+    @initialize(period=st.sampled_from(("H1", "Y")), hours=st.integers(0, 24 * 20))
+    def first_reports(self, period: str, hours: int) -> None:
+        """Outpost's first tick opens the reports of both offices (R-5.4): the H1 reports on 26 May 2027, or
+        the Y reports on 25 November (R-5.2's plan), some hours after their opening."""
+        opens = local(2027, 5, 26, 0, 0) if period == "H1" else local(2027, 11, 25, 0, 0)
+        self.clock.set(opens + timedelta(hours=hours))
+        self.app.ticker.tick(self.clock.now())
+        assert len(self.app.store.list_cases(CaseFilter(process="report"))) == 2
+
+    @rule(pick=st.integers(0, 10), trigger=st.sampled_from((*TRIGGERS, "frob")),
+          who=st.sampled_from((*PEOPLE, "director")), plan=st.sampled_from(PLANS), score=st.sampled_from(SCORES))
+    def advance(self, pick: int, trigger: str, who: str, plan: str | None, score: str | None) -> None:
+        cases = self.app.store.list_cases(CaseFilter(process="report"))
+        case = cases[pick % len(cases)]
+        self._advance(case.id, trigger, DIRECTOR[str(case.office)] if who == "director" else who, plan, score)
+
+    @rule(pick=st.integers(0, 10), choice=st.integers(0, 1), plan=st.sampled_from(PLANS),
+          score=st.sampled_from(SCORES), who=st.sampled_from(("usual", *REVIEWERS)))
+    def next_step(self, pick: int, choice: int, plan: str | None, score: str | None, who: str) -> None:
+        """A step the state allows, by the person it belongs to, so that reports get to their end."""
+        self._allowed_step(pick, choice, plan, score, who)
+
+    @rule(pick=st.integers(0, 10), choice=st.integers(0, 1), who=st.sampled_from(PEOPLE))
+    def allowed_step_by_anyone(self, pick: int, choice: int, who: str) -> None:
+        """A step the state allows (with a plan and a valid score), by anyone: only its people get through."""
+        self._allowed_step(pick, choice, "计划", "60", who)
+
+    def _allowed_step(self, pick: int, choice: int, plan: str | None, score: str | None, who: str) -> None:
+        cases = self.app.store.list_cases(CaseFilter(process="report"))
+        case = cases[pick % len(cases)]
+        allowed = [t for t in TRIGGERS if self.definition.transition(t, case.state) is not None] or ["assess"]
+        trigger = allowed[choice % len(allowed)]
+        if who in ("usual", *REVIEWERS) and trigger in ("submit", "resubmit"):
+            who = DIRECTOR[str(case.office)]
+        self._advance(case.id, trigger, "sun" if who == "usual" else who, plan, score)
+
+    def _advance(self, case: int, trigger: str, who: str, plan: str | None, score: str | None) -> None:
+        before = self.app.case_view(case, with_history=False)
+        spec = self.definition.transition(trigger, before["state"])
+        options = {"plan": plan, "score": score}
+        if spec is not None:  # only the options the trigger takes, so that the rules are what is tested
+            options = {k: v for k, v in options.items() if k in spec.options}
+        written = self.written()
+        try:
+            after = self.app.service.advance(case, trigger, who, options=options)
+        except WorkflowError:
+            assert self.written() == written, f"a refused {trigger} wrote to the database"
+            assert self.app.case_view(case, with_history=False)["version"] == before["version"]
+            return
+        assert spec is not None and not spec.system
+        assert after.state == spec.dest
+        if trigger in ("submit", "resubmit"):
+            assert who == DIRECTOR[before["office"]], "R-5.1: submitted by someone other than the director"
+            if before["data"]["needs_plan"]:
+                assert str(after.data.get("plan") or "").strip(), "R-5.2: annual report without the plan"
+        else:
+            assert who in REVIEWERS, "R-5.3: reviewed by someone other than a clerk or the supervising leader"
+        if trigger == "assess":
+            assert score in ("0", "57", "60", "100"), f"R-5.3: assessed with --score {score!r}"
+
+    def check_record(self, case: Case, row: dict[str, Any]) -> None:
+        assert row["actor"] is None and row["from"] == "open"  # the daemon's, and only while not submitted
+        assert datetime.fromisoformat(row["at"]) >= day_after(case.data["due"])  # R-5.5
+
+    def check_step(self, case: Case, row: dict[str, Any], spec: Transition) -> None:
+        office, data = str(case.office), case.data
+        if row["trigger"] in ("submit", "resubmit"):
+            assert row["actor"] == DIRECTOR[office]
+            if data["needs_plan"]:
+                assert str(data.get("plan") or "").strip(), "R-5.2"
+        else:
+            assert row["actor"] in REVIEWERS
+        if row["trigger"] == "assess":
+            assert 0 <= row["details"]["score"] == data["score"] <= 100
+        if "submitted_at" in data:  # the first submission decides lateness (R-0.3, R-5.5)
+            assert data["late"] is (datetime.fromisoformat(data["submitted_at"]) >= day_after(data["due"]))
+
+
+def test_random_triggers_by_random_people_never_bypass_a_report_rule() -> None:
+    """Hypothesis drives the work reports at random: no refused step writes, only the director submits, the
+    annual report never goes without its plan (R-5.2), only a clerk or the supervising leader reviews, every
+    score is 0–100, the history replays to the state and the hash chain verifies."""
+    run_state_machine_as_test(ReportCases, settings=settings(
+        max_examples=10, stateful_step_count=25, deadline=None,
+        suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much]))

@@ -96,7 +96,8 @@ def _report_entry(c: Case, now: datetime, ranks: dict[int, int]) -> dict[str, An
 def _statement_entry(c: Case, now: datetime) -> dict[str, Any]:
     status = submission_status(c.data, now)
     return {"period": c.period, "state": c.state, "late": status in ("late", "missing"), "status": status,
-            "due": c.data.get("due"), "submitted_at": _stamp(c.data.get("submitted_at"))}
+            "due": c.data.get("due"), "submitted_at": _stamp(c.data.get("submitted_at")),
+            "score": c.data.get("score")}  # fin_statement version 2's assessment (R-6.1, as R-5.3)
 
 
 def _info_entry(c: Case, items: list[Item], now: datetime) -> dict[str, Any]:
