@@ -8,15 +8,19 @@ SIGTERM/SIGINT stop it cleanly: the current transaction finishes, unfired claims
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import signal
 import socket
 import threading
 from datetime import UTC, datetime, timedelta
+from threading import TIMEOUT_MAX
 from types import FrameType
 from typing import TYPE_CHECKING, Any
 
+from apscheduler.schedulers import SchedulerNotRunningError
+from apscheduler.schedulers.base import STATE_STOPPED
 from apscheduler.schedulers.blocking import BlockingScheduler
 
 from workflow.errors import BadInput, WorkflowError
@@ -26,6 +30,32 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("outpost.daemon")
 HEARTBEAT_PREFIX = "daemon:"
+
+
+class _Scheduler(BlockingScheduler):  # type: ignore[misc]  # apscheduler 3 ships no types
+    """APScheduler 3's BlockingScheduler whose loop also ends when `stopping` is set.
+
+    A signal handler runs in the main thread, which may be inside the scheduler's `_process_jobs`: calling
+    `shutdown()` there pulls the executor and the job store from under it ("cannot schedule new futures after
+    shutdown", then JobLookupError out of `start()`). So the handler only sets the flag and wakes the loop,
+    which returns between two passes; the daemon then shuts the scheduler down."""
+
+    def __init__(self, stopping: threading.Event, **options: Any) -> None:
+        super().__init__(**options)
+        self.stopping = stopping
+
+    def _main_loop(self) -> None:
+        wait_seconds: float | None = TIMEOUT_MAX
+        while self.state != STATE_STOPPED and not self.stopping.is_set():
+            self._event.wait(wait_seconds)
+            self._event.clear()
+            if self.stopping.is_set():
+                break
+            wait_seconds = self._process_jobs()
+
+    def wakeup(self) -> None:
+        if self._event is not None:  # None before start(): the loop then sees `stopping` when it begins
+            self._event.set()
 
 
 class Daemon:
@@ -39,7 +69,7 @@ class Daemon:
         self.mail_busy = threading.Lock()
         self.owner = app.ticker.owner
         self.started_at = app.clock.now()
-        self.scheduler = BlockingScheduler(timezone=UTC)
+        self.scheduler = _Scheduler(self.stopping, timezone=UTC)
 
     # -- jobs -------------------------------------------------------------------------------------------
     def tick_job(self) -> None:
@@ -109,9 +139,13 @@ class Daemon:
                     job.modify(next_run_time=now)
 
     def _on_signal(self, signum: int, _frame: FrameType | None) -> None:
-        log.info("received %s: finishing the current transaction, then stopping", signal.Signals(signum).name)
-        self.stopping.set()
-        self.scheduler.shutdown(wait=False)
+        name = signal.Signals(signum).name
+        if self.stopping.is_set():  # a second Ctrl-C, or a supervisor and its child both passing SIGTERM on
+            log.info("received %s again: already stopping", name)
+            return
+        log.info("received %s: finishing the current transaction, then stopping", name)
+        self.stopping.set()  # the scheduler's loop ends between two passes (_Scheduler); run() shuts it down
+        self.scheduler.wakeup()
 
     def run(self) -> int:
         signal.signal(signal.SIGTERM, self._on_signal)
@@ -127,7 +161,9 @@ class Daemon:
         self.heartbeat(self.app.clock.now())
         watch = min(5.0, self.tick_seconds, self.deliver_seconds)
         threading.Thread(target=self.watch_clock, args=(watch,), name="clock-watch", daemon=True).start()
-        self.scheduler.start()  # blocks until a signal shuts it down
+        self.scheduler.start()  # blocks until a signal sets `stopping` (at once if one already has)
+        with contextlib.suppress(SchedulerNotRunningError):
+            self.scheduler.shutdown(wait=False)  # here, in the main thread between passes
         with self.tick_busy, self.mail_busy:  # wait for running jobs to finish their transaction
             self.app.ticker.queue.release(self.owner)
             self.heartbeat(self.app.clock.now(), stopped=True)

@@ -92,6 +92,22 @@ def test_daemon_stops_within_5s_of_sigterm_with_nothing_half_written(make_app: C
     assert locked == 0 and half == 0
 
 
+def test_a_second_signal_while_stopping_is_acknowledged_not_a_traceback(make_app: Callable[..., App],
+                                                                      sqlite_url: str, tmp_path: Path) -> None:
+    """SIGTERM, SIGINT and SIGTERM again in quick succession (a supervisor and its child both passing the signal
+    on, a second Ctrl-C): the daemon stops once, exit 0, no traceback, each extra signal logged as such."""
+    app = make_app(sqlite_url, at=local(2026, 11, 2, 10, 0))
+    due_leave_deadlines(app, 20)
+    proc = spawn(sqlite_url, tmp_path, "twice")
+    assert wait_for(lambda: "started" in (tmp_path / "twice.log").read_text(), 30)
+    for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGTERM):
+        proc.send_signal(sig)
+    assert proc.wait(timeout=10) == 0
+    log = (tmp_path / "twice.log").read_text()
+    assert "Traceback" not in log and "Error" not in log, log
+    assert log.count("already stopping") >= 1 and log.count(" stopped") == 1, log
+
+
 @pytest.mark.slow
 @pytest.mark.postgres
 def test_two_daemons_on_postgresql_fire_500_deadlines_exactly_once(make_app: Callable[..., App],
