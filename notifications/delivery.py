@@ -328,17 +328,18 @@ class ActionFilter:
 
     def __init__(self, app: App | None) -> None:
         self.app = app
-        self._cache: dict[tuple[int, str], list[str] | None] = {}
+        self._cache: dict[tuple[int, str, tuple[str, ...]], list[str] | None] = {}
 
     def __call__(self, mail: Mail) -> list[str] | None:
         rcpt = mail.recipients[0] if mail.recipients else {}
         person = rcpt.get("person")
         if self.app is None or mail.case_id is None or not person or not mail.params.get("actions"):
             return None
-        key = (mail.case_id, str(person))
+        offered = tuple(mail.params["actions"])
+        key = (mail.case_id, str(person), offered)
         if key not in self._cache:
             try:
-                infos = self.app.service.triggers(mail.case_id, str(person))
+                infos = self.app.service.triggers(mail.case_id, str(person), only=offered)
                 # a step allowed only with a reason for passing a rule is offered with --override
                 self._cache[key] = [i.trigger + (OVERRIDE_MARK if i.reason and "--override" in i.reason else "")
                                     for i in infos if i.allowed]

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -206,15 +207,16 @@ class CaseService:
         log.warning("refusal of %s on case %s by %s (%s) was not recorded: the case changed twice meanwhile",
                     trigger, case_id, actor_id, refusal.rule_id)
 
-    def triggers(self, case_id: int, actor_id: str) -> list[TriggerInfo]:
-        """What this person may do now, and why not for the rest."""
+    def triggers(self, case_id: int, actor_id: str, only: Collection[str] | None = None) -> list[TriggerInfo]:
+        """What this person may do now, and why not for the rest (of `only`, when given: a mail asks about
+        the actions it offers, not every trigger of the process)."""
         with self.store.transaction(write=False) as tx:
             case = self._case(tx, case_id)
             definition = registry.get(case.process, case.definition_version)
             org = tx.org()
             actor = self._actor(org, actor_id)
             out: list[TriggerInfo] = []
-            for trig in definition.triggers:
+            for trig in definition.triggers if only is None else [t for t in definition.triggers if t in only]:
                 spec = definition.transition(trig, case.state)
                 if spec is None:
                     out.append(TriggerInfo(trig, False, f"not possible in state {case.state}"))
