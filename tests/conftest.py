@@ -4,8 +4,13 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
+import sys
+import threading
+import time
 import uuid
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -22,6 +27,33 @@ ORG_FILE = ROOT / "examples" / "org.toml"
 PG_URL = os.environ.get("OUTPOST_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 
 _pg_state: dict[str, Any] = {}
+
+
+OUTPOST = [sys.executable, "-c", "from workflow.cli import main; main()"]  # the CLI as its own process
+
+
+def wait_for(predicate: Callable[[], bool], seconds: float) -> bool:
+    """Poll (every 0.05 s, at most `seconds`) for something another process or thread does."""
+    end = time.monotonic() + seconds
+    while time.monotonic() < end:
+        if predicate():
+            return True
+        time.sleep(0.05)
+    return predicate()
+
+
+def run_daemon_in_process(daemon: Any, watch: Callable[[], None]) -> int:
+    """`daemon.run()` in this process, with `watch` in a thread beside it (it ends the run with SIGINT,
+    which the daemon's own handler takes); the test process's signal handlers are restored after."""
+    handlers = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
+    watcher = threading.Thread(target=watch)
+    watcher.start()
+    try:
+        return int(daemon.run())
+    finally:
+        watcher.join()
+        for s, h in handlers.items():
+            signal.signal(s, h)
 
 
 def pg_available() -> str | None:
@@ -46,21 +78,40 @@ def _pg_exec(sql: str) -> None:
         conn.execute(sql)
 
 
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    """A fresh, empty database: a SQLite file in tmp_path, or a private schema on the local PostgreSQL."""
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path / 'outpost.db'}"
-        return
+@contextmanager
+def private_pg_schema() -> Iterator[str]:
+    """A fresh schema on the local PostgreSQL, dropped afterwards; the test is skipped, saying why, when no
+    server answers."""
     reason = pg_available()
     if reason:
         pytest.skip(reason)
     schema = f"t_{uuid.uuid4().hex[:12]}"
     _pg_exec(f"CREATE SCHEMA {schema}")
     try:
-        yield f"{PG_URL}?options=-csearch_path%3D{schema}"
+        yield schema
     finally:
-        _pg_exec(f"DROP SCHEMA {schema} CASCADE")
+        _pg_exec(f"DROP SCHEMA IF EXISTS {schema} CASCADE")
+
+
+def schema_url(schema: str) -> str:
+    """The database URL of one private schema (every connection's search_path set to it)."""
+    return f"{PG_URL}?options=-csearch_path%3D{schema}"
+
+
+@pytest.fixture
+def pg_schema() -> Iterator[str]:
+    with private_pg_schema() as schema:
+        yield schema
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A fresh, empty database: a SQLite file in tmp_path, or a private schema on the local PostgreSQL."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'outpost.db'}"
+        return
+    with private_pg_schema() as schema:
+        yield schema_url(schema)
 
 
 @pytest.fixture

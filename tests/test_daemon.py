@@ -7,7 +7,6 @@ import os
 import re
 import signal
 import subprocess
-import sys
 import time
 from collections.abc import Callable
 from datetime import date, datetime, timedelta
@@ -15,10 +14,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import local
+from tests.conftest import OUTPOST, local, private_pg_schema, run_daemon_in_process, schema_url, wait_for
 from workflow.app import App
 
-OUTPOST = [sys.executable, "-c", "from workflow.cli import main; main()"]
 FIRED = re.compile(r"fired deadline (\d+) ")
 
 
@@ -45,15 +43,6 @@ def due_leave_deadlines(app: App, cases: int) -> None:
         who = people[i % 2]
         day = start + timedelta(days=i // 2)
         app.service.open("leave", who, {"start": day.isoformat(), "end": day.isoformat()})
-
-
-def wait_for(predicate: Callable[[], bool], seconds: float) -> bool:
-    end = time.monotonic() + seconds
-    while time.monotonic() < end:
-        if predicate():
-            return True
-        time.sleep(0.1)
-    return predicate()
 
 
 def pending_due(app: App) -> int:
@@ -113,16 +102,8 @@ def test_a_second_signal_while_stopping_is_acknowledged_not_a_traceback(make_app
 def test_two_daemons_on_postgresql_fire_500_deadlines_exactly_once(make_app: Callable[..., App],
                                                                    tmp_path: Path) -> None:
     """Two daemon processes on one PostgreSQL database share 500 due deadlines: each fires exactly once."""
-    from tests.conftest import PG_URL, _pg_exec, pg_available
-
-    reason = pg_available()
-    if reason:
-        pytest.skip(reason)
-    schema = f"t_daemons_{os.getpid()}"
-    _pg_exec(f"DROP SCHEMA IF EXISTS {schema} CASCADE")
-    _pg_exec(f"CREATE SCHEMA {schema}")
-    url = f"{PG_URL}?options=-csearch_path%3D{schema}"
-    try:
+    with private_pg_schema() as schema:
+        url = schema_url(schema)
         app = make_app(url, at=local(2026, 11, 2, 10, 0))
         due_leave_deadlines(app, 250)
         assert pending_due(app) == 500
@@ -148,8 +129,6 @@ def test_two_daemons_on_postgresql_fire_500_deadlines_exactly_once(make_app: Cal
         assert len(set(leave_fired)) == 500  # nobody fired a deadline twice
         assert app.store.count("mail") >= 750  # 250 requests + 250 reminders + 250 escalations
         assert app.verify().ok
-    finally:
-        _pg_exec(f"DROP SCHEMA IF EXISTS {schema} CASCADE")
 
 
 def test_two_tickers_interleaved_on_sqlite_never_fire_twice(make_app: Callable[..., App], sqlite_url: str) -> None:
@@ -223,7 +202,6 @@ def test_the_daemons_scheduler_runs_exactly_two_interval_jobs_tick_and_deliver(m
     """A running Daemon's APScheduler holds exactly the jobs `tick` and `deliver`: interval jobs at the
     given periods calling Daemon.tick_job and Daemon.deliver_job, coalesced, one instance at a time;
     SIGINT (in-process) stops it and run() returns 0."""
-    import threading
 
     from apscheduler.triggers.interval import IntervalTrigger
 
@@ -240,15 +218,7 @@ def test_the_daemons_scheduler_runs_exactly_two_interval_jobs_tick_and_deliver(m
             seen.extend((j.id, j.func, j.trigger, j.coalesce, j.max_instances) for j in daemon.scheduler.get_jobs())
             os.kill(os.getpid(), signal.SIGINT)
 
-    handlers = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
-    watcher = threading.Thread(target=watch)
-    watcher.start()
-    try:
-        assert daemon.run() == 0
-    finally:
-        watcher.join()
-        for s, h in handlers.items():
-            signal.signal(s, h)
+    assert run_daemon_in_process(daemon, watch) == 0
     assert sorted(j[0] for j in seen) == ["deliver", "tick"]
     jobs = {j[0]: j for j in seen}
     assert jobs["tick"][1] == daemon.tick_job and jobs["deliver"][1] == daemon.deliver_job

@@ -6,28 +6,24 @@ import os
 import signal
 import sqlite3
 import subprocess
-import sys
 import threading
 import time
-from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import dump, local, set_time
+from tests.conftest import (
+    OUTPOST,
+    dump,
+    local,
+    private_pg_schema,
+    run_daemon_in_process,
+    schema_url,
+    set_time,
+    wait_for,
+)
 from workflow.app import App
-
-OUTPOST = [sys.executable, "-c", "from workflow.cli import main; main()"]
-
-
-def wait_until(predicate: Callable[[], bool], seconds: float) -> bool:
-    end = time.monotonic() + seconds
-    while time.monotonic() < end:
-        if predicate():
-            return True
-        time.sleep(0.05)
-    return predicate()
 
 
 def hold_write_lock(path: Path, seconds: float, ready: threading.Event) -> None:
@@ -227,7 +223,7 @@ def test_a_daemon_process_on_a_locked_database_keeps_running_and_fires_once_the_
         make_app: object, sqlite_url: str, tmp_path: Path) -> None:
     """A daemon process started while another process holds the write lock (busy timeout 0.3 s): its ticks
     log "database busy" and it keeps running; once the lock is released it fires every due deadline once."""
-    from tests.test_daemon import FIRED, due_leave_deadlines, pending_due, spawn, stop, wait_for
+    from tests.test_daemon import FIRED, due_leave_deadlines, pending_due, spawn, stop
 
     app = make_app(sqlite_url, at=local(2026, 11, 2, 10, 0))  # type: ignore[operator]
     due_leave_deadlines(app, 10)
@@ -280,16 +276,10 @@ def test_postgresql_row_lock_held_past_the_lock_timeout_exits_4_and_writes_nothi
     row FOR UPDATE makes `case advance` exit 4 "database busy" within it, writing nothing; then it works."""
     import psycopg
 
-    from tests.conftest import PG_URL, _pg_exec, pg_available
+    from tests.conftest import PG_URL
 
-    reason = pg_available()
-    if reason:
-        pytest.skip(reason)
-    schema = f"t_busy_{os.getpid()}"
-    _pg_exec(f"DROP SCHEMA IF EXISTS {schema} CASCADE")
-    _pg_exec(f"CREATE SCHEMA {schema}")
-    url = f"{PG_URL}?options=-csearch_path%3D{schema}"
-    try:
+    with private_pg_schema() as schema:
+        url = schema_url(schema)
         app = make_app(url)  # type: ignore[operator]
         case = app.service.open("leave", "zhao", {"start": "2027-03-01", "end": "2027-03-02"})
         before = dump(url)
@@ -310,8 +300,6 @@ def test_postgresql_row_lock_held_past_the_lock_timeout_exits_4_and_writes_nothi
         again = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=60)
         assert again.returncode == 0, again.stderr
         assert app.case_view(case.id)["state"] == "approved"
-    finally:
-        _pg_exec(f"DROP SCHEMA IF EXISTS {schema} CASCADE")
 
 
 def test_after_the_wall_clock_steps_back_the_daemon_keeps_ticking(make_app: object, sqlite_url: str) -> None:
@@ -335,7 +323,7 @@ def test_after_the_wall_clock_steps_back_the_daemon_keeps_ticking(make_app: obje
 
     def step_back(frozen: object) -> None:
         try:
-            if not wait_until(lambda: len(ticks) >= 3, 20):
+            if not wait_for(lambda: len(ticks) >= 3, 20):
                 return
             before = len(ticks)
             frozen.move_to(datetime.now(UTC) - timedelta(hours=1))  # type: ignore[attr-defined]
@@ -345,14 +333,6 @@ def test_after_the_wall_clock_steps_back_the_daemon_keeps_ticking(make_app: obje
         finally:
             os.kill(os.getpid(), signal.SIGINT)  # the daemon's own handler stops it
 
-    handlers = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
     with freeze_time("2027-01-06 02:00:00", tick=True) as frozen:
-        watcher = threading.Thread(target=step_back, args=(frozen,))
-        watcher.start()
-        try:
-            assert daemon.run() == 0
-        finally:
-            watcher.join()
-            for s, h in handlers.items():
-                signal.signal(s, h)
+        assert run_daemon_in_process(daemon, lambda: step_back(frozen)) == 0
     assert seen["ticks_after_step"] >= 3, f"no tick for 1.5 s after the step; next run in {seen['next_run_in']}"

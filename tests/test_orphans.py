@@ -21,8 +21,8 @@ import pytest
 
 from notifications.delivery import new_owner
 from store.mailbox import SqlMailbox
-from tests.conftest import local
-from tests.test_daemon import due_leave_deadlines, pending_due, spawn, stop, wait_for
+from tests.conftest import local, wait_for
+from tests.test_daemon import due_leave_deadlines, pending_due, spawn, stop
 from workflow.app import App
 from workflow.orphans import is_gone, owner_process, process_scope, release_orphaned_claims
 from workflow.ticker import make_owner

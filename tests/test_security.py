@@ -12,12 +12,11 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import PG_URL, _pg_exec, dump, local, pg_available
+from tests.conftest import OUTPOST, PG_URL, dump, local, wait_for
 from tests.notifications.conftest import PASSWORD, USER, SmtpServer, _make_cert
-from tests.test_daemon import due_leave_deadlines, pending_due, spawn, stop, wait_for
+from tests.test_daemon import due_leave_deadlines, pending_due, spawn, stop
 from workflow.app import App
 
-OUTPOST = [sys.executable, "-c", "from workflow.cli import main; main()"]
 DB_PASSWORD = "Db-s3cret-Pw-4711"
 
 
@@ -33,21 +32,6 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
-
-
-@pytest.fixture
-def pg_schema() -> Iterator[str]:
-    """A private schema on the local PostgreSQL (which lets `postgres` in whatever password is given)."""
-    reason = pg_available()
-    if reason:
-        pytest.skip(reason)
-    schema = f"t_i37_{os.getpid()}"
-    _pg_exec(f"DROP SCHEMA IF EXISTS {schema} CASCADE")
-    _pg_exec(f"CREATE SCHEMA {schema}")
-    try:
-        yield schema
-    finally:
-        _pg_exec(f"DROP SCHEMA IF EXISTS {schema} CASCADE")
 
 
 # -- the database password -------------------------------------------------------------------------------------
