@@ -20,7 +20,7 @@ from typing import Any
 import pytest
 from sqlalchemy import MetaData, create_engine, inspect, select
 
-from tests.conftest import ORG_FILE, dump, point_cli_at
+from tests.conftest import ORG_FILE, OUTPOST, dump, point_cli_at
 from workflow.cli import run
 
 ORG_TEXT = ORG_FILE.read_text(encoding="utf-8")
@@ -39,7 +39,7 @@ def outpost_command() -> list[str]:
     found = shutil.which("outpost")
     if found:
         return [found]
-    return [sys.executable, "-c", "from workflow.cli import main; main()"]
+    return list(OUTPOST)
 
 
 def clean_env(url: str) -> dict[str, str]:

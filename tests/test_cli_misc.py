@@ -5,14 +5,13 @@ from __future__ import annotations
 
 import os
 import subprocess
-import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.conftest import dump
+from tests.conftest import OUTPOST, dump
 from workflow.app import App
 from workflow.cli import run
 from workflow.ports import CaseFilter
@@ -95,7 +94,7 @@ def test_diagram_exits_0_in_both_formats_for_every_registered_process(capsys: py
 def _outpost(app: App, *argv: str, stdout: Any) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "OUTPOST_DATABASE_URL": app.settings.database_url,
            "OUTPOST_OUTBOX_DIR": str(app.settings.outbox_dir)}
-    return subprocess.run([sys.executable, "-c", "from workflow.cli import main; main()", *argv], env=env,
+    return subprocess.run([*OUTPOST, *argv], env=env,
                           cwd=ROOT, stdout=stdout, stderr=subprocess.PIPE, text=True, timeout=60)
 
 
@@ -123,7 +122,7 @@ def test_a_reader_that_goes_away_ends_the_output_quietly(sqlite_url: str, make_a
     for day in range(1, 29):
         app.service.open("leave", "zhao", {"start": f"2027-02-{day:02d}", "end": f"2027-02-{day:02d}"})
     env = {**os.environ, "OUTPOST_DATABASE_URL": app.settings.database_url}
-    proc = subprocess.Popen([sys.executable, "-c", "from workflow.cli import main; main()", "case", "list", "--json"],
+    proc = subprocess.Popen([*OUTPOST, "case", "list", "--json"],
                             env=env, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     assert proc.stdout is not None and proc.stderr is not None
     proc.stdout.close()  # gone before the first line

@@ -12,7 +12,7 @@ import pytest
 from sqlalchemy import text
 
 from store import KNOWN_REVISIONS, MIGRATIONS, SCHEMA_HEAD, migrate, open_store
-from tests.conftest import ORG_FILE, local
+from tests.conftest import ORG_FILE, OUTPOST, local
 from workflow.app import App
 from workflow.errors import Conflict, SchemaMismatch
 
@@ -93,7 +93,6 @@ def test_the_cli_and_the_daemon_refuse_a_database_newer_than_this_outpost_in_one
     """`outpost case list` and `outpost daemon` on a database stamped with a revision this Outpost does not
     know: exit 2, one line on stderr saying the database is newer, no traceback."""
     import subprocess
-    import sys
 
     migrate(db_url)
     store = open_store(db_url)
@@ -103,7 +102,7 @@ def test_the_cli_and_the_daemon_refuse_a_database_newer_than_this_outpost_in_one
     env = {k: v for k, v in os.environ.items() if not k.startswith("OUTPOST_")}
     env["OUTPOST_DATABASE_URL"] = db_url
     for args in (["case", "list"], ["daemon"]):
-        done = subprocess.run([sys.executable, "-c", "from workflow.cli import main; main()", *args], env=env,
+        done = subprocess.run([*OUTPOST, *args], env=env,
                               cwd=tmp_path, capture_output=True, text=True, timeout=60)
         assert done.returncode == 2, (args, done.stderr)
         assert done.stderr.count("\n") == 1 and "Traceback" not in done.stderr, (args, done.stderr)

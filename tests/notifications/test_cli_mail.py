@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from icalendar import Calendar
 
-from tests.conftest import ROOT, local
+from tests.conftest import OUTPOST, ROOT, local
 from tests.notifications.conftest import PASSWORD, USER, SmtpServer, deliver, with_password
 from workflow.app import App
 from workflow.cli import run
@@ -123,7 +123,7 @@ def test_mail_deliver_with_the_server_down_exits_1_and_keeps_the_mail(
     cli_env(app, OUTPOST_SMTP_HOST="127.0.0.1", OUTPOST_SMTP_PORT=str(smtp_server.port),
             OUTPOST_SMTP_STARTTLS="true", OUTPOST_SMTP_USERNAME=USER, OUTPOST_SMTP_PASSWORD=PASSWORD)
     # a real process: a warning logged by the delivery pass would reach stderr as a line of its own there
-    done = subprocess.run([sys.executable, "-c", "from workflow.cli import main; main()", "mail", "deliver"],
+    done = subprocess.run([*OUTPOST, "mail", "deliver"],
                           cwd=ROOT, capture_output=True, text=True, timeout=60)
     assert done.returncode == 1 and done.stderr.count("\n") == 1, done.stderr
     assert done.stderr.startswith("outpost: mail server unusable (127.0.0.1")
