@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import date, datetime, timedelta
 from typing import Any
 
@@ -67,12 +68,15 @@ def people(ctx: Ctx, role: str, office: str | None = None, exclude: str | None =
 
 
 # -- an assessment with a score (R-5.3, and R-6.1 "same shape as report") --------------------------------
+_WHOLE_NUMBER = re.compile(r"[+-]?[0-9]{1,6}")
+
+
 def score_given(ctx: Ctx) -> str | None:
     raw = ctx.params.get("score")
     if raw is None:
         return "give the assessment with --score N (0–100)"
     text = str(raw).strip()
-    if not text.lstrip("+-").isascii() or not text.lstrip("+-").isdigit() or len(text) > 6:  # int() also takes "1_0"
+    if not _WHOLE_NUMBER.fullmatch(text):  # not int(): it also takes "1_0" and full-width digits
         return f"--score: expected a whole number 0–100, got {str(raw)[:20]!r}"
     score = int(text)
     if not 0 <= score <= 100:

@@ -192,9 +192,10 @@ def test_R6_1_an_accepted_statement_is_assessed_0_to_100_and_that_is_final(start
         started.service.advance(bj, "assess", "sun", options={"score": "50"})  # once only
 
 
-@pytest.mark.parametrize("score", ["-1", "101", None, "7.5", "abc", ""])
+@pytest.mark.parametrize("score", ["-1", "101", None, "7.5", "abc", "", "+-5", "1_0", "５０"])
 def test_R6_1_a_score_outside_0_to_100_or_not_a_whole_number_is_refused(started: App, score: str | None) -> None:
-    """-1, 101, no score, 7.5, words or nothing at all: refused citing R-6.1, the statement stays accepted and
+    """-1, 101, no score, 7.5, words, nothing at all, or what int() alone would take ("1_0", full-width "５０") or
+    choke on ("+-5"): refused citing R-6.1, the statement stays accepted and
     nothing is written."""
     bj, _sz = accepted_statements(started)
     before = started.case_view(bj)
