@@ -341,8 +341,7 @@ class ActionFilter:
             try:
                 infos = self.app.service.triggers(mail.case_id, str(person), only=offered)
                 # a step allowed only with a reason for passing a rule is offered with --override
-                self._cache[key] = [i.trigger + (OVERRIDE_MARK if i.reason and "--override" in i.reason else "")
-                                    for i in infos if i.allowed]
+                self._cache[key] = [i.trigger + (OVERRIDE_MARK if i.needs_override else "") for i in infos if i.allowed]
             except NotFound:
                 self._cache[key] = []  # the person (or case) is gone: nothing to invite them to
             except WorkflowError:

@@ -53,6 +53,7 @@ class TriggerInfo:
     trigger: str
     allowed: bool
     reason: str | None
+    needs_override: bool = False  # allowed only with --override REASON (a rule passed on purpose, R-2.5)
 
     def as_json(self) -> dict[str, Any]:
         return {"trigger": self.trigger, "allowed": self.allowed, "reason": self.reason}
@@ -232,13 +233,14 @@ class CaseService:
                 if refusal is not None:
                     out.append(TriggerInfo(trig, False, f"{refusal[0]}: {refusal[1]}"))
                     continue
-                reason = None
+                reason, overridable = None, False
                 for g in spec.guards:
                     msg = g.check(ctx)
                     if msg:
-                        reason = f"{g.rule_id}: {msg}" + (" (needs --override REASON)" if g.overridable else "")
+                        overridable = g.overridable
+                        reason = f"{g.rule_id}: {msg}" + (" (needs --override REASON)" if overridable else "")
                         break
-                out.append(TriggerInfo(trig, reason is None or "--override" in reason, reason))
+                out.append(TriggerInfo(trig, reason is None or overridable, reason, overridable))
             return out
 
     def rehearse(self, case_id: int, limit: int = 20) -> tuple[Deadline, list[Mail]] | None:
