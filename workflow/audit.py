@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -29,6 +29,7 @@ class AuditResult:
     cases: int
     rows: int
     problem: str | None
+    heads: dict[str, list[Any]] = field(default_factory=dict)  # case id → [rows, newest hash], as verified
 
     @property
     def ok(self) -> bool:
@@ -39,6 +40,7 @@ def verify(store: CaseStore, seal: dict[str, Any] | None = None) -> AuditResult:
     """Every chain recomputed; with a seal, also every sealed row found where the seal counted it."""
     sealed: dict[int, tuple[int, str]] = dict(_sealed_heads(seal)) if seal is not None else {}
     cases = rows = 0
+    heads: dict[str, list[Any]] = {}
     for case, chain in store.iter_history_chains():
         if case is None:
             first = chain[0]
@@ -73,6 +75,8 @@ def verify(store: CaseStore, seal: dict[str, Any] | None = None) -> AuditResult:
         if chain and chain[-1].to_state != case.state:
             return AuditResult(cases, rows, f"case {case.id}: state {case.state} does not match its history "
                                             f"({chain[-1].to_state})")
+        if chain:
+            heads[str(case.id)] = [len(chain), prev]
         if case.id in sealed:
             count, head = sealed.pop(case.id)
             if len(chain) < count:
@@ -87,7 +91,7 @@ def verify(store: CaseStore, seal: dict[str, Any] | None = None) -> AuditResult:
         return AuditResult(cases, rows, f"case {gone}: in the seal of {seal_at(seal)} with {sealed[gone][0]} "
                                         f"history rows, now missing from the database ({len(sealed)} sealed "
                                         "case(s) missing)")
-    return AuditResult(cases, rows, None)
+    return AuditResult(cases, rows, None, heads)
 
 
 # -- seals ---------------------------------------------------------------------------------------------------
@@ -97,12 +101,11 @@ def _digest(body: dict[str, Any]) -> str:
 
 
 def make_seal(store: CaseStore, at: datetime) -> dict[str, Any]:
-    """The head of every chain, after checking that the chains are sound (a broken history is not sealed)."""
+    """The head of every chain, as verified in the same pass (a broken history is not sealed)."""
     result = verify(store)
     if not result.ok:
         raise BadInput(f"not sealed: the history is already broken: {result.problem}")
-    heads = {str(case.id): [case.history_count, case.history_head or GENESIS]
-             for case, _chain in store.iter_history_chains() if case.history_count}
+    heads = result.heads
     body: dict[str, Any] = {"v": SEAL_VERSION, "at": at.astimezone(LOCAL_TZ).isoformat(),
                             "rows": sum(c for c, _h in heads.values()), "cases": heads}
     return {**body, "digest": _digest(body)}
