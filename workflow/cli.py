@@ -87,19 +87,15 @@ def _console() -> Any:
 @app.command()
 def init(ctx: typer.Context) -> None:
     """Create or upgrade the database (idempotent)."""
-    before, after = _app(ctx).init()
-    url = _app(ctx).settings.database_url
-    if before == after:
-        typer.echo(f"database at schema {after}, nothing to do ({_redact(url)})")
-    else:
-        typer.echo(f"database {'created' if before is None else 'upgraded from ' + before} at schema {after} "
-                   f"({_redact(url)})")
-
-
-def _redact(url: str) -> str:
     from store import redact_url
 
-    return redact_url(url)
+    before, after = _app(ctx).init()
+    shown = redact_url(_app(ctx).settings.database_url)
+    if before == after:
+        typer.echo(f"database at schema {after}, nothing to do ({shown})")
+    else:
+        typer.echo(f"database {'created' if before is None else 'upgraded from ' + before} at schema {after} "
+                   f"({shown})")
 
 
 # -- org -----------------------------------------------------------------------------------------------
@@ -330,8 +326,6 @@ def audit_seal(
     output: Path | None = typer.Option(None, "--output", "-o", help="write the seal here (default: stdout)"),
 ) -> None:
     """Write the head of every history chain, to keep outside the database (see `audit verify --seal`)."""
-    import json
-
     from workflow.audit import make_seal
 
     application = _app(ctx)

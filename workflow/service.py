@@ -74,10 +74,8 @@ def check_text(value: str | None, what: str, limit: int = MAX_TEXT) -> str | Non
     return value
 
 
-class _Rehearsed(Exception):  # not an error: it carries a rehearsal's mail out, rolling the rehearsal back
-    def __init__(self, mail: list[Mail]) -> None:
-        super().__init__("rehearsal")
-        self.mail = mail
+class _RollBack(Exception):  # not an error: raised to end a rehearsal's transaction unwritten
+    pass
 
 
 class _RecordingTx:
@@ -252,14 +250,16 @@ class CaseService:
             pending = sorted(tx.deadlines(case_id, pending_only=True), key=lambda d: (d.due_at, d.id or 0))
         now = require_aware(self.clock.now())
         for deadline in pending[:limit]:
+            recording: _RecordingTx | None = None
             try:
                 with self.store.transaction() as tx:
                     recording = _RecordingTx(tx)
                     self.fire(recording, deadline, max(deadline.due_at, now))  # type: ignore[arg-type]
-                    raise _Rehearsed(recording.mail)
-            except _Rehearsed as rehearsed:
-                if rehearsed.mail:
-                    return deadline, rehearsed.mail
+                    raise _RollBack
+            except _RollBack:
+                assert recording is not None
+                if recording.mail:
+                    return deadline, recording.mail
             except WorkflowError:  # a deadline that would fail now sends nothing now
                 continue
         return None
