@@ -21,6 +21,7 @@ import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -64,7 +65,7 @@ def build(folder: Path, open_deadlines: int, due: int, filler: str = "deadlines"
 
 
 def _fill_cases(app: App, n: int, far: datetime, now: datetime) -> None:
-    """N pending leave cases (half per office) with one far deadline each, generated inside SQLite."""
+    """N pending leave cases (half per office), each with one far deadline, generated inside SQLite."""
     stamp = now.strftime("%Y-%m-%d %H:%M:%S.%f")
     with app.store.transaction() as tx:
         base = tx.conn.exec_driver_sql("SELECT max(id) FROM cases").scalar_one()
@@ -74,32 +75,31 @@ def _fill_cases(app: App, n: int, far: datetime, now: datetime) -> None:
             "opened_at, opened_by, updated_at, history_count, history_head) "
             "SELECT ? + i, 'leave', 1, CASE i % 2 WHEN 0 THEN 'BJ' ELSE 'SZ' END, NULL, NULL, 'pending', 1, "
             "'{\"v\": 1}', ?, NULL, ?, 0, '' FROM seq", (n, base, stamp, stamp))
-        tx.conn.exec_driver_sql(
-            "WITH RECURSIVE seq(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM seq WHERE i < ?) "
-            "INSERT INTO deadline (case_id, kind, action, for_state, created_seq, occurrence, due_at, rule_id, "
-            "why, payload, status, created_at, attempts) "
-            "SELECT ? + i, 'filler', 'remind_approver', 'pending', 0, 1, "
-            "strftime('%Y-%m-%d %H:%M:%S', ?, '+' || i || ' minutes') || '.000000', 'R-2.8', "
-            "'benchmark filler', '{}', 'pending', ?, 0 FROM seq",
-            (n, base, far.strftime("%Y-%m-%d %H:%M:%S"), stamp))
+        _fill_deadline_rows(tx, n, base, 1, far, stamp)  # case base + i gets deadline i
 
 
 def _fill_deadlines(app: App, open_deadlines: int, far: datetime, now: datetime) -> None:
+    """N far deadlines, all on one filler case."""
     with app.store.transaction() as tx:
         filler = tx.conn.execute(insert(cases_t).values(
             process="leave", definition_version=1, office="BJ", subject="zhao", period=None, state="pending",
             version=1, data={"v": 1}, opened_at=now, opened_by="zhao", updated_at=now, history_count=0,
             history_head="").returning(cases_t.c.id)).scalar_one()
-        # Generated inside SQLite (1M rows in seconds, not minutes), in the format SQLAlchemy stores:
-        # the same rows as inserting {"due_at": far + i minutes, "payload": {}, ...} through Core.
-        tx.conn.exec_driver_sql(
-            "WITH RECURSIVE seq(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM seq WHERE i + 1 < ?) "
-            "INSERT INTO deadline (case_id, kind, action, for_state, created_seq, occurrence, due_at, rule_id, "
-            "why, payload, status, created_at, attempts) "
-            "SELECT ?, 'filler', 'remind_approver', 'pending', 0, i, "
-            "strftime('%Y-%m-%d %H:%M:%S', ?, '+' || i || ' minutes') || '.000000', 'R-2.8', "
-            "'benchmark filler', '{}', 'pending', ?, 0 FROM seq",
-            (open_deadlines, filler, far.strftime("%Y-%m-%d %H:%M:%S"), now.strftime("%Y-%m-%d %H:%M:%S.%f")))
+        _fill_deadline_rows(tx, open_deadlines, filler, 0, far, now.strftime("%Y-%m-%d %H:%M:%S.%f"))
+
+
+def _fill_deadline_rows(tx: Any, n: int, first_case: int, case_step: int, far: datetime, stamp: str) -> None:
+    """N pending deadlines, the i-th (1…N) on case `first_case + i * case_step`, due `far` + i minutes.
+    Generated inside SQLite (1M rows in seconds, not minutes), in the format SQLAlchemy stores: the same
+    rows as inserting {"due_at": far + i minutes, "payload": {}, ...} through Core."""
+    tx.conn.exec_driver_sql(
+        "WITH RECURSIVE seq(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM seq WHERE i < ?) "
+        "INSERT INTO deadline (case_id, kind, action, for_state, created_seq, occurrence, due_at, rule_id, "
+        "why, payload, status, created_at, attempts) "
+        "SELECT ? + i * ?, 'filler', 'remind_approver', 'pending', 0, i, "
+        "strftime('%Y-%m-%d %H:%M:%S', ?, '+' || i || ' minutes') || '.000000', 'R-2.8', "
+        "'benchmark filler', '{}', 'pending', ?, 0 FROM seq",
+        (n, first_case, case_step, far.strftime("%Y-%m-%d %H:%M:%S"), stamp))
 
 
 def prime(app: App) -> None:
