@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import logging
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -57,10 +56,32 @@ def _app(ctx: typer.Context) -> App:
 
     opts: _Opts = ctx.find_root().obj
     if opts.app is None:
+        _terminal_logging()
         settings = load_settings({"database_url": opts.database_url}, config_path=opts.config)
         opts.app = App(settings)
         ctx.find_root().call_on_close(opts.app.close)
     return opts.app
+
+
+def _terminal_logging() -> None:
+    """Warnings of a command reach stderr as `outpost: warning: …` lines (without this, Python's last-resort
+    handler prints them bare). Set up with the application, so `outpost --help` does not import logging;
+    only where nothing has configured logging yet: the daemon configures its own (scheduler.setup_logging
+    replaces this), and a test harness keeps its own.
+
+    The calendar's Monday–Friday fallback (R-0.6) is left out: the daemon logs it, `outpost status` shows it
+    and every deadline computed that way says so itself; here it would be a stray line after every command
+    until the year's notice is loaded."""
+    import logging
+
+    root = logging.getLogger()
+    if root.handlers:
+        return
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setLevel(logging.WARNING)
+    handler.setFormatter(logging.Formatter("outpost: warning: %(message)s"))
+    handler.addFilter(lambda record: record.name != "outpost.calendar")
+    root.addHandler(handler)
 
 
 def _print_json(obj: Any) -> None:
@@ -477,29 +498,6 @@ def _one_line(text: str, limit: int = 4000) -> str:
     return flat if len(flat) <= limit else flat[:limit] + "…"
 
 
-class _NotForTheTerminal:
-    """The calendar's Monday–Friday fallback (R-0.6) is logged by the daemon and shown by `outpost status`,
-    and every deadline computed that way says so itself: at the terminal it would be a stray line after
-    every command until the year's notice is loaded."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        return record.name != "outpost.calendar"
-
-
-def _terminal_logging() -> None:
-    """Warnings of a CLI command reach stderr as `outpost: warning: …` lines (without this, Python's last-resort
-    handler prints them bare). Only where nothing has configured logging yet: the daemon configures its own
-    (scheduler.setup_logging replaces this), and a test harness keeps its own."""
-    root = logging.getLogger()
-    if root.handlers:
-        return
-    handler = logging.StreamHandler(sys.stderr)
-    handler.setLevel(logging.WARNING)
-    handler.setFormatter(logging.Formatter("outpost: warning: %(message)s"))
-    handler.addFilter(_NotForTheTerminal())
-    root.addHandler(handler)
-
-
 def run(argv: list[str] | None = None) -> int:
     """Run the CLI and return its exit code; errors become one line on stderr."""
     try:  # typer ≥ 0.20 vendors click
@@ -517,7 +515,6 @@ def run(argv: list[str] | None = None) -> int:
         except UnicodeEncodeError:
             sys.stderr.write(f"outpost: argument {arg.encode('utf-8', 'replace')[:40]!r} is not valid UTF-8 text\n")
             return 2
-    _terminal_logging()
     command = typer.main.get_command(app)
     try:
         result = command.main(args=args, prog_name="outpost", standalone_mode=False)

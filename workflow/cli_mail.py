@@ -6,7 +6,6 @@ rich) is imported inside the commands, so `outpost --help` stays fast.
 
 from __future__ import annotations
 
-import logging
 from typing import TYPE_CHECKING, Any
 
 import typer
@@ -127,6 +126,8 @@ def mail_list(
 @mail_app.command("deliver")
 def mail_deliver(ctx: typer.Context, as_json: bool = typer.Option(False, "--json")) -> None:
     """Run one delivery pass and exit (for cron; the daemon does this by itself)."""
+    import logging
+
     from notifications.delivery import deliver_pass
 
     application = _app(ctx)
