@@ -114,7 +114,7 @@ def requester_or_director(ctx: Ctx) -> Refusal | None:
 
 
 # -- guards ------------------------------------------------------------------------------------------
-def _presence_excess(ctx: Ctx, person: str, start: date, end: date, case_id: int | None) -> str | None:
+def presence_excess(ctx: Ctx, person: str, start: date, end: date, case_id: int | None) -> str | None:
     for year in range(start.year, end.year + 1):
         used = sum(overlap_days(r.start, r.end, year) for r in ctx.tx.off_site(person, year)
                    if case_id is None or r.case_id != case_id)
@@ -129,7 +129,7 @@ def _presence_excess(ctx: Ctx, person: str, start: date, end: date, case_id: int
 def within_presence_limit(ctx: Ctx) -> str | None:
     case = ctx.require_case()
     assert case.subject is not None
-    return _presence_excess(ctx, case.subject, data_date(case.data, "start"), data_date(case.data, "end"),
+    return presence_excess(ctx, case.subject, data_date(case.data, "start"), data_date(case.data, "end"),
                             case.id)
 
 
@@ -175,7 +175,7 @@ def record_return(ctx: Ctx) -> None:
 ACTIVE = ("pending", "approved", "on_leave")  # a leave that is asked for, granted or under way
 
 
-def _clash(ctx: Ctx, person: str, start: date, end: date, mine: list[Any]) -> str | None:
+def day_clash(ctx: Ctx, person: str, start: date, end: date, mine: list[Any]) -> str | None:
     """Days of [start, end] already off site, or already asked for (`mine`: the person's leave cases):
     each day is asked for once (R-2.5 counts days, and two requests for one day would count it twice)."""
     for year in range(start.year, end.year + 1):
@@ -217,7 +217,7 @@ def open_leave(ctx: Ctx) -> OpenPlan:
     if ctx.override is not None:
         raise BadInput("--override is given by the approver when deciding (R-2.5), not when asking for leave")
     mine = ctx.tx.cases_of(PROCESS, actor.id, ACTIVE)  # finished leave neither clashes nor continues
-    clash = _clash(ctx, actor.id, start, end, mine)
+    clash = day_clash(ctx, actor.id, start, end, mine)
     if clash:
         raise RuleViolation("R-2.5", clash + "; each day is asked for once")
     days = days_inclusive(start, end)
@@ -258,7 +258,7 @@ def open_leave(ctx: Ctx) -> OpenPlan:
         if total >= DIRECTOR_APPROVAL_DAYS:
             route, rule = "supervising_leader", "R-2.6" if extends is not None else "R-2.1"
             why = f"a director away {n_days(total)} (7 or more) asks the supervising leader{extension}"
-        elif (excess := _presence_excess(ctx, actor.id, start, end, None)) is not None:
+        elif (excess := presence_excess(ctx, actor.id, start, end, None)) is not None:
             # nobody passes their own presence limit (R-2.4): the supervising leader decides, and may
             # approve with --override REASON (R-2.5)
             route, rule = "supervising_leader", "R-2.5"

@@ -70,11 +70,11 @@ def test_diagram_is_generated_from_the_definition(process: str, capsys: pytest.C
 
 
 PROCESSES = ("annual_audit", "departure_audit", "fin_statement", "info_quota", "investment", "leave", "matter",
-             "report")
+             "off_site", "report")
 
 
 def test_diagram_exits_0_in_both_formats_for_every_registered_process(capsys: pytest.CaptureFixture[str]) -> None:
-    """`outpost diagram P --format mermaid` and `--format dot` exit 0 for each of the 8 processes, drawing its
+    """`outpost diagram P --format mermaid` and `--format dot` exit 0 for each of the 9 processes, drawing its
     latest definition (final states marked)."""
     from workflow import registry
 

@@ -359,10 +359,26 @@ def build_investment(app: App, org: str) -> list[Probe]:
     ]
 
 
+def build_off_site(app: App, org: str) -> list[Probe]:
+    """Recorded off-site days (R-2.5) of a staff member and of a director, and a cancelled record."""
+    svc = app.service
+
+    def record(by: str, subject: str, start: str, end: str) -> int:
+        return svc.open("off_site", by, {"subject": subject, "start": start, "end": end, "reason": "出差"}).id
+
+    cancelled = record("zhao", "zhao", "2027-05-10", "2027-05-12")
+    svc.advance(cancelled, "cancel", "zhao", comment="取消")
+    return [
+        Probe("staff trip", record("wang", "zhao", "2027-03-01", "2027-03-03"), "recorded", "BJ", "zhao"),
+        Probe("director trip", record("sun", "chen", "2027-03-01", "2027-03-03"), "recorded", "SZ", "chen"),
+        Probe("cancelled trip", cancelled, "cancelled", "BJ", "zhao"),
+    ]
+
+
 BUILDERS: dict[str, Callable[[App, str], list[Probe]]] = {
     "leave": build_leave, "matter": build_matter, "departure_audit": build_departure_audit,
     "report": build_report, "fin_statement": build_fin_statement, "annual_audit": build_annual_audit,
-    "info_quota": build_info_quota, "investment": build_investment,
+    "info_quota": build_info_quota, "investment": build_investment, "off_site": build_off_site,
 }
 
 
@@ -449,6 +465,10 @@ WHO: dict[str, dict[str, tuple[str, Who]]] = {
                             any_of(subject, role("auditor"),
                                    lambda p, c: p.office == c.office and bool(
                                        p.roles & {"director", "deputy_director"}))),
+    },
+    "off_site": {  # not in PRODUCT.md: the other off-site days R-2.5 counts (machines/off_site.py)
+        "cancel": ("the person, their office's director, the clerk or a supervising leader",
+                   any_of(subject, director, role("clerk"), role("supervising_leader"))),
     },
     "report": {
         "submit": ("director", director),

@@ -170,10 +170,10 @@ def org_show(ctx: typer.Context, as_json: bool = typer.Option(False, "--json")) 
 @case_app.command("open")
 def case_open(
     ctx: typer.Context,
-    process: str = typer.Argument(..., help="leave | matter | departure_audit"),
+    process: str = typer.Argument(..., help="leave | matter | departure_audit | off_site"),
     as_: str = typer.Option(..., "--as", help="the person acting"),
-    start: str | None = typer.Option(None, "--start", help="leave: first day, YYYY-MM-DD"),
-    end: str | None = typer.Option(None, "--end", help="leave: last day, YYYY-MM-DD"),
+    start: str | None = typer.Option(None, "--start", help="leave, off_site: first day, YYYY-MM-DD"),
+    end: str | None = typer.Option(None, "--end", help="leave, off_site: last day, YYYY-MM-DD"),
     reason: str | None = typer.Option(None, "--reason"),
     extends: str | None = typer.Option(None, "--extends", help="leave: the case this one extends"),
     category: str | None = typer.Option(None, "--category"),
@@ -181,7 +181,8 @@ def case_open(
     title: str | None = typer.Option(None, "--title"),
     event_date: str | None = typer.Option(None, "--event-date"),
     amount: str | None = typer.Option(None, "--amount"),
-    subject: str | None = typer.Option(None, "--subject", help="departure_audit: the audited person"),
+    subject: str | None = typer.Option(None, "--subject",
+                                       help="departure_audit: the audited person; off_site: whose days (default --as)"),
     comment: str | None = typer.Option(None, "--comment"),
     override: str | None = typer.Option(None, "--override", help="reason for passing an overridable rule"),
     as_json: bool = typer.Option(False, "--json"),

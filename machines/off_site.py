@@ -1,0 +1,149 @@
+"""`off_site` — other recorded off-site days (出差等离开驻地的天数), REGULATION.md R-2.5.
+
+The presence rule counts "approved/recorded leave (and any other recorded off-site days)". Leave is its
+own process; this one records the other days away from the office's city, a business trip most often:
+
+    outpost case open off_site --as P [--subject PERSON] --start DATE --end DATE --reason TEXT
+
+- The days are recorded by the person themselves, their office's director, the General Office's clerk or
+  a supervising leader. Each day is counted once: days already off site (leave or another record) or
+  already asked for in a pending leave request are refused (R-2.5).
+- Days that would take the person past the year's limit (⌊days_in_year/3⌋) are recorded only with
+  `--override REASON`, given by whoever would approve such a leave: the office director for their staff,
+  a supervising leader for anyone. Nobody passes their own limit (R-2.4). The reason is kept in the
+  history.
+- Recorded days count like leave: in the compliance report's presence figures, against later leave
+  requests (R-2.5), and a director away on them passes leave requests to the next level up (R-2.4).
+- `cancel --comment WHY` withdraws a record (the same people may), and its days stop counting. The
+  history keeps both.
+There are no deadlines: the days are a fact, not a request.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+from machines import leave
+from machines._common import data_date, n_days, param_date
+from workflow import registry
+from workflow.context import Ctx
+from workflow.definition import OpenPlan, ProcessDefinition, Refusal, Transition
+from workflow.errors import BadInput, NotFound, NotPermitted, RuleViolation
+from workflow.model import OFFICE_ROLES, OffSite, Person
+from workflow.timeutil import days_inclusive
+
+PROCESS = "off_site"
+RULE = "R-2.5"
+SOURCE = "recorded"  # off_site.source of these rows; leave's rows say "leave"
+WHO = "the person, their office's director, the General Office's clerk or a supervising leader"
+
+
+# -- who ---------------------------------------------------------------------------------------------
+def may_record(actor: Person, subject: Person) -> bool:
+    return (actor.id == subject.id or actor.has("clerk") or actor.has("supervising_leader")
+            or (actor.has("director") and actor.office == subject.office))
+
+
+def may_override(actor: Person, subject: Person) -> bool:
+    """Who would approve a leave past the limit: the office director for their staff, a supervising
+    leader for anyone; never the person themselves (R-2.4)."""
+    if actor.id == subject.id:
+        return False
+    return actor.has("supervising_leader") or (actor.has("director") and actor.office == subject.office)
+
+
+def recorder(ctx: Ctx) -> Refusal | None:
+    case, actor = ctx.require_case(), ctx.actor
+    assert actor is not None and case.subject is not None
+    subject = ctx.org.person(case.subject)
+    if subject is not None and may_record(actor, subject):
+        return None
+    return (RULE, f"off-site days are recorded and cancelled by {WHO}")
+
+
+# -- opening -----------------------------------------------------------------------------------------
+def _subject(ctx: Ctx) -> Person:
+    actor = ctx.actor
+    if actor is None:
+        raise BadInput("off-site days are recorded by a person: give --as PERSON")
+    wanted = str(ctx.params.get("subject") or actor.id).strip()
+    subject = ctx.org.person(wanted)
+    if subject is None or not subject.active:
+        raise NotFound("person", wanted)
+    if subject.office is None or not (subject.roles & OFFICE_ROLES):
+        raise RuleViolation(RULE, f"{subject.id} is not staff of an office; the presence rule covers the "
+                                  "offices' people")
+    if not may_record(actor, subject):
+        raise NotPermitted(RULE, f"{actor.id} may not record {subject.id}'s off-site days: {WHO} may")
+    return subject
+
+
+def open_record(ctx: Ctx) -> OpenPlan:
+    subject = _subject(ctx)
+    assert ctx.actor is not None and subject.office is not None
+    start, end = param_date(ctx, "start"), param_date(ctx, "end")
+    assert start is not None and end is not None
+    if end < start:
+        raise BadInput(f"--end {end} is before --start {start}")
+    days = days_inclusive(start, end)
+    if days > 366:
+        raise BadInput(f"--end: a record is at most one year (366 days) long; {start} – {end} is {n_days(days)}")
+    if start < ctx.today - timedelta(days=366):
+        raise BadInput("--start: more than a year in the past")
+    reason = str(ctx.params.get("reason") or "").strip()
+    if not reason:
+        raise BadInput("--reason is required: what the days away were for (e.g. a business trip)")
+    mine = ctx.tx.cases_of(leave.PROCESS, subject.id, leave.ACTIVE)
+    clash = leave.day_clash(ctx, subject.id, start, end, mine)
+    if clash:
+        raise RuleViolation(RULE, clash + "; each day is counted once")
+    details: dict[str, Any] = {"rule": RULE, "why": f"{subject.id} off site {start} – {end} "
+                                                    f"({n_days(days)}): {reason}"}
+    excess = leave.presence_excess(ctx, subject.id, start, end, None)
+    if excess is not None:
+        if ctx.override is None or not ctx.override.strip():
+            raise RuleViolation(RULE, excess + f" (the director of {subject.office} or a supervising leader "
+                                               "may record it with --override REASON)")
+        if not may_override(ctx.actor, subject):
+            who = ("nobody passes their own presence limit" if ctx.actor.id == subject.id else
+                   f"{ctx.actor.id} may not pass {subject.id}'s presence limit")
+            raise NotPermitted("R-2.4", f"{who}: the director of {subject.office} (for their staff) or a "
+                                        "supervising leader may")
+        ctx.overridden.append(RULE)
+        details["overridden"] = [{"rule": RULE, "was": excess}]
+    elif ctx.override is not None:
+        raise BadInput("--override: these days are within the presence limit; there is nothing to pass")
+    data = {"start": start.isoformat(), "end": end.isoformat(), "days": days, "reason": reason}
+    return OpenPlan(state="recorded", office=subject.office, subject=subject.id, data=data, details=details)
+
+
+# -- effects -----------------------------------------------------------------------------------------
+def count_days(ctx: Ctx) -> None:
+    case = ctx.require_case()
+    assert case.subject is not None
+    ctx.tx.add_off_site(OffSite(person=case.subject, start=data_date(case.data, "start"),
+                                end=data_date(case.data, "end"), case_id=case.id, source=SOURCE))
+
+
+def uncount_days(ctx: Ctx) -> None:
+    if not (ctx.comment or "").strip():
+        raise BadInput("cancel needs --comment WHY: the record's days stop counting toward R-2.5")
+    ctx.data["cancelled_on"] = ctx.today.isoformat()
+    ctx.tx.remove_off_site(ctx.require_case().id)
+
+
+DEFINITION = registry.register(ProcessDefinition(
+    name=PROCESS,
+    version=1,
+    title="Other off-site days (出差等离开驻地)",
+    states=("recorded", "cancelled"),
+    initial_states=("recorded",),
+    final_states=("cancelled",),
+    opener=open_record,
+    open_options=frozenset({"subject", "start", "end", "reason"}),
+    open_effects=(count_days,),
+    transitions=(
+        Transition("cancel", ("recorded",), "cancelled", recorder, WHO, effects=(uncount_days,)),
+    ),
+))
