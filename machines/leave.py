@@ -115,6 +115,7 @@ def requester_or_director(ctx: Ctx) -> Refusal | None:
 
 # -- guards ------------------------------------------------------------------------------------------
 def presence_excess(ctx: Ctx, person: str, start: date, end: date, case_id: int | None) -> str | None:
+    ctx.tx.hold_person(person)  # two approvals for one person at once must each count the other's days
     for year in range(start.year, end.year + 1):
         used = sum(overlap_days(r.start, r.end, year) for r in ctx.tx.off_site(person, year)
                    if case_id is None or r.case_id != case_id)
@@ -178,6 +179,7 @@ ACTIVE = ("pending", "approved", "on_leave")  # a leave that is asked for, grant
 def day_clash(ctx: Ctx, person: str, start: date, end: date, mine: list[Any]) -> str | None:
     """Days of [start, end] already off site, or already asked for (`mine`: the person's leave cases):
     each day is asked for once (R-2.5 counts days, and two requests for one day would count it twice)."""
+    ctx.tx.hold_person(person)
     for year in range(start.year, end.year + 1):
         for r in ctx.tx.off_site(person, year):
             if r.start <= end and start <= r.end:

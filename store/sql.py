@@ -276,10 +276,12 @@ class SqlTx:
     SQLAlchemy Core as usual. Both share the connection and its transaction.
     """
 
-    def __init__(self, store: SqlStore, conn: Connection) -> None:
+    def __init__(self, store: SqlStore, conn: Connection, write: bool = True) -> None:
         self.store = store
         self.conn = conn
+        self.write = write
         self._runner: Runner | None = None
+        self._held: set[str] = set()
 
     @property
     def run(self) -> Runner:
@@ -553,6 +555,17 @@ class SqlTx:
                           .values(status=item.status, data=item.data, updated_at=item.updated_at))
 
     # -- off-site days (R-2.5) -----------------------------------------------------------------
+    def hold_person(self, person: str) -> None:
+        """Make the rules that add up one person's days across cases (R-2.5) see every other writer's
+        days: until commit, no other writing transaction adds up this person's days. SQLite's BEGIN
+        IMMEDIATE already runs one writer at a time; PostgreSQL (READ COMMITTED) locks the person row.
+        FOR NO KEY UPDATE does not block rows that merely refer to the person (their foreign keys)."""
+        if not self.write or self.store.dialect != "postgresql" or person in self._held:
+            return
+        self._held.add(person)
+        self.run.fetch("hold_person", lambda: select(person_t.c.id).where(person_t.c.id == bindparam("person"))
+                       .with_for_update(key_share=True), {"person": person})
+
     def off_site(self, person: str, year: int) -> list[OffSite]:
         def build() -> Any:
             return select(offsite_t).where(offsite_t.c.person == bindparam("person"),
@@ -661,7 +674,7 @@ class SqlStore:
         try:
             raw.execute("BEGIN IMMEDIATE" if write else "BEGIN DEFERRED")
             try:
-                yield SqlTx(self, conn)
+                yield SqlTx(self, conn, write)
                 if conn.in_transaction():
                     conn.commit()
                 else:
@@ -685,7 +698,7 @@ class SqlStore:
             conn.execution_options(outpost_readonly=readonly)
         try:
             with conn.begin():
-                yield SqlTx(self, conn)
+                yield SqlTx(self, conn, write)
         except self._db_errors as exc:
             raise translate_db_error(exc) from exc
 
