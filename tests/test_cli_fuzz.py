@@ -256,7 +256,7 @@ def world() -> World:
             ["departure_audit", "--as", "wu", "--subject", "chen", "--comment", "离任"],
         ],
         ("case", "advance"): [
-            [str(cases[0]), "approve", "--as", "wang", "--comment", "同意", "--override", "已核实", "--json"],
+            [str(cases[0]), "approve", "--as", "wang", "--comment", "同意", "--json"],  # no --override: nothing to pass
             [str(cases[0]), "withdraw", "--as", "zhao", "--comment", "不去了"],
             [str(cases[5]), "execute", "--as", "chen", "--date", past, "--comment", "已执行"],
             [str(cases[6]), "add_finding", "--as", "zhou", "--finding", "账实不符"],

@@ -141,6 +141,23 @@ def test_R2_5_121_off_site_days_pass_in_2027_and_the_122nd_is_refused_without_ov
     assert last["details"]["overridden"][0]["rule"] == "R-2.5"
 
 
+def test_R2_5_an_override_that_passes_nothing_is_refused_as_bad_input(app: App) -> None:
+    """--override records a reason for passing a rule; within the limit there is none to pass, and a
+    trigger without an overridable rule has nothing to pass at all: bad input, nothing written."""
+    from tests.conftest import dump
+    from workflow.errors import BadInput
+
+    case = open_leave(app, "zhao", date(2027, 3, 1), date(2027, 3, 2))
+    before = dump(app.settings.database_url)
+    with pytest.raises(BadInput, match=r"R-2\.5 holds without it"):
+        app.service.advance(case, "approve", "wang", override="just in case")
+    with pytest.raises(BadInput, match="it has no rule to pass"):
+        app.service.advance(case, "withdraw", "zhao", override="because")
+    assert dump(app.settings.database_url) == before
+    app.service.advance(case, "approve", "wang")
+    assert app.case_view(case)["history"][-1]["override"] is None
+
+
 def test_R2_5_122_off_site_days_pass_in_leap_year_2028(app: App) -> None:
     """2028 has 366 days: ⌊366/3⌋ = 122 off-site days are within the limit; 123 are not."""
     start = date(2028, 2, 1)

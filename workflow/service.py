@@ -337,6 +337,11 @@ class CaseService:
             if g.on_refusal and ctx.actor is not None:
                 raise GuardRefusal(g, msg + hint)
             raise RuleViolation(g.rule_id, msg + hint)
+        if ctx.override is not None and not ctx.overridden:  # else the history would keep a reason for nothing
+            passable = [g.rule_id for g in spec.guards if g.overridable]
+            raise BadInput(f"--override: {spec.trigger} passes no rule here ("
+                           + (f"{', '.join(passable)} holds without it" if passable else "it has no rule to pass")
+                           + "); leave it out")
 
     def _apply(self, ctx: Ctx, spec: Transition, keep_deadline: int | None = None) -> None:
         case = ctx.require_case()
