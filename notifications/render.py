@@ -41,10 +41,10 @@ CONTEXT_NAMES = frozenset({
 PROCESS_NAMES: dict[str, dict[str, str]] = {
     "zh": {"leave": "离岗请假", "matter": "重大事项", "departure_audit": "离任审计", "report": "工作报告",
            "fin_statement": "财务报表", "annual_audit": "年度财务审计", "info_quota": "信息报送",
-           "investment": "招商引资"},
+           "investment": "招商引资", "off_site": "离开驻地登记"},
     "en": {"leave": "leave from post", "matter": "major matter", "departure_audit": "departure audit",
            "report": "work report", "fin_statement": "financial statement", "annual_audit": "annual audit",
-           "info_quota": "information quota", "investment": "investment promotion"},
+           "info_quota": "information quota", "investment": "investment promotion", "off_site": "off-site days"},
 }
 
 

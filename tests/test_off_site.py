@@ -1,25 +1,31 @@
 """Other recorded off-site days (REGULATION.md R-2.5, process `off_site`), on SQLite and PostgreSQL.
 
 R-2.5 counts "approved/recorded leave (and any other recorded off-site days)". These tests check that the
-recorded days count exactly like leave: toward the limit (121 pass in 2027, the 122nd needs an override),
-once per day, in the compliance report, and for the approver's availability (R-2.4).
+recorded days count exactly like leave: toward the limit (121 pass in 2027, the 122nd needs an override
+from the approver), once per day, in the compliance report, and for the approver's availability (R-2.4);
+and that nobody records, passes or erases their own days.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
+import threading
+from collections.abc import Callable
 from datetime import date, timedelta
 from typing import Any
 
 import pytest
 
-from tests.conftest import dump
+from machines import leave as leave_machine
+from tests.conftest import dump, schema_url
 from tests.test_compliance import compliance
 from workflow.app import App
 from workflow.errors import BadInput, NotFound, NotPermitted, RuleViolation
+from workflow.timeutil import overlap_days
 
 
-def record(app: App, by: str, start: date, end: date, subject: str | None = None, reason: str = "出差",
+def record(app: App, by: str, start: date, end: date, subject: str = "zhao", reason: str = "出差",
            override: str | None = None) -> int:
     params = {"subject": subject, "start": start.isoformat(), "end": end.isoformat(), "reason": reason}
     return app.service.open("off_site", by, params, override=override).id
@@ -30,19 +36,30 @@ def leave(app: App, who: str, start: date, end: date) -> int:
 
 
 def days_off(app: App, person: str, year: int = 2027) -> int:
-    [office] = [o for o in compliance(app, year) if any(p["person"] == person for p in o["presence"])]
-    [row] = [p for p in office["presence"] if p["person"] == person]
+    """The days the engine adds up for R-2.5: every off-site row, each counted (a day stored twice counts
+    twice here, so "each day counted once" is really checked)."""
+    with app.store.transaction(write=False) as tx:
+        return sum(overlap_days(r.start, r.end, year) for r in tx.off_site(person, year))
+
+
+def reported(app: App, person: str, year: int = 2027) -> int:
+    """The person's off-site days in the compliance report."""
+    [row] = [p for o in compliance(app, year) for p in o["presence"] if p["person"] == person]
     return int(row["off_site_days"])
+
+
+def addresses(app: App, event: str) -> list[str]:
+    return sorted(addr for m in app.store.mails() if m.event == event for addr in m.to)
 
 
 def test_R2_5_recorded_off_site_days_count_toward_the_limit(app: App) -> None:
     """A 100-day trip and a 21-day leave make 121 days in 2027, which pass; one more leave day is refused
-    without an override, and the refusal counts the trip."""
-    trip = record(app, "wang", date(2027, 2, 1), date(2027, 2, 1) + timedelta(days=99), subject="zhao")
+    without an override, and the refusal counts the trip. The compliance report shows the same days."""
+    trip = record(app, "wang", date(2027, 2, 1), date(2027, 2, 1) + timedelta(days=99))
     assert app.case_view(trip)["state"] == "recorded" and days_off(app, "zhao") == 100
     first = leave(app, "zhao", date(2027, 7, 1), date(2027, 7, 21))  # 21 days → 121
     app.service.advance(first, "approve", "wang")
-    assert days_off(app, "zhao") == 121
+    assert days_off(app, "zhao") == 121 and reported(app, "zhao") == 121
     extra = leave(app, "zhao", date(2027, 9, 1), date(2027, 9, 1))
     with pytest.raises(RuleViolation, match=r"122 days in 2027 \(121 already\), over the limit of 121") as refused:
         app.service.advance(extra, "approve", "wang")
@@ -51,75 +68,117 @@ def test_R2_5_recorded_off_site_days_count_toward_the_limit(app: App) -> None:
 
 def test_R2_5_days_past_the_limit_are_recorded_only_with_the_approvers_override(app: App) -> None:
     """121 recorded days pass with no override; the 122nd needs --override REASON from the office director
-    or a supervising leader: not from the clerk, and never from the person themselves (R-2.4)."""
-    record(app, "zhao", date(2027, 2, 1), date(2027, 2, 1) + timedelta(days=120))  # exactly 121
+    or a supervising leader, not from the clerk; a director's own days, only from a supervising leader."""
+    record(app, "sun", date(2027, 2, 1), date(2027, 2, 1) + timedelta(days=120))  # exactly 121
     assert days_off(app, "zhao") == 121
     one_more = (date(2027, 10, 8), date(2027, 10, 8))
     with pytest.raises(RuleViolation, match=r"122 days in 2027.*--override REASON") as refused:
-        record(app, "zhao", *one_more)
+        record(app, "wang", *one_more)
     assert refused.value.rule_id == "R-2.5"
-    with pytest.raises(NotPermitted, match="nobody passes their own presence limit") as own:
-        record(app, "zhao", *one_more, override="I was sent")
-    assert own.value.rule_id == "R-2.4"
-    with pytest.raises(NotPermitted, match="sun may not pass zhao's presence limit"):
-        record(app, "sun", *one_more, subject="zhao", override="the clerk says so")
-    assert days_off(app, "zhao") == 121
-    case = record(app, "wang", *one_more, subject="zhao", override="省招商局抽调")
+    with pytest.raises(NotPermitted, match="sun may not pass zhao's presence limit") as clerk:
+        record(app, "sun", *one_more, override="the clerk says so")
+    assert clerk.value.rule_id == "R-2.4" and days_off(app, "zhao") == 121
+    case = record(app, "wang", *one_more, override="省招商局抽调")
     first = app.case_view(case)["history"][0]
     assert first["override"] == "省招商局抽调"
     assert first["details"]["overridden"][0]["rule"] == "R-2.5"
     assert days_off(app, "zhao") == 122
-    # a director's own days past the limit: the supervising leader, never the director
-    record(app, "wang", date(2027, 2, 1), date(2027, 2, 1) + timedelta(days=120))
-    with pytest.raises(NotPermitted, match="nobody passes their own"):
-        record(app, "wang", *one_more, override="mine")
+    # the director's own days: recorded by the clerk, past the limit only with a supervising leader's override
+    record(app, "sun", date(2027, 2, 1), date(2027, 2, 1) + timedelta(days=120), subject="wang")
+    with pytest.raises(NotPermitted, match="wang may not record wang's off-site days"):
+        record(app, "wang", *one_more, subject="wang", override="mine")
+    with pytest.raises(NotPermitted, match="sun may not pass wang's presence limit"):
+        record(app, "sun", *one_more, subject="wang", override="clerk")
     record(app, "liu", *one_more, subject="wang", override="全省招商周")
     assert days_off(app, "wang") == 122
+
+
+def test_R2_4_a_director_who_is_away_cannot_pass_the_limit_for_staff(app: App) -> None:
+    """Like approving a leave (R-2.4), passing the limit needs the director present: while wang is away on
+    recorded days, only the supervising leader records zhao's 122nd day."""
+    record(app, "sun", date(2027, 2, 1), date(2027, 2, 1) + timedelta(days=120))  # zhao: 121
+    record(app, "sun", date(2027, 1, 4), date(2027, 1, 8), subject="wang")  # the app's clock: 4 January 2027
+    with pytest.raises(NotPermitted, match="while present") as away:
+        record(app, "wang", date(2027, 10, 8), date(2027, 10, 8), override="急需")
+    assert away.value.rule_id == "R-2.4"
+    record(app, "liu", date(2027, 10, 8), date(2027, 10, 8), override="急需")
+    assert days_off(app, "zhao") == 122
+
+
+def test_R2_5_the_dual_role_director_still_cannot_pass_his_own_limit(make_app: Callable[..., App], db_url: str,
+                                                                    tmp_path: Any) -> None:
+    """A director who is also a supervising leader neither records nor passes his own days (R-2.4)."""
+    from tests.test_permission_matrix import dual_roles_org
+
+    org = tmp_path / "dual.toml"
+    org.write_text(dual_roles_org(), encoding="utf-8")
+    app = make_app(db_url, org=org)
+    record(app, "liu", date(2027, 2, 1), date(2027, 2, 1) + timedelta(days=120), subject="wang")
+    with pytest.raises(NotPermitted, match="wang may not record wang's"):
+        record(app, "wang", date(2027, 10, 8), date(2027, 10, 8), subject="wang", override="self")
+    assert days_off(app, "wang") == 121
 
 
 def test_R2_5_an_override_within_the_limit_is_refused_as_bad_input(app: App) -> None:
     """--override passes a rule on purpose; there is none to pass within the limit, so it is a mistake."""
     with pytest.raises(BadInput, match="within the presence limit"):
-        record(app, "wang", date(2027, 3, 1), date(2027, 3, 2), subject="zhao", override="just in case")
+        record(app, "wang", date(2027, 3, 1), date(2027, 3, 2), override="just in case")
 
 
 @pytest.mark.parametrize("by, subject, allowed", [
-    ("zhao", None, True),  # the person themselves
     ("wang", "zhao", True),  # their office's director
     ("sun", "zhao", True),  # the General Office's clerk
     ("liu", "zhao", True),  # a supervising leader
+    ("sun", "wang", True),  # a director's days: the clerk ...
+    ("liu", "wang", True),  # ... or a supervising leader
+    ("zhao", "zhao", False),  # never the person: their own absence is a leave request (R-2.1/R-2.3)
+    ("wang", "wang", False),
     ("li", "zhao", False),  # a deputy director of the same office
     ("chen", "zhao", False),  # another office's director
     ("huang", "zhao", False),  # another office's staff
     ("zhou", "zhao", False),  # the auditor
 ])
-def test_R2_5_who_may_record_and_cancel_off_site_days(app: App, by: str, subject: str | None,
-                                                      allowed: bool) -> None:
-    """The days are recorded, and cancelled, by the person, their director, the clerk or a supervising
-    leader; anyone else is refused naming R-2.5, and nothing is written."""
+def test_R2_5_who_may_record_and_cancel_future_off_site_days(app: App, by: str, subject: str,
+                                                             allowed: bool) -> None:
+    """Future days are recorded, and cancelled, by the person's director, the clerk or a supervising leader;
+    anyone else, the person included, is refused naming R-2.5, and nothing is written."""
     if allowed:
         case = record(app, by, date(2027, 3, 1), date(2027, 3, 2), subject=subject)
-        assert app.case_view(case)["subject"] == "zhao"
+        assert app.case_view(case)["subject"] == subject
         app.service.advance(case, "cancel", by, comment="trip called off")
-        assert app.case_view(case)["state"] == "cancelled"
+        assert app.case_view(case)["state"] == "cancelled" and days_off(app, subject) == 0
         return
     before = dump(app.settings.database_url)
-    with pytest.raises(NotPermitted, match=f"{by} may not record zhao's off-site days") as refused:
+    with pytest.raises(NotPermitted, match=f"{by} may not record {subject}'s off-site days") as refused:
         record(app, by, date(2027, 3, 1), date(2027, 3, 2), subject=subject)
     assert refused.value.rule_id == "R-2.5"
     assert dump(app.settings.database_url) == before
-    case = record(app, "zhao", date(2027, 3, 1), date(2027, 3, 2))
+    case = record(app, "liu", date(2027, 3, 1), date(2027, 3, 2), subject=subject)
     with pytest.raises(NotPermitted, match="recorded and cancelled by") as not_theirs:
         app.service.advance(case, "cancel", by, comment="not mine to cancel")
     assert not_theirs.value.rule_id == "R-2.5"
     assert app.case_view(case)["state"] == "recorded"
 
 
+def test_R2_5_days_already_begun_are_corrected_only_by_the_general_office(app: App) -> None:
+    """From the first day on, the days are a fact: the director may no longer cancel them, nor may the
+    person (who could otherwise free room under the limit); the clerk or a supervising leader may."""
+    case = record(app, "wang", date(2027, 1, 4), date(2027, 1, 6))  # the app's clock: 4 January 2027
+    for who in ("wang", "zhao"):
+        with pytest.raises(NotPermitted, match="began on 2027-01-04: only the General Office") as refused:
+            app.service.advance(case, "cancel", who, comment="撤销")
+        assert refused.value.rule_id == "R-2.5"
+    assert {i.trigger: i.allowed for i in app.service.triggers(case, "wang")} == {"cancel": False}
+    assert days_off(app, "zhao") == 3
+    app.service.advance(case, "cancel", "sun", comment="登记错误：实际未出差")
+    assert app.case_view(case)["state"] == "cancelled" and days_off(app, "zhao") == 0
+
+
 def test_R2_5_only_the_offices_people_have_off_site_days(app: App) -> None:
     """The presence rule covers the offices' people: the clerk (General Office) has none to record, and an
     unknown person is bad input."""
-    with pytest.raises(RuleViolation, match="sun is not staff of an office"):
-        record(app, "sun", date(2027, 3, 1), date(2027, 3, 2))
+    with pytest.raises(RuleViolation, match="qian is not staff of an office"):
+        record(app, "sun", date(2027, 3, 1), date(2027, 3, 2), subject="qian")
     with pytest.raises(NotFound, match="nobody"):
         record(app, "sun", date(2027, 3, 1), date(2027, 3, 2), subject="nobody")
 
@@ -130,22 +189,25 @@ def test_R2_5_each_off_site_day_is_counted_once(app: App) -> None:
     away = leave(app, "zhao", date(2027, 3, 1), date(2027, 3, 5))
     app.service.advance(away, "approve", "wang")
     with pytest.raises(RuleViolation, match=f"already off site 2027-03-05 – 2027-03-05 \\(case {away}\\)"):
-        record(app, "zhao", date(2027, 3, 5), date(2027, 3, 6))
+        record(app, "wang", date(2027, 3, 5), date(2027, 3, 6))
     asked = leave(app, "zhao", date(2027, 4, 1), date(2027, 4, 2))
     with pytest.raises(RuleViolation, match=f"already asked for 2027-04-02 – 2027-04-02 \\(case {asked}\\)"):
-        record(app, "zhao", date(2027, 4, 2), date(2027, 4, 3))
-    trip = record(app, "zhao", date(2027, 3, 6), date(2027, 3, 7))
+        record(app, "wang", date(2027, 4, 2), date(2027, 4, 3))
+    trip = record(app, "wang", date(2027, 3, 6), date(2027, 3, 7))
     with pytest.raises(RuleViolation, match=f"already off site 2027-03-07 – 2027-03-07 \\(case {trip}\\)"):
-        record(app, "wang", date(2027, 3, 7), date(2027, 3, 9), subject="zhao")
+        record(app, "sun", date(2027, 3, 7), date(2027, 3, 9))
     with pytest.raises(RuleViolation, match=f"R-2.5.*case {trip}"):
         leave(app, "zhao", date(2027, 3, 7), date(2027, 3, 8))
-    assert days_off(app, "zhao") == 7
+    assert days_off(app, "zhao") == 7 and reported(app, "zhao") == 7
 
 
 def test_R2_5_a_cancelled_record_stops_counting(app: App) -> None:
     """`cancel` needs a reason (bad input without one, nothing written); afterwards the days no longer count:
     a leave that the record would have pushed past the limit is approved without an override."""
-    trip = record(app, "zhao", date(2027, 2, 1), date(2027, 2, 1) + timedelta(days=120))  # 121 days
+    trip = record(app, "wang", date(2027, 2, 1), date(2027, 2, 1) + timedelta(days=120))  # 121 days
+    later = leave(app, "zhao", date(2027, 7, 1), date(2027, 7, 3))
+    with pytest.raises(RuleViolation, match="124 days in 2027"):
+        app.service.advance(later, "approve", "wang")
     before = dump(app.settings.database_url)
     with pytest.raises(BadInput, match="cancel needs --comment"):
         app.service.advance(trip, "cancel", "wang")
@@ -154,25 +216,82 @@ def test_R2_5_a_cancelled_record_stops_counting(app: App) -> None:
     view = app.case_view(trip)
     assert view["state"] == "cancelled" and view["history"][-1]["comment"] == "the trip was called off"
     assert days_off(app, "zhao") == 0
-    later = leave(app, "zhao", date(2027, 3, 1), date(2027, 3, 3))
     app.service.advance(later, "approve", "wang")
-    assert app.case_view(later)["history"][-1].get("override") is None
+    assert app.case_view(later)["history"][-1].get("override") is None and days_off(app, "zhao") == 3
     assert app.verify().ok
 
 
+def test_R2_5_the_person_their_director_and_the_clerk_are_told(app: App) -> None:
+    """Recording and cancelling mail the person, their director and the clerk, never the one who did it
+    (as R-2.2 tells the General Office of a director's recorded leave)."""
+    case = record(app, "wang", date(2027, 3, 1), date(2027, 3, 3))
+    assert addresses(app, "off_site.recorded") == ["sun@gov.example.org", "zhao@bj.example.org"]
+    app.service.advance(case, "cancel", "sun", comment="取消")
+    assert addresses(app, "off_site.cancelled") == ["wang@bj.example.org", "zhao@bj.example.org"]
+    preview = next(m for m in app.store.mails() if m.event == "off_site.recorded")
+    assert preview.params["days"] == 3 and preview.params["start"] == "2027-03-01"
+
+
 def test_R2_4_a_director_away_on_recorded_days_passes_requests_up(app: App) -> None:
-    """A director away on recorded days today is unavailable like a director on leave (R-2.4): a staff
-    request made meanwhile goes to the supervising leader."""
-    record(app, "wang", date(2027, 1, 4), date(2027, 1, 8))  # the app's clock: Monday 4 January 2027
+    """A director away on recorded days is unavailable like a director on leave (R-2.4): a staff request
+    made meanwhile goes to the supervising leader."""
+    record(app, "sun", date(2027, 1, 4), date(2027, 1, 8), subject="wang")  # the app's clock: 4 January 2027
     case = leave(app, "zhao", date(2027, 1, 20), date(2027, 1, 21))
     data = app.case_view(case)["data"]
     assert (data["approver_role"], data["route_rule"]) == ("supervising_leader", "R-2.4")
 
 
-def test_R2_5_recorded_days_split_across_new_year(app: App) -> None:
-    """Days are counted per calendar year, as for leave."""
-    record(app, "zhao", date(2027, 12, 29), date(2028, 1, 3))
-    assert days_off(app, "zhao", 2027) == 3 and days_off(app, "zhao", 2028) == 3
+def test_R2_5_recorded_days_split_across_new_year_and_leap_year_limit(app: App) -> None:
+    """Days are counted per calendar year, as for leave; 2028 is a leap year with a limit of 122."""
+    record(app, "wang", date(2027, 12, 29), date(2028, 1, 3))
+    assert (days_off(app, "zhao", 2027), days_off(app, "zhao", 2028)) == (3, 3)
+    record(app, "wang", date(2028, 2, 1), date(2028, 2, 1) + timedelta(days=118))  # 3 + 119 = 122 in 2028
+    with pytest.raises(RuleViolation, match=r"123 days in 2028 \(122 already\), over the limit of 122"):
+        record(app, "wang", date(2028, 9, 1), date(2028, 9, 1))
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize("step", ["record", "approve"])
+def test_R2_5_two_writers_at_once_cannot_both_pass_the_limit_on_postgresql(
+        step: str, make_app: Callable[..., App], pg_schema: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Two transactions adding 100 days each for one person, at the same moment, on two connections:
+    under READ COMMITTED each would see 0 days used. The person is held until commit, so the second waits,
+    then counts the first one's days and is refused (R-2.5)."""
+    url = schema_url(pg_schema)
+    first, second = make_app(url), make_app(url, org=None)
+    spans = [(date(2027, 2, 1), date(2027, 5, 11)), (date(2027, 6, 1), date(2027, 9, 8))]  # 100 days each
+    cases = [leave(first, "zhao", *span) for span in spans] if step == "approve" else []
+    both = threading.Barrier(2)
+    counted = leave_machine.presence_excess
+
+    def meet(*args: Any, **kwargs: Any) -> str | None:
+        """Count, then wait up to 1 s for the other writer to have counted too: without the hold both
+        meet here having seen 0 days, and both commit; with it the second cannot count until the first
+        commits, so the first goes on alone."""
+        found = counted(*args, **kwargs)
+        with contextlib.suppress(threading.BrokenBarrierError):
+            both.wait(timeout=1.0)
+        return found
+
+    monkeypatch.setattr(leave_machine, "presence_excess", meet)
+    outcomes: list[str] = []
+
+    def write(app: App, i: int) -> None:
+        try:
+            if step == "record":
+                record(app, "wang", *spans[i])
+            else:
+                app.service.advance(cases[i], "approve", "wang")
+            outcomes.append("done")
+        except RuleViolation as exc:
+            outcomes.append(exc.rule_id)
+
+    threads = [threading.Thread(target=write, args=(app, i)) for i, app in enumerate((first, second))]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+    assert sorted(outcomes) == ["R-2.5", "done"] and days_off(first, "zhao") == 100
 
 
 def test_off_site_through_the_cli(frozen_cli: Any, sqlite_url: str) -> None:
@@ -198,9 +317,10 @@ def test_off_site_through_the_cli(frozen_cli: Any, sqlite_url: str) -> None:
     ]:
         rc, _out, err = frozen_cli(*base, *args)
         assert rc == 2 and fragment in err and len(err.strip().splitlines()) == 1, (args, rc, err)
-    rc, _out, err = frozen_cli("case", "open", "off_site", "--as", "huang", "--subject", "zhao", "--start",
-                               "2027-07-01", "--end", "2027-07-02", "--reason", "x")
-    assert rc == 3 and "(R-2.5)" in err
+    for who in ("huang", "zhao"):
+        rc, _out, err = frozen_cli("case", "open", "off_site", "--as", who, "--subject", "zhao", "--start",
+                                   "2027-07-01", "--end", "2027-07-02", "--reason", "x")
+        assert rc == 3 and "(R-2.5)" in err, (who, err)
     rc, _out, err = frozen_cli("case", "advance", str(case["id"]), "cancel", "--as", "wang")
     assert rc == 2 and "--comment" in err
     assert dump(sqlite_url) == before

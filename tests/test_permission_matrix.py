@@ -360,17 +360,23 @@ def build_investment(app: App, org: str) -> list[Probe]:
 
 
 def build_off_site(app: App, org: str) -> list[Probe]:
-    """Recorded off-site days (R-2.5) of a staff member and of a director, and a cancelled record."""
+    """Recorded off-site days (R-2.5): future ones of a staff member and of a director, days that began
+    today (corrected by the General Office only), and a cancelled record. `route` says whether the office
+    director may still cancel."""
     svc = app.service
 
     def record(by: str, subject: str, start: str, end: str) -> int:
         return svc.open("off_site", by, {"subject": subject, "start": start, "end": end, "reason": "出差"}).id
 
-    cancelled = record("zhao", "zhao", "2027-05-10", "2027-05-12")
-    svc.advance(cancelled, "cancel", "zhao", comment="取消")
+    cancelled = record("wang", "zhao", "2027-05-10", "2027-05-12")
+    svc.advance(cancelled, "cancel", "wang", comment="取消")
     return [
-        Probe("staff trip", record("wang", "zhao", "2027-03-01", "2027-03-03"), "recorded", "BJ", "zhao"),
-        Probe("director trip", record("sun", "chen", "2027-03-01", "2027-03-03"), "recorded", "SZ", "chen"),
+        Probe("staff trip", record("wang", "zhao", "2027-03-01", "2027-03-03"), "recorded", "BJ", "zhao",
+              ("director",)),
+        Probe("director trip", record("sun", "chen", "2027-03-01", "2027-03-03"), "recorded", "SZ", "chen",
+              ("director",)),
+        Probe("staff trip begun today", record("liu", "huang", "2027-01-04", "2027-01-05"), "recorded", "SZ",
+              "huang"),
         Probe("cancelled trip", cancelled, "cancelled", "BJ", "zhao"),
     ]
 
@@ -467,8 +473,8 @@ WHO: dict[str, dict[str, tuple[str, Who]]] = {
                                        p.roles & {"director", "deputy_director"}))),
     },
     "off_site": {  # not in PRODUCT.md: the other off-site days R-2.5 counts (machines/off_site.py)
-        "cancel": ("the person, their office's director, the clerk or a supervising leader",
-                   any_of(subject, director, role("clerk"), role("supervising_leader"))),
+        "cancel": ("clerk or supervising leader, or before the first day the office director; never the person",
+                   not_subject(any_of(CLERK_OR_LEADER, lambda p, c: "director" in c.route and director(p, c)))),
     },
     "report": {
         "submit": ("director", director),
