@@ -177,8 +177,9 @@ ACTIVE = ("pending", "approved", "on_leave")  # a leave that is asked for, grant
 
 
 def day_clash(ctx: Ctx, person: str, start: date, end: date, mine: list[Any]) -> str | None:
-    """Days of [start, end] already off site, or already asked for (`mine`: the person's leave cases):
-    each day is asked for once (R-2.5 counts days, and two requests for one day would count it twice)."""
+    """Days of [start, end] already off site, or already asked for (`mine`: the person's leave cases, read
+    after `hold_person`): each day is asked for once (R-2.5 counts days, and two requests for one day would
+    count it twice)."""
     ctx.tx.hold_person(person)
     for year in range(start.year, end.year + 1):
         for r in ctx.tx.off_site(person, year):
@@ -218,6 +219,7 @@ def open_leave(ctx: Ctx) -> OpenPlan:
                        f"{n_days(days_inclusive(start, end))}")
     if ctx.override is not None:
         raise BadInput("--override is given by the approver when deciding (R-2.5), not when asking for leave")
+    ctx.tx.hold_person(actor.id)  # before reading the pending requests a concurrent writer may be adding to
     mine = ctx.tx.cases_of(PROCESS, actor.id, ACTIVE)  # finished leave neither clashes nor continues
     clash = day_clash(ctx, actor.id, start, end, mine)
     if clash:

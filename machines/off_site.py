@@ -96,7 +96,9 @@ def _subject(ctx: Ctx) -> Person:
     actor = ctx.actor
     if actor is None:
         raise BadInput("off-site days are recorded by a person: give --as PERSON")
-    wanted = str(ctx.params.get("subject") or actor.id).strip()
+    wanted = str(ctx.params.get("subject") or "").strip()
+    if not wanted:
+        raise BadInput("--subject PERSON is required: whose off-site days these are")
     subject = ctx.org.person(wanted)
     if subject is None or not subject.active:
         raise NotFound("person", wanted)
@@ -124,6 +126,7 @@ def open_record(ctx: Ctx) -> OpenPlan:
     reason = str(ctx.params.get("reason") or "").strip()
     if not reason:
         raise BadInput("--reason is required: what the days away were for (e.g. a business trip)")
+    ctx.tx.hold_person(subject.id)  # before reading the pending leave a concurrent writer may be adding to
     mine = ctx.tx.cases_of(leave.PROCESS, subject.id, leave.ACTIVE)
     clash = leave.day_clash(ctx, subject.id, start, end, mine)
     if clash:

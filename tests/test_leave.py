@@ -143,7 +143,8 @@ def test_R2_5_121_off_site_days_pass_in_2027_and_the_122nd_is_refused_without_ov
 
 def test_R2_5_an_override_that_passes_nothing_is_refused_as_bad_input(app: App) -> None:
     """--override records a reason for passing a rule; within the limit there is none to pass, and a
-    trigger without an overridable rule has nothing to pass at all: bad input, nothing written."""
+    trigger (or an opening) without an overridable rule has nothing to pass at all: bad input, nothing
+    written."""
     from tests.conftest import dump
     from workflow.errors import BadInput
 
@@ -153,6 +154,10 @@ def test_R2_5_an_override_that_passes_nothing_is_refused_as_bad_input(app: App) 
         app.service.advance(case, "approve", "wang", override="just in case")
     with pytest.raises(BadInput, match="it has no rule to pass"):
         app.service.advance(case, "withdraw", "zhao", override="because")
+    with pytest.raises(BadInput, match="opening a matter case passes no rule here"):
+        app.service.open("matter", "wang", {"category": "other", "kind": "report", "title": "x"}, override="nothing")
+    with pytest.raises(BadInput, match="give the reason in words"):
+        app.service.open("matter", "wang", {"category": "other", "kind": "report", "title": "x"}, override="  ")
     assert dump(app.settings.database_url) == before
     app.service.advance(case, "approve", "wang")
     assert app.case_view(case)["history"][-1]["override"] is None

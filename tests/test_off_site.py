@@ -22,6 +22,7 @@ from tests.conftest import dump, schema_url
 from tests.test_compliance import compliance
 from workflow.app import App
 from workflow.errors import BadInput, NotFound, NotPermitted, RuleViolation
+from workflow.ports import CaseFilter
 from workflow.timeutil import overlap_days
 
 
@@ -105,9 +106,10 @@ def test_R2_4_a_director_who_is_away_cannot_pass_the_limit_for_staff(app: App) -
     assert days_off(app, "zhao") == 122
 
 
-def test_R2_5_the_dual_role_director_still_cannot_pass_his_own_limit(make_app: Callable[..., App], db_url: str,
+def test_R2_5_the_dual_role_director_still_cannot_record_past_his_own_limit(make_app: Callable[..., App], db_url: str,
                                                                     tmp_path: Any) -> None:
-    """A director who is also a supervising leader neither records nor passes his own days (R-2.4)."""
+    """A director who is also a supervising leader may not record his own days, so not pass his own limit
+    either, even with --override (R-2.4)."""
     from tests.test_permission_matrix import dual_roles_org
 
     org = tmp_path / "dual.toml"
@@ -294,6 +296,58 @@ def test_R2_5_two_writers_at_once_cannot_both_pass_the_limit_on_postgresql(
     assert sorted(outcomes) == ["R-2.5", "done"] and days_off(first, "zhao") == 100
 
 
+@pytest.mark.postgres
+@pytest.mark.parametrize("second", ["record", "leave"])
+def test_R2_5_a_request_and_a_record_for_the_same_day_queued_behind_another_writer(
+        second: str, make_app: Callable[..., App], pg_schema: str) -> None:
+    """Both wait for a third writer that holds zhao; released, each reads zhao's pending requests only once
+    it holds zhao itself, so the later one sees the earlier one's request for the same day and is refused:
+    the day is not counted twice (R-2.5)."""
+    from sqlalchemy import create_engine, text
+
+    from tests.conftest import wait_for
+
+    url = schema_url(pg_schema)
+    first, other = make_app(url), make_app(url, org=None)
+    day = (date(2027, 3, 1), date(2027, 3, 2))
+    holder = create_engine(url)
+    waiting = create_engine(url)
+    outcomes: list[str] = []
+
+    def write(step: Callable[[], int]) -> None:
+        try:
+            step()
+            outcomes.append("done")
+        except RuleViolation as exc:
+            outcomes.append(exc.rule_id)
+
+    def blocked() -> int:
+        with waiting.connect() as conn:
+            return int(conn.execute(text("SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
+                                         "AND datname = current_database()")).scalar_one())
+
+    later: Callable[[], int] = ((lambda: record(other, "wang", *day)) if second == "record" else
+                                (lambda: leave(other, "zhao", *day)))
+    try:
+        with holder.connect() as conn:
+            conn.execute(text("SELECT id FROM person WHERE id = 'zhao' FOR NO KEY UPDATE"))
+            threads = [threading.Thread(target=write, args=(lambda: leave(first, "zhao", *day),)),
+                       threading.Thread(target=write, args=(later,))]
+            threads[0].start()
+            assert wait_for(lambda: blocked() == 1, 4)
+            threads[1].start()
+            assert wait_for(lambda: blocked() == 2, 4)
+            conn.rollback()  # the third writer lets go
+        for thread in threads:
+            thread.join(30)
+    finally:
+        holder.dispose()
+        waiting.dispose()
+    assert sorted(outcomes) == ["R-2.5", "done"]
+    asked = [c for c in first.store.list_cases(CaseFilter()) if c.subject == "zhao"]
+    assert len(asked) == 1
+
+
 def test_off_site_through_the_cli(frozen_cli: Any, sqlite_url: str) -> None:
     """`case open off_site` with --json prints the case; bad input is exit 2 with one line and nothing
     written; a refusal is exit 3 naming the rule."""
@@ -317,6 +371,9 @@ def test_off_site_through_the_cli(frozen_cli: Any, sqlite_url: str) -> None:
     ]:
         rc, _out, err = frozen_cli(*base, *args)
         assert rc == 2 and fragment in err and len(err.strip().splitlines()) == 1, (args, rc, err)
+    rc, _out, err = frozen_cli("case", "open", "off_site", "--as", "wang", "--start", "2027-07-01", "--end",
+                               "2027-07-02", "--reason", "x")
+    assert rc == 2 and "--subject PERSON is required" in err
     for who in ("huang", "zhao"):
         rc, _out, err = frozen_cli("case", "open", "off_site", "--as", who, "--subject", "zhao", "--start",
                                    "2027-07-01", "--end", "2027-07-02", "--reason", "x")

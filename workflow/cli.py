@@ -182,7 +182,7 @@ def case_open(
     event_date: str | None = typer.Option(None, "--event-date"),
     amount: str | None = typer.Option(None, "--amount"),
     subject: str | None = typer.Option(None, "--subject",
-                                       help="departure_audit: the audited person; off_site: whose days (default --as)"),
+                                       help="departure_audit: the audited person; off_site: whose days"),
     comment: str | None = typer.Option(None, "--comment"),
     override: str | None = typer.Option(None, "--override", help="reason for passing an overridable rule"),
     as_json: bool = typer.Option(False, "--json"),

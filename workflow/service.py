@@ -109,6 +109,8 @@ class CaseService:
         definition = registry.latest(process)
         comment = check_text(comment, "--comment")
         override = check_text(override, "--override")
+        if override is not None and not override.strip():
+            raise BadInput("--override: give the reason in words")
         unknown = sorted(k for k, v in params.items() if v is not None and k not in definition.open_options)
         if unknown:
             raise BadInput(f"case open {process}: option --{unknown[0].replace('_', '-')} does not apply")
@@ -129,6 +131,8 @@ class CaseService:
                   params={k: v for k, v in params.items() if v is not None}, comment=comment,
                   override=override)
         plan = definition.opener(ctx)
+        if override is not None and not ctx.overridden:  # nothing is written yet
+            raise BadInput(f"--override: opening a {definition.name} case passes no rule here; leave it out")
         if plan.state not in definition.initial_states:
             raise RuleViolation("R-0", f"{definition.name} cannot open in state {plan.state!r}")
         data = {"v": CASE_DATA_VERSION, **plan.data}
