@@ -254,6 +254,8 @@ def world() -> World:
             ["matter", "--as", "zhao", "--category", "client_visit", "--kind", "report", "--title", "考察",
              "--event-date", later],
             ["departure_audit", "--as", "wu", "--subject", "chen", "--comment", "离任"],
+            ["off_site", "--as", "wang", "--subject", "zhao", "--start", day(60), "--end", day(62), "--reason", "出差",
+             "--json"],
         ],
         ("case", "advance"): [
             [str(cases[0]), "approve", "--as", "wang", "--comment", "同意", "--json"],  # no --override: nothing to pass
