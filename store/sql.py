@@ -554,6 +554,17 @@ class SqlTx:
         self.conn.execute(update(item_t).where(item_t.c.id == item.id)
                           .values(status=item.status, data=item.data, updated_at=item.updated_at))
 
+    @contextmanager
+    def savepoint(self, name: str = "outpost_step") -> Iterator[None]:
+        """Undo the block's writes, and only them, when it raises (the transaction stays usable)."""
+        self.conn.exec_driver_sql(f"SAVEPOINT {name}")
+        try:
+            yield
+        except BaseException:
+            self.conn.exec_driver_sql(f"ROLLBACK TO SAVEPOINT {name}")
+            raise
+        self.conn.exec_driver_sql(f"RELEASE SAVEPOINT {name}")
+
     # -- off-site days (R-2.5) -----------------------------------------------------------------
     def hold_person(self, person: str) -> None:
         """Make the rules that add up one person's days across cases (R-2.5) see every other writer's

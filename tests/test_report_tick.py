@@ -229,6 +229,51 @@ def test_dry_run_lists_what_would_fire_and_writes_nothing(started: App) -> None:
     assert dump(url) == before
 
 
+def test_dry_run_reports_exactly_what_the_real_tick_then_does(started: App) -> None:
+    """--dry-run plays the tick in a transaction that is rolled back. At the same instant the real tick then
+    opens the same cases, fires and skips (as superseded) the same deadlines, those of the cases it opens
+    included, and queues the same number of mails; the dry run wrote nothing."""
+    from tests.conftest import dump
+
+    url = started.settings.database_url
+    started.service.open("leave", "zhao", {"start": "2027-03-01", "end": "2027-03-02"})  # left undecided
+    at = local(2027, 6, 1, 10, 0)  # five months of periods, reports opened on 26 May, the leave's deadlines
+    set_time(started, at)
+    before = dump(url)
+    dry = started.ticker.tick(at, dry_run=True)
+    assert dump(url) == before
+    real = started.ticker.tick(at)
+
+    opened = {o["case"]: (o["process"], o["office"], o["period"]) for o in real.opened}
+
+    def rows(report: Any, what: str) -> Counter[tuple[Any, ...]]:
+        def case(r: dict[str, Any]) -> Any:
+            n = r.get("new_case")
+            return (n["process"], n["office"], n["period"]) if n else opened.get(r["case"], r["case"])
+        return Counter((r["process"], r["kind"], r["due_at"], case(r), r.get("outcome")) for r in getattr(report, what))
+
+    assert dry.counts == real.counts and dry.mail_queued == real.mail_queued
+    assert sorted((o["process"], o["office"], o["period"]) for o in dry.opened) == sorted(opened.values())
+    for what in ("fired", "skipped", "failed"):
+        assert rows(dry, what) == rows(real, what), what
+    assert real.counts["fired"] >= 10 and real.counts["skipped"] >= 1 and real.mail_queued > 0, real.counts
+    assert any(r.get("new_case") for r in dry.fired)  # a case the tick opens has a deadline already due
+
+
+def test_dry_run_through_the_cli_says_nothing_was_written(started: App, monkeypatch: pytest.MonkeyPatch,
+                                                          capsys: pytest.CaptureFixture[str]) -> None:
+    """The text output names the cases a real tick would open, and its last line counts what would happen."""
+    from tests.conftest import point_cli_at
+    from workflow.cli import run
+
+    point_cli_at(monkeypatch, started.settings.database_url, started.settings.outbox_dir.parent)
+    assert run(["tick", "--at", "2027-06-01T10:00", "--dry-run"]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert any("would fire" in line and "on the new info_quota 2027-02 case for BJ" in line for line in out), out
+    assert any(line.startswith("would be skipped") for line in out), out
+    assert out[-1].endswith("mail would be queued; nothing written") and " would fail, " in out[-1]
+
+
 # -- random walks (hypothesis, stateful) -----------------------------------------------------------------------
 PEOPLE = ("wang", "li", "zhao", "chen", "huang", "liu", "sun", "zhou", "wu", "qian")
 TRIGGERS = ("submit", "accept", "request_revision", "resubmit", "assess")

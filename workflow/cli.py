@@ -368,7 +368,7 @@ def audit_seal(
 def tick(
     ctx: typer.Context,
     at: str | None = typer.Option(None, "--at", help="ISO 8601 instant (no offset = Asia/Shanghai)"),
-    dry_run: bool = typer.Option(False, "--dry-run", help="list what would fire; write nothing"),
+    dry_run: bool = typer.Option(False, "--dry-run", help="play the tick and roll it back: what it would do"),
     as_json: bool = typer.Option(False, "--json"),
 ) -> None:
     """Fire everything due at that time, once, in due order."""
@@ -381,18 +381,25 @@ def tick(
         _print_json(report.as_json())
         return
     verb = "would fire" if dry_run else "fired"
+
+    def on(f: dict[str, Any]) -> str:
+        n = f.get("new_case")
+        return f"case {f['case']}" if n is None else f"the new {n['process']} {n['period']} case for {n['office']}"
+
     for o in report.opened:
         typer.echo(f"{'would open' if dry_run else 'opened'} {o['process']} {o['period']} for {o['office']}"
                    + (f" (case {o['case']})" if o["case"] else ""))
     for f in report.fired:
-        typer.echo(f"{verb} {f['kind']} on case {f['case']} (due {f['due_at']}, {f['rule']})")
+        typer.echo(f"{verb} {f['kind']} on {on(f)} (due {f['due_at']}, {f['rule']})")
     for f in report.skipped:
-        typer.echo(f"{f['outcome']} {f['kind']} on case {f['case']} (due {f['due_at']})")
+        typer.echo(f"{'would be ' if dry_run else ''}{f['outcome']} {f['kind']} on {on(f)} (due {f['due_at']})")
     for f in report.failed:
-        typer.echo(f"FAILED {f['kind']} on case {f['case']}: {f['error']}")
-    if dry_run:  # nothing was written, so no mail was queued
-        typer.echo(f"{len(report.fired)} {verb}, {len(report.skipped)} would be skipped, "
-                   f"{len(report.opened)} would open")
+        typer.echo(f"{'WOULD FAIL' if dry_run else 'FAILED'} {f['kind']} on {on(f)}: {f['error']}")
+    if dry_run:  # played in a transaction that was rolled back: nothing was written
+        typer.echo(f"{len(report.fired)} would fire, {len(report.skipped)} would be skipped, "
+                   f"{len(report.failed)} would fail, {len(report.opened)} would open, "
+                   f"{report.mail_queued} mail would be queued"
+                   + (" (the first 1000 deadlines only)" if report.interrupted else "") + "; nothing written")
         return
     typer.echo(f"{len(report.fired)} {verb}, {len(report.skipped)} skipped, {len(report.failed)} failed, "
                f"{len(report.opened)} opened, {report.mail_queued} mail queued")

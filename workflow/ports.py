@@ -90,6 +90,10 @@ class Tx(Protocol):
 
     def update_item(self, item: Item) -> None: ...
 
+    def savepoint(self, name: str = "outpost_step") -> AbstractContextManager[None]:
+        """Undo the block's writes, and only them, when it raises (the transaction stays usable)."""
+        ...
+
     def hold_person(self, person: str) -> None:
         """Serialise, until commit, the writers that add up this person's days across cases (R-2.5)."""
         ...

@@ -29,6 +29,13 @@ EPOCH_KEY = "periodic_epoch"
 LAST_TICK_KEY = "last_tick"
 
 
+DRY_RUN_LIMIT = 1000  # deadlines a --dry-run plays at most
+
+
+class _RollBack(Exception):
+    """Ends the --dry-run's transaction without committing it."""
+
+
 def make_owner() -> str:
     from workflow.orphans import owner_scope
 
@@ -134,10 +141,7 @@ class Ticker:
         now = require_aware(now)
         report = TickReport(at=now, dry_run=dry_run, keep_rows=keep_rows)
         if dry_run:
-            for p, o, k in self.due_periods(now, write=False):
-                report.add("opened", {"case": None, "process": p, "office": o, "period": k})
-            for d in self.queue.due(now):
-                report.add("fired", self._row(d))
+            self._rehearse(now, report)
             return report
         self.open_periodic(now, report)
         self.fire_due(now, report, should_stop)
@@ -167,6 +171,54 @@ class Ticker:
             raise
         if report.interrupted:
             self.queue.release(self.owner)
+
+    def _rehearse(self, now: datetime, report: TickReport) -> None:
+        """--dry-run: the whole tick played in one transaction that is then rolled back. It reports what a
+        real tick at `now` would do (the periodic cases opened and their deadlines already due, reminders
+        skipped as superseded, deadlines set by a firing that are due at once, failures, mail queued) and
+        writes nothing. Each deadline fires under a savepoint, so a failure undoes only its own work. At
+        most DRY_RUN_LIMIT deadlines; beyond that the report says it was cut short (`interrupted`)."""
+        lease = timedelta(seconds=self.service.policy.int("scheduler.claim_seconds"))
+        periods = self.due_periods(now, write=False)
+        new: dict[int, dict[str, Any]] = {}  # rolled-back case id → the case the real tick would open
+        try:
+            with self.store.transaction() as tx:
+                for process, office, period in periods:
+                    if tx.find_case(process, office, period) is None:
+                        case = self.service.open_in(tx, registry.latest(process), None,
+                                                    {"office": office, "period": period}, now=now)
+                        new[case.id] = {"process": process, "office": office, "period": period}
+                        report.add("opened", {"case": None, **new[case.id]})
+                seen = 0
+                while seen < DRY_RUN_LIMIT:
+                    claimed = self.queue.claim_in(tx, self.owner, now, lease, min(self.batch, DRY_RUN_LIMIT - seen))
+                    if not claimed:
+                        break
+                    for d in claimed:
+                        seen += 1
+                        row = self._row(d)
+                        if d.case_id in new:  # its id is the rehearsal's; name the case instead
+                            row.update(case=None, new_case=new[d.case_id])
+                        try:
+                            with tx.savepoint():
+                                outcome = self._take_and_fire(tx, d, now)
+                        except Exception as exc:
+                            tx.set_deadline_status(d, "cancelled", now)  # out of the rehearsal's way
+                            report.add("failed", {**row, "error": str(exc)[:200], "status": "would fail"})
+                            continue
+                        if outcome is None:
+                            continue
+                        row["process"] = outcome.case.process
+                        if outcome.outcome == "fired":
+                            report.add("fired", row)
+                            report.mail_queued += outcome.mail_queued
+                        else:
+                            report.add("skipped", {**row, "outcome": outcome.outcome})
+                report.interrupted = seen >= DRY_RUN_LIMIT and bool(
+                    self.queue.claim_in(tx, self.owner, now, lease, 1))
+                raise _RollBack
+        except _RollBack:
+            pass
 
     def _claim_batch(self, now: datetime, lease: timedelta, report: TickReport,
                      should_stop: Callable[[], bool], max_attempts: int) -> tuple[list[Any], bool]:
