@@ -260,6 +260,36 @@ def test_dry_run_reports_exactly_what_the_real_tick_then_does(started: App) -> N
     assert any(r.get("new_case") for r in dry.fired)  # a case the tick opens has a deadline already due
 
 
+def test_dry_run_undoes_only_a_failing_deadlines_work_and_goes_on(started: App,
+                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    """A deadline whose work fails on a database error is reported as `would fail` (its savepoint rolled
+    back, so PostgreSQL's transaction stays usable), and the rest of the rehearsal goes on as the real tick
+    does; nothing is written."""
+    from tests.conftest import dump
+
+    url = started.settings.database_url
+    case = started.service.open("leave", "zhao", {"start": "2027-03-01", "end": "2027-03-02"}).id
+    fire = started.service.fire
+
+    def broken(tx: Any, deadline: Any, now: datetime) -> Any:
+        outcome = fire(tx, deadline, now)  # the work is done, then a statement fails: on PostgreSQL that
+        if deadline.kind == "escalate":  # aborts the whole transaction unless its savepoint is rolled back
+            tx.conn.exec_driver_sql("SELECT no_such_column FROM cases")
+        return outcome
+
+    monkeypatch.setattr(started.service, "fire", broken)
+    at = local(2027, 1, 7, 10, 0)  # reminder (1 working day) and escalation (2) are both due
+    set_time(started, at)
+    before = dump(url)
+    dry = started.ticker.tick(at, dry_run=True)
+    assert dump(url) == before
+    assert [(f["case"], f["kind"], f["status"]) for f in dry.failed] == [(case, "escalate", "would fail")]
+    real = started.ticker.tick(at)
+    assert [(f["case"], f["kind"]) for f in real.failed] == [(case, "escalate")]
+    assert sorted((f["case"], f["kind"]) for f in dry.fired) == sorted((f["case"], f["kind"]) for f in real.fired)
+    assert (case, "remind_approver") in {(f["case"], f["kind"]) for f in dry.fired}
+
+
 def test_dry_run_through_the_cli_says_nothing_was_written(started: App, monkeypatch: pytest.MonkeyPatch,
                                                           capsys: pytest.CaptureFixture[str]) -> None:
     """The text output names the cases a real tick would open, and its last line counts what would happen."""
