@@ -24,6 +24,7 @@ from apscheduler.schedulers.base import STATE_STOPPED
 from apscheduler.schedulers.blocking import BlockingScheduler
 
 from workflow.errors import BadInput, WorkflowError
+from workflow.timeutil import LOCAL_TZ
 
 if TYPE_CHECKING:
     from workflow.app import App
@@ -171,9 +172,19 @@ class Daemon:
         return 0
 
 
+class _LogFormatter(logging.Formatter):
+    """Log times in Asia/Shanghai with their offset (2026-11-28T21:02:25.123+08:00), as every due date in
+    the lines is (R-0.4), whatever zone the server runs in."""
+
+    def formatTime(self, record: logging.LogRecord, datefmt: str | None = None) -> str:
+        return datetime.fromtimestamp(record.created, LOCAL_TZ).isoformat(timespec="milliseconds")
+
+
 def setup_logging() -> None:
     # force: the CLI's terminal handler (workflow/cli.py) gives way to the daemon's log lines
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s", force=True)
+    handler = logging.StreamHandler()
+    handler.setFormatter(_LogFormatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    logging.basicConfig(level=logging.INFO, handlers=[handler], force=True)
     # "skipped: maximum number of running instances" is the coalescing we asked for, not news
     logging.getLogger("apscheduler").setLevel(logging.ERROR)
 
