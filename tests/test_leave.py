@@ -416,3 +416,30 @@ def test_R2_1_leave_is_asked_before_its_first_day(app: App) -> None:
         open_leave(app, "wang", date(2027, 1, 4), date(2027, 1, 12))  # 9 days from today
     assert state(app, open_leave(app, "chen", date(2027, 1, 4), date(2027, 1, 5))) == "approved"
     open_leave(app, "zhao", date(2027, 1, 5), date(2027, 1, 5))  # tomorrow: in time
+
+
+def test_triggers_without_as_names_who_may_act_now(app: App, monkeypatch: pytest.MonkeyPatch,
+                                                  capsys: pytest.CaptureFixture[str]) -> None:
+    """`case triggers CASE` without --as says who may act and with which triggers (permission only; with
+    --as the rules are asked too): the approver and the requester while pending; after R-2.8's escalation
+    the supervising leader too; nobody once the leave is rejected. Daemon triggers are never listed."""
+    from tests.conftest import point_cli_at
+    from workflow.cli import run
+
+    case = open_leave(app, "zhao", date(2027, 3, 1), date(2027, 3, 2))
+
+    def may(case_id: int) -> dict[str, list[str]]:
+        return {m["person"]: m["triggers"] for m in app.service.may_act(case_id)}
+
+    assert may(case) == {"wang": ["approve", "reject"], "zhao": ["withdraw"]}
+    fired(app, case, local(2027, 1, 6, 10, 0))  # 2 working days without a decision: escalated
+    assert may(case) == {"liu": ["approve", "reject"], "wang": ["approve", "reject"], "zhao": ["withdraw"]}
+    point_cli_at(monkeypatch, app.settings.database_url, app.settings.outbox_dir.parent)
+    capsys.readouterr()
+    assert run(["case", "triggers", str(case)]) == 0
+    assert capsys.readouterr().out.splitlines() == ["liu 刘主管: approve, reject", "wang 王建国: approve, reject",
+                                                    "zhao 赵丽: withdraw"]
+    app.service.advance(case, "reject", "liu")
+    assert may(case) == {}
+    assert run(["case", "triggers", str(case), "--json"]) == 0
+    assert capsys.readouterr().out.strip() == "[]"

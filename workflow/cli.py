@@ -273,8 +273,19 @@ def case_show(ctx: typer.Context, case: str = typer.Argument(...),
 
 @case_app.command("triggers")
 def case_triggers(ctx: typer.Context, case: str = typer.Argument(...),
-                  as_: str = typer.Option(..., "--as"), as_json: bool = typer.Option(False, "--json")) -> None:
-    """What this person may do now."""
+                  as_: str | None = typer.Option(None, "--as", help="the person; without it, who may act now"),
+                  as_json: bool = typer.Option(False, "--json")) -> None:
+    """What this person may do now (rules included); without --as, everyone who may act (by permission)."""
+    if as_ is None:
+        people = _app(ctx).service.may_act(_case_id(case))
+        if as_json:
+            _print_json(people)
+            return
+        for m in people:
+            typer.echo(f"{m['person']} {m['name']}: {', '.join(m['triggers'])}")
+        if not people:
+            typer.echo("nobody: no person's trigger is possible in this state")
+        return
     infos = _app(ctx).service.triggers(_case_id(case), as_)
     if as_json:
         _print_json([i.as_json() for i in infos])
@@ -449,9 +460,11 @@ def holidays_load(ctx: typer.Context, file: Path = typer.Argument(...)) -> None:
 
     notice = read_notice(file)
     changed = _app(ctx).store.replace_holidays(notice.year, notice.days)
-    holidays = sum(1 for w, _ in notice.days.values() if not w)
-    workdays = len(notice.days) - holidays
-    typer.echo(f"{notice.year}: {holidays} holidays and {workdays} adjusted working days "
+    off = [day for day, (work, _name) in notice.days.items() if not work]
+    weekdays = sum(1 for day in off if day.weekday() < 5)  # what `holidays show` lists: the rest were off anyway
+    workdays = len(notice.days) - len(off)
+    typer.echo(f"{notice.year}: {len(off)} holiday{'' if len(off) == 1 else 's'} ({weekdays} on weekdays) and "
+               f"{workdays} adjusted working day{'' if workdays == 1 else 's'} "
                + ("loaded" if changed else "already loaded, nothing changed"))
 
 

@@ -245,6 +245,34 @@ class CaseService:
                 out.append(TriggerInfo(trig, reason is None or overridable, reason, overridable))
             return out
 
+    def may_act(self, case_id: int) -> list[dict[str, Any]]:
+        """Who may fire which trigger of the case now, by permission alone (a rule may still refuse the step:
+        `triggers` says which): the people of the case's office and of the General Office, and the subject.
+        Daemon triggers are left out."""
+        with self.store.transaction(write=False) as tx:
+            case = self._case(tx, case_id)
+            definition = registry.get(case.process, case.definition_version)
+            specs = [s for t in definition.triggers
+                     if (s := definition.transition(t, case.state)) is not None and not s.system]
+            org = tx.org()
+            now = require_aware(self.clock.now())
+            out: list[dict[str, Any]] = []
+            for person in sorted(org.people.values(), key=lambda p: p.id):
+                if not specs or not person.active or (
+                        person.office not in (case.office, None) and person.id != case.subject):
+                    continue
+                ctx = Ctx(tx=tx, org=org, definition=definition, case=case, actor=person, now=now,
+                          policy=self.policy, calendar=self.calendar, trigger="")
+                allowed = []
+                for spec in specs:
+                    assert spec.who is not None
+                    ctx.trigger = spec.trigger
+                    if spec.who(ctx) is None:
+                        allowed.append(spec.trigger)
+                if allowed:
+                    out.append({"person": person.id, "name": person.name, "triggers": allowed})
+            return out
+
     def rehearse(self, case_id: int, limit: int = 20) -> tuple[Deadline, list[Mail]] | None:
         """The mail a case's next deadline will send: its pending deadlines fired in due order (each at its
         due time, or now if that has passed) in a transaction that is rolled back, until one queues mail.
