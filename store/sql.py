@@ -45,7 +45,7 @@ from store.schema import (
     person_t,
     role_t,
 )
-from workflow.errors import BadInput, Busy, Conflict, DatabaseUnavailable, SchemaMismatch
+from workflow.errors import BadInput, Busy, Conflict, DatabaseUnavailable, SchemaMismatch, TransactionLost
 from workflow.model import (
     LEADING_CADRE_ROLES,
     Case,
@@ -560,8 +560,11 @@ class SqlTx:
         self.conn.exec_driver_sql(f"SAVEPOINT {name}")
         try:
             yield
-        except BaseException:
-            self.conn.exec_driver_sql(f"ROLLBACK TO SAVEPOINT {name}")
+        except BaseException as exc:
+            try:  # SQLite ends the whole transaction on some errors (disk full, I/O): the savepoint is gone,
+                self.conn.exec_driver_sql(f"ROLLBACK TO SAVEPOINT {name}")  # and what follows would commit
+            except Exception as undo:
+                raise TransactionLost(f"the database ended the transaction ({exc}); nothing of it is kept") from undo
             raise
         self.conn.exec_driver_sql(f"RELEASE SAVEPOINT {name}")
 

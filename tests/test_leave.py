@@ -5,12 +5,14 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import date, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from tests.conftest import local, set_time
 from workflow.app import App
 from workflow.errors import NotPermitted, RuleViolation
+from workflow.ports import CaseFilter
 
 
 def open_leave(app: App, who: str, start: date, end: date, **extra: object) -> int:
@@ -443,3 +445,23 @@ def test_triggers_without_as_names_who_may_act_now(app: App, monkeypatch: pytest
     assert may(case) == {}
     assert run(["case", "triggers", str(case), "--json"]) == 0
     assert capsys.readouterr().out.strip() == "[]"
+
+
+def test_who_may_act_includes_people_of_other_offices_the_rules_let_in(make_app: Any, db_url: str,
+                                                                      tmp_path: Path) -> None:
+    """An auditor of SZ may start BJ's year-end audit (R-6.2 asks only that they do not work in BJ): the
+    list without --as names them, and it agrees with `triggers --as` for every person."""
+    from tests.test_permission_matrix import dual_roles_org  # chen: SZ director and auditor
+
+    org = tmp_path / "dual.toml"
+    org.write_text(dual_roles_org(), encoding="utf-8")
+    app = make_app(db_url, org=org)
+    fired(app, -1, local(2027, 12, 1, 9, 0))  # the year-end audits open on 1 December
+    [audit] = [c.id for c in app.store.list_cases(CaseFilter(process="annual_audit", office="BJ"))]
+    may = {m["person"]: m["triggers"] for m in app.service.may_act(audit)}
+    assert may.get("chen") == ["start"] and "zhou" in may
+    with app.store.transaction(write=False) as tx:
+        people = [p.id for p in tx.org().people.values() if p.active]
+    for person in people:
+        allowed = {i.trigger for i in app.service.triggers(audit, person) if i.allowed}
+        assert allowed <= set(may.get(person, [])), person

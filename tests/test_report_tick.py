@@ -290,6 +290,58 @@ def test_dry_run_undoes_only_a_failing_deadlines_work_and_goes_on(started: App,
     assert (case, "remind_approver") in {(f["case"], f["kind"]) for f in dry.fired}
 
 
+def test_dry_run_stops_when_sqlite_ends_its_transaction(make_app: Any, sqlite_url: str,
+                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    """SQLite ends the whole transaction on a full disk: the savepoint is gone with it and anything after
+    would be committed for real. The dry run stops there (exit 1 through the CLI) and writes nothing."""
+    from tests.conftest import dump
+    from workflow.errors import TransactionLost
+
+    app = make_app(sqlite_url)
+    tick(app, 2027, 1, 4, 9, 0)
+    app.service.open("leave", "zhao", {"start": "2027-03-01", "end": "2027-03-02"})
+    fire = app.service.fire
+
+    def filling(tx: Any, deadline: Any, now: datetime) -> Any:
+        outcome = fire(tx, deadline, now)
+        if deadline.kind == "remind_approver":  # due before the escalation: fired first, then the disk is full
+            pages = tx.conn.exec_driver_sql("PRAGMA page_count").scalar()
+            tx.conn.exec_driver_sql(f"PRAGMA max_page_count={pages}")
+            tx.conn.exec_driver_sql("INSERT INTO meta(key, value) VALUES ('big', ?)", ('"' + "x" * 2_000_000 + '"',))
+        return outcome
+
+    monkeypatch.setattr(app.service, "fire", filling)
+    at = local(2027, 1, 7, 10, 0)
+    set_time(app, at)
+    before = dump(sqlite_url)
+    with pytest.raises(TransactionLost, match="full"):
+        app.ticker.tick(at, dry_run=True)
+    assert dump(sqlite_url) == before
+
+
+def test_dry_run_reports_a_period_that_cannot_open_as_the_tick_does(started: App,
+                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    """A periodic case that cannot open is one failure in the report, not the end of the dry run, as in the
+    real tick."""
+    from workflow.errors import BadInput
+
+    open_in = started.service.open_in
+
+    def picky(tx: Any, definition: Any, *args: Any, **kwargs: Any) -> Any:
+        if definition.name == "report":
+            raise BadInput("the report policy is broken")
+        return open_in(tx, definition, *args, **kwargs)
+
+    monkeypatch.setattr(started.service, "open_in", picky)
+    at = local(2027, 6, 1, 10, 0)
+    set_time(started, at)
+    dry = started.ticker.tick(at, dry_run=True)
+    assert {(f["kind"], f["status"]) for f in dry.failed} == {("open report 2027-H1", "would not open")}
+    real = started.ticker.tick(at)
+    assert {(f["kind"], f["status"]) for f in real.failed} == {("open report 2027-H1", "not opened")}
+    assert dry.counts == real.counts and dry.mail_queued == real.mail_queued
+
+
 def test_dry_run_through_the_cli_says_nothing_was_written(started: App, monkeypatch: pytest.MonkeyPatch,
                                                           capsys: pytest.CaptureFixture[str]) -> None:
     """The text output names the cases a real tick would open, and its last line counts what would happen."""

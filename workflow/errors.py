@@ -73,6 +73,11 @@ class SchemaMismatch(WorkflowError):
     exit_code = 2
 
 
+class TransactionLost(WorkflowError):
+    """The database ended the transaction on its own (disk full, an I/O error) while a step ran under a
+    savepoint, so the step cannot be undone alone: the whole transaction is abandoned. Exit 1."""
+
+
 class DefinitionError(WorkflowError):
     """A process definition is inconsistent (found when it is loaded)."""
 

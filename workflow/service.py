@@ -247,8 +247,7 @@ class CaseService:
 
     def may_act(self, case_id: int) -> list[dict[str, Any]]:
         """Who may fire which trigger of the case now, by permission alone (a rule may still refuse the step:
-        `triggers` says which): the people of the case's office and of the General Office, and the subject.
-        Daemon triggers are left out."""
+        `triggers` says which), among every active person. Daemon triggers are left out."""
         with self.store.transaction(write=False) as tx:
             case = self._case(tx, case_id)
             definition = registry.get(case.process, case.definition_version)
@@ -258,8 +257,7 @@ class CaseService:
             now = require_aware(self.clock.now())
             out: list[dict[str, Any]] = []
             for person in sorted(org.people.values(), key=lambda p: p.id):
-                if not specs or not person.active or (
-                        person.office not in (case.office, None) and person.id != case.subject):
+                if not specs or not person.active:
                     continue
                 ctx = Ctx(tx=tx, org=org, definition=definition, case=case, actor=person, now=now,
                           policy=self.policy, calendar=self.calendar, trigger="")

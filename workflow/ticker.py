@@ -18,7 +18,7 @@ from typing import Any
 
 from workflow import registry
 from workflow.clock import require_aware
-from workflow.errors import Busy, Conflict, WorkflowError
+from workflow.errors import Busy, Conflict, TransactionLost, WorkflowError
 from workflow.ports import CaseStore, DeadlineQueue
 from workflow.service import CaseService
 from workflow.timeutil import local_date, local_iso
@@ -184,11 +184,21 @@ class Ticker:
         try:
             with self.store.transaction() as tx:
                 for process, office, period in periods:
-                    if tx.find_case(process, office, period) is None:
-                        case = self.service.open_in(tx, registry.latest(process), None,
-                                                    {"office": office, "period": period}, now=now)
-                        new[case.id] = {"process": process, "office": office, "period": period}
-                        report.add("opened", {"case": None, **new[case.id]})
+                    if tx.find_case(process, office, period) is not None:
+                        continue
+                    try:
+                        with tx.savepoint():
+                            case = self.service.open_in(tx, registry.latest(process), None,
+                                                        {"office": office, "period": period}, now=now)
+                    except TransactionLost:
+                        raise
+                    except WorkflowError as exc:  # as the real tick: one period that cannot open is reported
+                        report.add("failed", {"id": None, "case": None, "kind": f"open {process} {period}",
+                                              "due_at": None, "rule": "R-5.4", "process": process,
+                                              "error": str(exc)[:200], "status": "would not open"})
+                        continue
+                    new[case.id] = {"process": process, "office": office, "period": period}
+                    report.add("opened", {"case": None, **new[case.id]})
                 seen = 0
                 while seen < DRY_RUN_LIMIT:
                     claimed = self.queue.claim_in(tx, self.owner, now, lease, min(self.batch, DRY_RUN_LIMIT - seen))
@@ -202,6 +212,8 @@ class Ticker:
                         try:
                             with tx.savepoint():
                                 outcome = self._take_and_fire(tx, d, now)
+                        except TransactionLost:
+                            raise  # nothing after it may run: it would be written for real
                         except Exception as exc:
                             tx.set_deadline_status(d, "cancelled", now)  # out of the rehearsal's way
                             report.add("failed", {**row, "error": str(exc)[:200], "status": "would fail"})
