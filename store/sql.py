@@ -269,6 +269,10 @@ def _insert_all(table: Any, skip: tuple[str, ...] = ("id",)) -> Callable[[], Any
     return lambda: insert(table).values({c.key: bindparam(c.key) for c in table.c if c.key not in skip})
 
 
+class _RolledBack(Exception):
+    """Ends a rehearsal's transaction without committing it (not an error)."""
+
+
 class SqlTx:
     """One transaction on a connection (implements `workflow.ports.Tx`).
 
@@ -679,6 +683,17 @@ class SqlStore:
         except BaseException:
             self._drop_connection()  # never reuse a connection whose state is in doubt
             raise
+
+    @contextmanager
+    def rehearsal(self) -> Iterator[SqlTx]:
+        """A writing transaction that is always rolled back (`tick --dry-run`, `mail preview`): what the
+        steps played in it would do is seen, nothing is written. An error in the body propagates."""
+        try:
+            with self.transaction() as tx:
+                yield tx
+                raise _RolledBack
+        except _RolledBack:
+            pass
 
     def _run_sqlite(self, conn: Connection, raw: Any, write: bool) -> Iterator[SqlTx]:
         """SQLite: BEGIN and COMMIT straight on the driver's connection, as `_run` does through

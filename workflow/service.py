@@ -74,10 +74,6 @@ def check_text(value: str | None, what: str, limit: int = MAX_TEXT) -> str | Non
     return value
 
 
-class _RollBack(Exception):  # not an error: raised to end a rehearsal's transaction unwritten
-    pass
-
-
 class _RecordingTx:
     """The transaction as the engine sees it, keeping a copy of the mail rows queued through it."""
 
@@ -280,18 +276,14 @@ class CaseService:
             pending = sorted(tx.deadlines(case_id, pending_only=True), key=lambda d: (d.due_at, d.id or 0))
         now = require_aware(self.clock.now())
         for deadline in pending[:limit]:
-            recording: _RecordingTx | None = None
             try:
-                with self.store.transaction() as tx:
+                with self.store.rehearsal() as tx:
                     recording = _RecordingTx(tx)
                     self.fire(recording, deadline, max(deadline.due_at, now))  # type: ignore[arg-type]
-                    raise _RollBack
-            except _RollBack:
-                assert recording is not None
-                if recording.mail:
-                    return deadline, recording.mail
             except WorkflowError:  # a deadline that would fail now sends nothing now
                 continue
+            if recording.mail:
+                return deadline, recording.mail
         return None
 
     def fire(self, tx: Tx, deadline: Deadline, now: datetime) -> FireOutcome:

@@ -32,10 +32,6 @@ LAST_TICK_KEY = "last_tick"
 DRY_RUN_LIMIT = 1000  # deadlines a --dry-run plays at most
 
 
-class _RollBack(Exception):
-    """Ends the --dry-run's transaction without committing it."""
-
-
 def make_owner() -> str:
     from workflow.orphans import owner_scope
 
@@ -117,23 +113,33 @@ class Ticker:
 
     def open_periodic(self, now: datetime, report: TickReport) -> None:
         for process, office, period in self.due_periods(now):
-            definition = registry.latest(process)
             try:
                 with self.store.transaction() as tx:
-                    if tx.find_case(process, office, period) is not None:
-                        continue  # another daemon was quicker
-                    case = self.service.open_in(tx, definition, None, {"office": office, "period": period},
-                                                now=now)
+                    case = self._open_period(tx, process, office, period, now)
             except Conflict:
                 continue  # the unique (process, office, period) key: someone else opened it
             except WorkflowError as exc:  # one period that cannot open must not stop the tick
-                report.add("failed", {"id": None, "case": None, "kind": f"open {process} {period}",
-                                      "due_at": None, "rule": "R-5.4", "process": process,
-                                      "error": str(exc)[:200], "status": "not opened"})
-                log.warning("could not open %s %s for %s: %s", process, period, office, exc)
+                self._not_opened(report, process, office, period, exc, "not opened")
                 continue
+            if case is None:
+                continue  # another daemon was quicker
             report.add("opened", {"case": case.id, "process": process, "office": office, "period": period})
             log.info("opened %s %s for %s (case %s)", process, period, office, case.id)
+
+    def _open_period(self, tx: Any, process: str, office: str, period: str, now: datetime) -> Any:
+        """The period's case opened in the caller's transaction; None when it exists already."""
+        if tx.find_case(process, office, period) is not None:
+            return None
+        return self.service.open_in(tx, registry.latest(process), None, {"office": office, "period": period},
+                                    now=now)
+
+    @staticmethod
+    def _not_opened(report: TickReport, process: str, office: str, period: str, exc: Exception,
+                    status: str) -> None:
+        report.add("failed", {"id": None, "case": None, "kind": f"open {process} {period}", "due_at": None,
+                              "rule": "R-5.4", "process": process, "error": str(exc)[:200], "status": status})
+        if status == "not opened":
+            log.warning("could not open %s %s for %s: %s", process, period, office, exc)
 
     # -- deadlines ------------------------------------------------------------------------------------------
     def tick(self, now: datetime, dry_run: bool = False,
@@ -176,61 +182,46 @@ class Ticker:
         """--dry-run: the whole tick played in one transaction that is then rolled back. It reports what a
         real tick at `now` would do (the periodic cases opened and their deadlines already due, reminders
         skipped as superseded, deadlines set by a firing that are due at once, failures, mail queued) and
-        writes nothing. Each deadline fires under a savepoint, so a failure undoes only its own work. At
-        most DRY_RUN_LIMIT deadlines; beyond that the report says it was cut short (`interrupted`)."""
+        writes nothing. Each opening and each deadline runs under a savepoint, so a failure undoes only its
+        own work. At most DRY_RUN_LIMIT deadlines; beyond that the report says it was cut short."""
         lease = timedelta(seconds=self.service.policy.int("scheduler.claim_seconds"))
         periods = self.due_periods(now, write=False)
         new: dict[int, dict[str, Any]] = {}  # rolled-back case id → the case the real tick would open
-        try:
-            with self.store.transaction() as tx:
-                for process, office, period in periods:
-                    if tx.find_case(process, office, period) is not None:
-                        continue
-                    try:
-                        with tx.savepoint():
-                            case = self.service.open_in(tx, registry.latest(process), None,
-                                                        {"office": office, "period": period}, now=now)
-                    except TransactionLost:
-                        raise
-                    except WorkflowError as exc:  # as the real tick: one period that cannot open is reported
-                        report.add("failed", {"id": None, "case": None, "kind": f"open {process} {period}",
-                                              "due_at": None, "rule": "R-5.4", "process": process,
-                                              "error": str(exc)[:200], "status": "would not open"})
-                        continue
+        with self.store.rehearsal() as tx:
+            for process, office, period in periods:
+                try:
+                    with tx.savepoint():
+                        case = self._open_period(tx, process, office, period, now)
+                except TransactionLost:
+                    raise
+                except WorkflowError as exc:  # as the real tick: one period that cannot open is reported
+                    self._not_opened(report, process, office, period, exc, "would not open")
+                    continue
+                if case is not None:
                     new[case.id] = {"process": process, "office": office, "period": period}
                     report.add("opened", {"case": None, **new[case.id]})
-                seen = 0
-                while seen < DRY_RUN_LIMIT:
-                    claimed = self.queue.claim_in(tx, self.owner, now, lease, min(self.batch, DRY_RUN_LIMIT - seen))
-                    if not claimed:
-                        break
-                    for d in claimed:
-                        seen += 1
-                        row = self._row(d)
-                        if d.case_id in new:  # its id is the rehearsal's; name the case instead
-                            row.update(case=None, new_case=new[d.case_id])
-                        try:
-                            with tx.savepoint():
-                                outcome = self._take_and_fire(tx, d, now)
-                        except TransactionLost:
-                            raise  # nothing after it may run: it would be written for real
-                        except Exception as exc:
-                            tx.set_deadline_status(d, "cancelled", now)  # out of the rehearsal's way
-                            report.add("failed", {**row, "error": str(exc)[:200], "status": "would fail"})
-                            continue
-                        if outcome is None:
-                            continue
-                        row["process"] = outcome.case.process
-                        if outcome.outcome == "fired":
-                            report.add("fired", row)
-                            report.mail_queued += outcome.mail_queued
-                        else:
-                            report.add("skipped", {**row, "outcome": outcome.outcome})
-                report.interrupted = seen >= DRY_RUN_LIMIT and bool(
-                    self.queue.claim_in(tx, self.owner, now, lease, 1))
-                raise _RollBack
-        except _RollBack:
-            pass
+            seen = 0
+            while seen < DRY_RUN_LIMIT:
+                claimed = self.queue.claim_in(tx, self.owner, now, lease, min(self.batch, DRY_RUN_LIMIT - seen))
+                if not claimed:
+                    break
+                for d in claimed:
+                    seen += 1
+                    row = self._row(d)
+                    if d.case_id in new:  # its id is the rehearsal's; name the case instead
+                        row.update(case=None, new_case=new[d.case_id])
+                    try:
+                        with tx.savepoint():
+                            outcome = self._take_and_fire(tx, d, now)
+                    except TransactionLost:
+                        raise  # nothing after it may run: it would be written for real
+                    except Exception as exc:
+                        tx.set_deadline_status(d, "cancelled", now)  # out of the rehearsal's way
+                        report.add("failed", {**row, "error": str(exc)[:200], "status": "would fail"})
+                        continue
+                    if outcome is not None:
+                        self._report(d, outcome, report, row=row, announce=False)
+            report.interrupted = seen >= DRY_RUN_LIMIT and bool(self.queue.claim_in(tx, self.owner, now, lease, 1))
 
     def _claim_batch(self, now: datetime, lease: timedelta, report: TickReport,
                      should_stop: Callable[[], bool], max_attempts: int) -> tuple[list[Any], bool]:
@@ -295,13 +286,15 @@ class Ticker:
         report.add("failed", {**self._row(d), "error": str(exc)[:200], "status": status})
         log.warning("deadline %s (%s on case %s) failed: %s", d.id, d.kind, d.case_id, exc)
 
-    def _report(self, d: Any, outcome: Any, report: TickReport) -> None:
+    def _report(self, d: Any, outcome: Any, report: TickReport, row: dict[str, Any] | None = None,
+                announce: bool = True) -> None:
+        """Count and list what a firing did; `announce` logs it too (a dry run's fake firings are not)."""
         what = "fired" if outcome.outcome == "fired" else "skipped"
-        row = {**self._row(d), "process": outcome.case.process}
+        row = {**(row or self._row(d)), "process": outcome.case.process}
         report.add(what, row if what == "fired" else {**row, "outcome": outcome.outcome})
         if what == "fired":
             report.mail_queued += outcome.mail_queued
-        if log.isEnabledFor(logging.INFO):  # local_iso is not free: only when the line is written
+        if announce and log.isEnabledFor(logging.INFO):  # local_iso is not free: only when the line is written
             if what == "fired":
                 log.info("fired deadline %s (%s) on case %s, due %s (%s)", d.id, d.kind, d.case_id,
                          local_iso(d.due_at), d.rule_id)
