@@ -23,6 +23,18 @@ def param_date(ctx: Ctx, key: str, required: bool = True) -> date | None:
     return parse_date(str(value), f"--{key.replace('_', '-')}")
 
 
+def span(ctx: Ctx, what: str) -> tuple[date, date, int]:
+    """--start and --end of an absence: both given, in order, at most a year (366 days) long; and its days."""
+    start, end = param_date(ctx, "start"), param_date(ctx, "end")
+    assert start is not None and end is not None
+    if end < start:
+        raise BadInput(f"--end {end} is before --start {start}")
+    days = (end - start).days + 1
+    if days > 366:
+        raise BadInput(f"--end: {what} is at most one year (366 days) long; {start} – {end} is {n_days(days)}")
+    return start, end, days
+
+
 def data_date(data: dict[str, Any], key: str) -> date:
     return date.fromisoformat(str(data[key]))
 

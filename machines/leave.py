@@ -23,6 +23,7 @@ from machines._common import (
     param_date,
     people,
     show,
+    span,
     start_of,
 )
 from workflow import registry
@@ -30,7 +31,7 @@ from workflow.context import Ctx
 from workflow.definition import DeadlineSpec, Guard, Notice, OpenPlan, ProcessDefinition, Refusal, Transition
 from workflow.errors import BadInput, NotFound, RuleViolation
 from workflow.model import OFFICE_ROLES, OffSite, Person
-from workflow.timeutil import days_in_year, days_inclusive, overlap_days
+from workflow.timeutil import days_in_year, overlap_days
 
 DIRECTOR_APPROVAL_DAYS = 7  # R-2.1 / R-0.1: "一周以上" = 7 days or more
 PROCESS = "leave"
@@ -152,11 +153,12 @@ def return_date_valid(ctx: Ctx) -> str | None:
 
 
 # -- effects -----------------------------------------------------------------------------------------
-def count_off_site(ctx: Ctx) -> None:
+def count_off_site(ctx: Ctx, source: str = "leave") -> None:
+    """The case's days (its data's start and end) counted off site for its subject (R-2.5)."""
     case = ctx.require_case()
     assert case.subject is not None
     ctx.tx.add_off_site(OffSite(person=case.subject, start=data_date(case.data, "start"),
-                                end=data_date(case.data, "end"), case_id=case.id, source="leave"))
+                                end=data_date(case.data, "end"), case_id=case.id, source=source))
 
 
 def uncount_off_site(ctx: Ctx) -> None:
@@ -176,11 +178,16 @@ def record_return(ctx: Ctx) -> None:
 ACTIVE = ("pending", "approved", "on_leave")  # a leave that is asked for, granted or under way
 
 
-def day_clash(ctx: Ctx, person: str, start: date, end: date, mine: list[Any]) -> str | None:
-    """Days of [start, end] already off site, or already asked for (`mine`: the person's leave cases, read
-    after `hold_person`): each day is asked for once (R-2.5 counts days, and two requests for one day would
-    count it twice)."""
+def held_leave(ctx: Ctx, person: str) -> list[Any]:
+    """The person's active leave cases, read once the person is held (R-2.5): a writer adding a request for
+    them meanwhile is seen, not missed. Finished leave neither clashes nor continues."""
     ctx.tx.hold_person(person)
+    return ctx.tx.cases_of(PROCESS, person, ACTIVE)
+
+
+def day_clash(ctx: Ctx, person: str, start: date, end: date, mine: list[Any]) -> str | None:
+    """Days of [start, end] already off site, or already asked for (`mine`: `held_leave`): each day is
+    asked for once (R-2.5 counts days, and two requests for one day would count it twice)."""
     for year in range(start.year, end.year + 1):
         for r in ctx.tx.off_site(person, year):
             if r.start <= end and start <= r.end:
@@ -209,22 +216,13 @@ def open_leave(ctx: Ctx) -> OpenPlan:
         raise BadInput("a leave request needs --as PERSON")
     if actor.office is None or not (actor.roles & OFFICE_ROLES):
         raise RuleViolation("R-2.3", f"{actor.id} is not staff of an office; R-2 covers the offices' people")
-    start = param_date(ctx, "start")
-    end = param_date(ctx, "end")
-    assert start is not None and end is not None
-    if end < start:
-        raise BadInput(f"--end {end} is before --start {start}")
-    if days_inclusive(start, end) > 366:
-        raise BadInput(f"--end: a leave is at most one year (366 days) long; {start} – {end} is "
-                       f"{n_days(days_inclusive(start, end))}")
+    start, end, days = span(ctx, "a leave")
     if ctx.override is not None:
         raise BadInput("--override is given by the approver when deciding (R-2.5), not when asking for leave")
-    ctx.tx.hold_person(actor.id)  # before reading the pending requests a concurrent writer may be adding to
-    mine = ctx.tx.cases_of(PROCESS, actor.id, ACTIVE)  # finished leave neither clashes nor continues
+    mine = held_leave(ctx, actor.id)
     clash = day_clash(ctx, actor.id, start, end, mine)
     if clash:
         raise RuleViolation("R-2.5", clash + "; each day is asked for once")
-    days = days_inclusive(start, end)
     total = days
     data: dict[str, Any] = {"start": start.isoformat(), "end": end.isoformat(), "days": days}
     if ctx.params.get("reason") is not None:

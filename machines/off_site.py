@@ -29,13 +29,12 @@ from datetime import timedelta
 from typing import Any
 
 from machines import leave
-from machines._common import data_date, n_days, param_date, people
+from machines._common import data_date, n_days, people, span
 from workflow import registry
 from workflow.context import Ctx
 from workflow.definition import OpenPlan, ProcessDefinition, Refusal, Transition
 from workflow.errors import BadInput, NotFound, NotPermitted, RuleViolation
-from workflow.model import OFFICE_ROLES, OffSite, Person
-from workflow.timeutil import days_inclusive
+from workflow.model import OFFICE_ROLES, Person
 
 PROCESS = "off_site"
 RULE = "R-2.5"
@@ -114,36 +113,27 @@ def _subject(ctx: Ctx) -> Person:
 def open_record(ctx: Ctx) -> OpenPlan:
     subject = _subject(ctx)
     assert ctx.actor is not None and subject.office is not None
-    start, end = param_date(ctx, "start"), param_date(ctx, "end")
-    assert start is not None and end is not None
-    if end < start:
-        raise BadInput(f"--end {end} is before --start {start}")
-    days = days_inclusive(start, end)
-    if days > 366:
-        raise BadInput(f"--end: a record is at most one year (366 days) long; {start} – {end} is {n_days(days)}")
+    start, end, days = span(ctx, "a record")
     if start < ctx.today - timedelta(days=366):
         raise BadInput("--start: more than a year in the past")
     reason = str(ctx.params.get("reason") or "").strip()
     if not reason:
         raise BadInput("--reason is required: what the days away were for (e.g. a business trip)")
-    ctx.tx.hold_person(subject.id)  # before reading the pending leave a concurrent writer may be adding to
-    mine = ctx.tx.cases_of(leave.PROCESS, subject.id, leave.ACTIVE)
-    clash = leave.day_clash(ctx, subject.id, start, end, mine)
+    clash = leave.day_clash(ctx, subject.id, start, end, leave.held_leave(ctx, subject.id))
     if clash:
         raise RuleViolation(RULE, clash + "; each day is counted once")
     details: dict[str, Any] = {"rule": RULE, "why": f"{subject.id} off site {start} – {end} "
                                                     f"({n_days(days)}): {reason}"}
     excess = leave.presence_excess(ctx, subject.id, start, end, None)
     if excess is not None:
-        if ctx.override is None or not ctx.override.strip():
+        if ctx.override is None:
             raise RuleViolation(RULE, excess + f" (the director of {subject.office} or a supervising leader "
                                                "may record it with --override REASON)")
         if not may_override(ctx, ctx.actor, subject):
             raise NotPermitted("R-2.4", f"{ctx.actor.id} may not pass {subject.id}'s presence limit: the "
                                         f"director of {subject.office} (for their staff, while present) or a "
                                         "supervising leader may")
-        ctx.overridden.append(RULE)
-        details["overridden"] = [{"rule": RULE, "was": excess}]
+        ctx.pass_rule(RULE, excess)
     elif ctx.override is not None:
         raise BadInput("--override: these days are within the presence limit; there is nothing to pass")
     data = {"start": start.isoformat(), "end": end.isoformat(), "days": days, "reason": reason}
@@ -152,10 +142,7 @@ def open_record(ctx: Ctx) -> OpenPlan:
 
 # -- effects -----------------------------------------------------------------------------------------
 def count_days(ctx: Ctx) -> None:
-    case = ctx.require_case()
-    assert case.subject is not None
-    ctx.tx.add_off_site(OffSite(person=case.subject, start=data_date(case.data, "start"),
-                                end=data_date(case.data, "end"), case_id=case.id, source=SOURCE))
+    leave.count_off_site(ctx, SOURCE)
 
 
 def uncount_days(ctx: Ctx) -> None:

@@ -54,6 +54,11 @@ class Ctx:
     queued: int = 0  # mail rows written by this step
     next_due: datetime | None = None  # the earliest deadline this step set (the tick fires one already due)
 
+    def pass_rule(self, rule_id: str, was: str) -> None:
+        """A rule passed on purpose with --override: said in the history row with what it had refused."""
+        self.overridden.append(rule_id)
+        self.details.setdefault("overridden", []).append({"rule": rule_id, "was": was})
+
     @property
     def today(self) -> date:
         return local_date(self.now)

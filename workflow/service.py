@@ -352,8 +352,7 @@ class CaseService:
             if not msg:
                 continue
             if g.overridable and ctx.override:
-                ctx.overridden.append(g.rule_id)
-                ctx.details.setdefault("overridden", []).append({"rule": g.rule_id, "was": msg})
+                ctx.pass_rule(g.rule_id, msg)
                 continue
             hint = " (an approver may pass it with --override REASON)" if g.overridable else ""
             if g.on_refusal and ctx.actor is not None:
