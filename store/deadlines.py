@@ -27,7 +27,8 @@ class SqlDeadlineQueue:
         return and_(_PENDING, deadline_t.c.due_at <= now)
 
     def due(self, now: datetime, limit: int = 1000) -> list[Deadline]:
-        """Due and pending, in due order (for --dry-run and status); claims nothing."""
+        """Due and pending, in due order; claims nothing (for inspection: the tick claims, the dry run
+        plays the tick)."""
         stmt = (select(deadline_t).where(self._due(now))  # type: ignore[arg-type]
                 .order_by(deadline_t.c.due_at, deadline_t.c.id).limit(limit))
         with self.store.transaction(write=False) as tx:

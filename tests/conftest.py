@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import shutil
 import signal
+import subprocess
 import sys
 import threading
 import time
@@ -30,6 +31,24 @@ _pg_state: dict[str, Any] = {}
 
 
 OUTPOST = [sys.executable, "-c", "from workflow.cli import main; main()"]  # the CLI as its own process
+
+
+def cli_env(url: str | None = None, **extra: str) -> dict[str, str]:
+    """This process's environment without any OUTPOST_* setting of the machine; `url` as the database, plus
+    `extra`."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("OUTPOST_")}
+    if url is not None:
+        env["OUTPOST_DATABASE_URL"] = url
+    return env | extra
+
+
+def outpost(args: list[str], cwd: Path, code: str | None = None, url: str | None = None,
+            **env: str) -> subprocess.CompletedProcess[str]:
+    """`outpost ARGS` as a separate process on `url`, with no OUTPOST_* setting of this machine but `env`;
+    `code` (Python) runs first in the same process."""
+    launcher = [sys.executable, "-c", f"{code}\nfrom workflow.cli import main; main()"] if code else OUTPOST
+    return subprocess.run([*launcher, *args], env=cli_env(url, **env), cwd=cwd, capture_output=True, text=True,
+                          timeout=60)
 
 
 def wait_for(predicate: Callable[[], bool], seconds: float) -> bool:

@@ -8,7 +8,6 @@ processes of the console script. The CLI takes the system clock, so every leave 
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import subprocess
 import sys
@@ -20,7 +19,7 @@ from typing import Any
 import pytest
 from sqlalchemy import MetaData, create_engine, inspect, select
 
-from tests.conftest import ORG_FILE, OUTPOST, dump, point_cli_at
+from tests.conftest import ORG_FILE, OUTPOST, cli_env, dump, point_cli_at
 from workflow.cli import run
 
 ORG_TEXT = ORG_FILE.read_text(encoding="utf-8")
@@ -40,12 +39,6 @@ def outpost_command() -> list[str]:
     if found:
         return [found]
     return list(OUTPOST)
-
-
-def clean_env(url: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("OUTPOST_")}
-    env["OUTPOST_DATABASE_URL"] = url
-    return env
 
 
 @dataclass
@@ -450,7 +443,7 @@ def test_org_load_again_with_cases_open_changes_nothing(populated: Populated) ->
 def test_real_processes_report_user_errors_in_one_line_without_traceback(db_url: str, cli: Cli) -> None:
     """The `outpost` console script, run as separate processes, exits 2/3 with one line and never a traceback."""
     base = outpost_command()
-    env = clean_env(db_url)
+    env = cli_env(db_url)
     cwd = cli.tmp_path
 
     uninit = subprocess.run([*base, "case", "list"], env=env, cwd=cwd, capture_output=True, text=True,

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
-from tests.test_security import outpost
+from tests.conftest import outpost
 from workflow.app import App
 
 # a warning logged while `outpost status` runs (planted in the process under test)

@@ -8,7 +8,6 @@ decided on a stale case gets `Conflict` and writes nothing (optimistic locking o
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 import time
@@ -22,7 +21,7 @@ from typing import Any
 import pytest
 from sqlalchemy import create_engine, text
 
-from tests.conftest import ORG_FILE, dump, point_cli_at
+from tests.conftest import ORG_FILE, cli_env, dump, point_cli_at
 from workflow.app import App
 from workflow.cli import run
 from workflow.errors import Conflict
@@ -50,12 +49,6 @@ while not go.exists():
     time.sleep(0.0005)
 sys.exit(workflow.cli.run(sys.argv[3:]))
 """
-
-
-def clean_env(url: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("OUTPOST_")}
-    env["OUTPOST_DATABASE_URL"] = url
-    return env
 
 
 def scalar(url: str, sql: str, **params: Any) -> Any:
@@ -106,7 +99,7 @@ def check_exactly_one_approval(url: str, case_id: int, results: list[tuple[int, 
 def test_four_processes_released_together_approve_once(db_url: str, pending_case: int, tmp_path: Path,
                                                        capsys: pytest.CaptureFixture[str]) -> None:
     """Four processes released by a barrier approve one case: one exits 0, three exit 3/4, one approve row."""
-    env = clean_env(db_url)
+    env = cli_env(db_url)
     go = tmp_path / "go"
     ready = [tmp_path / f"ready-{i}" for i in range(N_PROCESSES)]
     argv = ["case", "advance", str(pending_case), "approve", "--as", "liu"]

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import OUTPOST, local, private_pg_schema, run_daemon_in_process, schema_url, wait_for
+from tests.conftest import OUTPOST, local, outpost, private_pg_schema, run_daemon_in_process, schema_url, wait_for
 from workflow.app import App
 
 FIRED = re.compile(r"fired deadline (\d+) ")
@@ -152,9 +152,7 @@ def test_two_tickers_interleaved_on_sqlite_never_fire_twice(make_app: Callable[.
 
 def outpost_json(url: str, cwd: Path, *args: str) -> object:
     """`outpost ARGS --json` as a separate process on `url` (the real clock), parsed."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("OUTPOST_")}
-    env["OUTPOST_DATABASE_URL"] = url
-    done = subprocess.run([*OUTPOST, *args, "--json"], env=env, cwd=cwd, capture_output=True, text=True, timeout=60)
+    done = outpost([*args, "--json"], cwd, url=url)
     assert done.returncode == 0, done.stderr
     return json.loads(done.stdout)
 

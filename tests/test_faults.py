@@ -15,8 +15,10 @@ import pytest
 
 from tests.conftest import (
     OUTPOST,
+    cli_env,
     dump,
     local,
+    outpost,
     private_pg_schema,
     run_daemon_in_process,
     schema_url,
@@ -123,22 +125,16 @@ def test_init_on_a_locked_database_is_busy_within_its_own_timeout(make_app: obje
     assert dump(sqlite_url) == before
 
 
-def _cli(args: list[str], url: str, cwd: Path) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("OUTPOST_")}
-    env["OUTPOST_DATABASE_URL"] = url
-    return subprocess.run([*OUTPOST, *args], env=env, capture_output=True, text=True, timeout=60, cwd=cwd)
-
-
 def test_a_command_on_a_path_with_no_database_creates_nothing(tmp_path: Path) -> None:
     """A mistyped database path: exit 2 "run outpost init", and no folder or empty file left behind;
     `outpost init` on the same path creates it."""
     target = tmp_path / "typo" / "sub" / "outpsot.db"
     for args in (["case", "list"], ["status"], ["org", "show"], ["audit", "verify"], ["tick"]):
-        proc = _cli(args, f"sqlite:///{target}", tmp_path)
+        proc = outpost(args, tmp_path, url=f"sqlite:///{target}")
         assert proc.returncode == 2, (args, proc.stderr)
         assert proc.stderr.count("\n") == 1 and "outpost init" in proc.stderr and "Traceback" not in proc.stderr
         assert not (tmp_path / "typo").exists(), args
-    assert _cli(["init"], f"sqlite:///{target}", tmp_path).returncode == 0
+    assert outpost(["init"], tmp_path, url=f"sqlite:///{target}").returncode == 0
     assert target.is_file()
 
 
@@ -152,7 +148,7 @@ def test_a_database_path_that_is_not_a_database_is_one_line_and_exit_2(tmp_path:
     target = tmp_path / "outpost.db"
     make(target)  # type: ignore[operator]
     for args in (["case", "list"], ["init"]):
-        proc = _cli(args, f"sqlite:///{target}", tmp_path)
+        proc = outpost(args, tmp_path, url=f"sqlite:///{target}")
         assert proc.returncode == 2, (args, proc.stderr)
         assert proc.stderr.count("\n") == 1 and words in proc.stderr and "internal error" not in proc.stderr
 
@@ -163,7 +159,7 @@ def test_a_postgresql_server_that_does_not_answer_is_one_line_and_exit_2(tmp_pat
     with socket.socket() as s:  # a port nobody listens on
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    proc = _cli(["case", "list"], f"postgresql+psycopg://postgres@127.0.0.1:{port}/test", tmp_path)
+    proc = outpost(["case", "list"], tmp_path, url=f"postgresql+psycopg://postgres@127.0.0.1:{port}/test")
     assert proc.returncode == 2, proc.stderr
     assert proc.stderr.count("\n") == 1 and "does not answer" in proc.stderr
 
@@ -283,8 +279,7 @@ def test_postgresql_row_lock_held_past_the_lock_timeout_exits_4_and_writes_nothi
         app = make_app(url)  # type: ignore[operator]
         case = app.service.open("leave", "zhao", {"start": "2027-03-01", "end": "2027-03-02"})
         before = dump(url)
-        env = {k: v for k, v in os.environ.items() if not k.startswith("OUTPOST_")}
-        env |= {"OUTPOST_DATABASE_URL": url, "OUTPOST_BUSY_TIMEOUT_MS": "500"}
+        env = cli_env(url, OUTPOST_BUSY_TIMEOUT_MS="500")
         argv = [*OUTPOST, "case", "advance", str(case.id), "approve", "--as", "wang"]
         with psycopg.connect(PG_URL.replace("postgresql+psycopg://", "postgresql://"),
                              options=f"-csearch_path={schema}") as holder:

@@ -3,35 +3,18 @@ masked by `init`, a traceback only with OUTPOST_DEBUG=1, the SMTP password never
 
 from __future__ import annotations
 
-import os
-import socket
-import subprocess
-import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import OUTPOST, PG_URL, dump, local, wait_for
+from tests.conftest import PG_URL, dump, local, outpost, wait_for
 from tests.notifications.conftest import PASSWORD, USER, SmtpServer, _make_cert
+from tests.notifications.conftest import _free_port as free_port
 from tests.test_daemon import due_leave_deadlines, pending_due, spawn, stop
 from workflow.app import App
 
 DB_PASSWORD = "Db-s3cret-Pw-4711"
-
-
-def outpost(args: list[str], cwd: Path, code: str | None = None, **env: str) -> subprocess.CompletedProcess[str]:
-    """`outpost ARGS` as a separate process with no OUTPOST_* setting of this machine, plus `env`; `code` (Python)
-    runs first in the same process."""
-    clean = {k: v for k, v in os.environ.items() if not k.startswith("OUTPOST_")}
-    launcher = [sys.executable, "-c", f"{code}\nfrom workflow.cli import main; main()"] if code else OUTPOST
-    return subprocess.run([*launcher, *args], env=clean | env, cwd=cwd, capture_output=True, text=True, timeout=60)
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 # -- the database password -------------------------------------------------------------------------------------

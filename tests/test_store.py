@@ -12,7 +12,7 @@ import pytest
 from sqlalchemy import text
 
 from store import KNOWN_REVISIONS, MIGRATIONS, SCHEMA_HEAD, migrate, open_store
-from tests.conftest import ORG_FILE, OUTPOST, local
+from tests.conftest import ORG_FILE, local, outpost
 from workflow.app import App
 from workflow.errors import Conflict, SchemaMismatch
 
@@ -92,18 +92,14 @@ def test_the_cli_and_the_daemon_refuse_a_database_newer_than_this_outpost_in_one
                                                                                      tmp_path: Path) -> None:
     """`outpost case list` and `outpost daemon` on a database stamped with a revision this Outpost does not
     know: exit 2, one line on stderr saying the database is newer, no traceback."""
-    import subprocess
 
     migrate(db_url)
     store = open_store(db_url)
     with store.engine.begin() as conn:
         conn.execute(text("UPDATE alembic_version SET version_num = '9999'"))
     store.close()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("OUTPOST_")}
-    env["OUTPOST_DATABASE_URL"] = db_url
     for args in (["case", "list"], ["daemon"]):
-        done = subprocess.run([*OUTPOST, *args], env=env,
-                              cwd=tmp_path, capture_output=True, text=True, timeout=60)
+        done = outpost(args, tmp_path, url=db_url)
         assert done.returncode == 2, (args, done.stderr)
         assert done.stderr.count("\n") == 1 and "Traceback" not in done.stderr, (args, done.stderr)
         assert done.stderr.startswith("outpost: ") and "9999, newer than this Outpost" in done.stderr, done.stderr
