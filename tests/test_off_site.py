@@ -20,6 +20,7 @@ import pytest
 from machines import leave as leave_machine
 from tests.conftest import dump, schema_url
 from tests.test_compliance import compliance
+from tests.test_leave import mails, open_leave
 from workflow.app import App
 from workflow.errors import BadInput, NotFound, NotPermitted, RuleViolation
 from workflow.ports import CaseFilter
@@ -30,10 +31,6 @@ def record(app: App, by: str, start: date, end: date, subject: str = "zhao", rea
            override: str | None = None) -> int:
     params = {"subject": subject, "start": start.isoformat(), "end": end.isoformat(), "reason": reason}
     return app.service.open("off_site", by, params, override=override).id
-
-
-def leave(app: App, who: str, start: date, end: date) -> int:
-    return app.service.open("leave", who, {"start": start.isoformat(), "end": end.isoformat()}).id
 
 
 def days_off(app: App, person: str, year: int = 2027) -> int:
@@ -49,19 +46,15 @@ def reported(app: App, person: str, year: int = 2027) -> int:
     return int(row["off_site_days"])
 
 
-def addresses(app: App, event: str) -> list[str]:
-    return sorted(addr for m in app.store.mails() if m.event == event for addr in m.to)
-
-
 def test_R2_5_recorded_off_site_days_count_toward_the_limit(app: App) -> None:
     """A 100-day trip and a 21-day leave make 121 days in 2027, which pass; one more leave day is refused
     without an override, and the refusal counts the trip. The compliance report shows the same days."""
     trip = record(app, "wang", date(2027, 2, 1), date(2027, 2, 1) + timedelta(days=99))
     assert app.case_view(trip)["state"] == "recorded" and days_off(app, "zhao") == 100
-    first = leave(app, "zhao", date(2027, 7, 1), date(2027, 7, 21))  # 21 days → 121
+    first = open_leave(app, "zhao", date(2027, 7, 1), date(2027, 7, 21))  # 21 days → 121
     app.service.advance(first, "approve", "wang")
     assert days_off(app, "zhao") == 121 and reported(app, "zhao") == 121
-    extra = leave(app, "zhao", date(2027, 9, 1), date(2027, 9, 1))
+    extra = open_leave(app, "zhao", date(2027, 9, 1), date(2027, 9, 1))
     with pytest.raises(RuleViolation, match=r"122 days in 2027 \(121 already\), over the limit of 121") as refused:
         app.service.advance(extra, "approve", "wang")
     assert refused.value.rule_id == "R-2.5"
@@ -188,18 +181,18 @@ def test_R2_5_only_the_offices_people_have_off_site_days(app: App) -> None:
 def test_R2_5_each_off_site_day_is_counted_once(app: App) -> None:
     """A record over days already off site (leave or another record), or already asked for in a pending
     leave, is refused naming the case; adjoining days are fine; and a leave over recorded days is refused."""
-    away = leave(app, "zhao", date(2027, 3, 1), date(2027, 3, 5))
+    away = open_leave(app, "zhao", date(2027, 3, 1), date(2027, 3, 5))
     app.service.advance(away, "approve", "wang")
     with pytest.raises(RuleViolation, match=f"already off site 2027-03-05 – 2027-03-05 \\(case {away}\\)"):
         record(app, "wang", date(2027, 3, 5), date(2027, 3, 6))
-    asked = leave(app, "zhao", date(2027, 4, 1), date(2027, 4, 2))
+    asked = open_leave(app, "zhao", date(2027, 4, 1), date(2027, 4, 2))
     with pytest.raises(RuleViolation, match=f"already asked for 2027-04-02 – 2027-04-02 \\(case {asked}\\)"):
         record(app, "wang", date(2027, 4, 2), date(2027, 4, 3))
     trip = record(app, "wang", date(2027, 3, 6), date(2027, 3, 7))
     with pytest.raises(RuleViolation, match=f"already off site 2027-03-07 – 2027-03-07 \\(case {trip}\\)"):
         record(app, "sun", date(2027, 3, 7), date(2027, 3, 9))
     with pytest.raises(RuleViolation, match=f"R-2.5.*case {trip}"):
-        leave(app, "zhao", date(2027, 3, 7), date(2027, 3, 8))
+        open_leave(app, "zhao", date(2027, 3, 7), date(2027, 3, 8))
     assert days_off(app, "zhao") == 7 and reported(app, "zhao") == 7
 
 
@@ -207,7 +200,7 @@ def test_R2_5_a_cancelled_record_stops_counting(app: App) -> None:
     """`cancel` needs a reason (bad input without one, nothing written); afterwards the days no longer count:
     a leave that the record would have pushed past the limit is approved without an override."""
     trip = record(app, "wang", date(2027, 2, 1), date(2027, 2, 1) + timedelta(days=120))  # 121 days
-    later = leave(app, "zhao", date(2027, 7, 1), date(2027, 7, 3))
+    later = open_leave(app, "zhao", date(2027, 7, 1), date(2027, 7, 3))
     with pytest.raises(RuleViolation, match="124 days in 2027"):
         app.service.advance(later, "approve", "wang")
     before = dump(app.settings.database_url)
@@ -227,9 +220,9 @@ def test_R2_5_the_person_their_director_and_the_clerk_are_told(app: App) -> None
     """Recording and cancelling mail the person, their director and the clerk, never the one who did it
     (as R-2.2 tells the General Office of a director's recorded leave)."""
     case = record(app, "wang", date(2027, 3, 1), date(2027, 3, 3))
-    assert addresses(app, "off_site.recorded") == ["sun@gov.example.org", "zhao@bj.example.org"]
+    assert mails(app, "off_site.recorded") == ["sun@gov.example.org", "zhao@bj.example.org"]
     app.service.advance(case, "cancel", "sun", comment="取消")
-    assert addresses(app, "off_site.cancelled") == ["wang@bj.example.org", "zhao@bj.example.org"]
+    assert mails(app, "off_site.cancelled") == ["wang@bj.example.org", "zhao@bj.example.org"]
     preview = next(m for m in app.store.mails() if m.event == "off_site.recorded")
     assert preview.params["days"] == 3 and preview.params["start"] == "2027-03-01"
 
@@ -238,7 +231,7 @@ def test_R2_4_a_director_away_on_recorded_days_passes_requests_up(app: App) -> N
     """A director away on recorded days is unavailable like a director on leave (R-2.4): a staff request
     made meanwhile goes to the supervising leader."""
     record(app, "sun", date(2027, 1, 4), date(2027, 1, 8), subject="wang")  # the app's clock: 4 January 2027
-    case = leave(app, "zhao", date(2027, 1, 20), date(2027, 1, 21))
+    case = open_leave(app, "zhao", date(2027, 1, 20), date(2027, 1, 21))
     data = app.case_view(case)["data"]
     assert (data["approver_role"], data["route_rule"]) == ("supervising_leader", "R-2.4")
 
@@ -262,7 +255,7 @@ def test_R2_5_two_writers_at_once_cannot_both_pass_the_limit_on_postgresql(
     url = schema_url(pg_schema)
     first, second = make_app(url), make_app(url, org=None)
     spans = [(date(2027, 2, 1), date(2027, 5, 11)), (date(2027, 6, 1), date(2027, 9, 8))]  # 100 days each
-    cases = [leave(first, "zhao", *span) for span in spans] if step == "approve" else []
+    cases = [open_leave(first, "zhao", *span) for span in spans] if step == "approve" else []
     both = threading.Barrier(2)
     counted = leave_machine.presence_excess
 
@@ -327,11 +320,11 @@ def test_R2_5_a_request_and_a_record_for_the_same_day_queued_behind_another_writ
                                          "AND datname = current_database()")).scalar_one())
 
     later: Callable[[], int] = ((lambda: record(other, "wang", *day)) if second == "record" else
-                                (lambda: leave(other, "zhao", *day)))
+                                (lambda: open_leave(other, "zhao", *day)))
     try:
         with holder.connect() as conn:
             conn.execute(text("SELECT id FROM person WHERE id = 'zhao' FOR NO KEY UPDATE"))
-            threads = [threading.Thread(target=write, args=(lambda: leave(first, "zhao", *day),)),
+            threads = [threading.Thread(target=write, args=(lambda: open_leave(first, "zhao", *day),)),
                        threading.Thread(target=write, args=(later,))]
             threads[0].start()
             assert wait_for(lambda: blocked() == 1, 4)
