@@ -74,14 +74,22 @@ def test_R5_5_director_reminded_14_7_3_and_1_days_before_25_June(started: App) -
     assert Counter(mail_to(started, "report.reminder")) == {"wang@bj.example.org": 4, "chen@sz.example.org": 4}
 
 
-def test_R0_3_report_submitted_at_23_59_on_25_June_is_on_time_and_at_00_00_late(started: App) -> None:
-    """"On or before 25 June" ends at 23:59:59 local: BJ at 23:59 is on time, SZ at 00:00 on 26 June is late."""
-    tick(started, 2027, 5, 26, 0, 0)
-    cases = reports(started, "2027-H1")
-    set_time(started, local(2027, 6, 25, 23, 59))
-    started.service.advance(cases["BJ"], "submit", "wang")
-    set_time(started, local(2027, 6, 26, 0, 0))
-    started.service.advance(cases["SZ"], "submit", "chen")
+@pytest.mark.parametrize("period, opens, due, options", [
+    ("2027-H1", (2027, 5, 26), date(2027, 6, 25), None),  # R-5.1
+    ("2027-Y", (2027, 11, 25), date(2027, 12, 25), {"plan": "2028年工作计划"}),  # R-5.2, with next year's plan
+], ids=["H1", "Y"])
+def test_R0_3_R5_2_a_report_submitted_at_23_59_on_its_due_day_is_on_time_and_at_00_00_late(
+        started: App, period: str, opens: tuple[int, int, int], due: date, options: dict[str, str] | None) -> None:
+    """"On or before 25 June" (and 25 December for the Y report) ends at 23:59:59 local: BJ at 23:59 is on
+    time, SZ at 00:00 the next day is late. 25 December 2027 is a Saturday; the date is not moved to a working
+    day."""
+    tick(started, *opens, 0, 0)
+    cases = reports(started, period)
+    assert started.case_view(cases["BJ"])["data"]["due"] == due.isoformat()
+    set_time(started, local(due.year, due.month, due.day, 23, 59))
+    started.service.advance(cases["BJ"], "submit", "wang", options=options)
+    set_time(started, local_midnight(due + timedelta(days=1)))
+    started.service.advance(cases["SZ"], "submit", "chen", options=options)
     assert started.case_view(cases["BJ"])["data"]["late"] is False
     assert started.case_view(cases["SZ"])["data"]["late"] is True
 
@@ -106,20 +114,6 @@ def test_R5_1_half_year_report_is_due_25_June_and_submitted_that_day_is_on_time(
     statuses = {o["office"]: [(r["period"], r["status"], r["late"]) for r in o["reports"]]
                 for o in build(SqlReports(started.store).year_data(2027), local(2027, 6, 26, 0, 0))}
     assert statuses == {"BJ": [("2027-H1", "on_time", False)], "SZ": [("2027-H1", "missing", True)]}
-
-
-def test_R5_2_annual_report_is_due_25_December_and_submitted_that_day_is_on_time(started: App) -> None:
-    """The Y report (with next year's plan) is due on 25 December (R-5.2): submitted at 23:59 on 25 December
-    (a Saturday; the date is not moved to a working day) it is on time; on 26 December at 00:00 it is late."""
-    tick(started, 2027, 11, 25, 0, 0)
-    cases = reports(started, "2027-Y")
-    assert started.case_view(cases["BJ"])["data"]["due"] == "2027-12-25"
-    set_time(started, local(2027, 12, 25, 23, 59))
-    started.service.advance(cases["BJ"], "submit", "wang", options={"plan": "2028年工作计划"})
-    set_time(started, local(2027, 12, 26, 0, 0))
-    started.service.advance(cases["SZ"], "submit", "chen", options={"plan": "2028年工作计划"})
-    assert started.case_view(cases["BJ"])["data"]["late"] is False
-    assert started.case_view(cases["SZ"])["data"]["late"] is True
 
 
 def test_R5_5_overdue_on_26_June_notifies_director_and_supervising_leader(started: App) -> None:
@@ -293,7 +287,7 @@ def test_dry_run_undoes_only_a_failing_deadlines_work_and_goes_on(started: App,
 def test_dry_run_stops_when_sqlite_ends_its_transaction(make_app: Any, sqlite_url: str,
                                                         monkeypatch: pytest.MonkeyPatch) -> None:
     """SQLite ends the whole transaction on a full disk: the savepoint is gone with it and anything after
-    would be committed for real. The dry run stops there (exit 1 through the CLI) and writes nothing."""
+    would be committed for real. The dry run stops there (TransactionLost, exit 1) and writes nothing."""
     from tests.conftest import dump
     from workflow.errors import TransactionLost
 
