@@ -229,6 +229,16 @@ def copy_database(template: Path, folder: Path) -> Path:
     return folder / "outpost.db"
 
 
+def run_cli(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
+    """The real CLI in this process: (exit code, stdout, stderr) of this command alone."""
+    from workflow.cli import run
+
+    capsys.readouterr()
+    rc = run(list(argv))
+    out = capsys.readouterr()
+    return rc, out.out, out.err
+
+
 CLI_NOW = "2027-05-10 02:00:00"  # the CLI's system clock in CLI tests: 10:00 on 10 May 2027 in Beijing
 
 
@@ -240,16 +250,12 @@ def frozen_cli(sqlite_url: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path,
     (exit code, stdout, stderr)."""
     from freezegun import freeze_time
 
-    from workflow.cli import run
 
     point_cli_at(monkeypatch, sqlite_url, tmp_path)
 
     def call(*args: str) -> tuple[int, str, str]:
-        capsys.readouterr()
         with freeze_time(CLI_NOW):
-            rc = run(list(args))
-        out = capsys.readouterr()
-        return rc, out.out, out.err
+            return run_cli(capsys, *args)
 
     assert call("init")[0] == 0
     assert call("org", "load", str(ORG_FILE))[0] == 0

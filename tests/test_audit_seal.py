@@ -17,9 +17,8 @@ import pytest
 from sqlalchemy import create_engine, delete, select, update
 
 from store.tables import CaseRow, DeadlineRow, HistoryRow, MailRow
-from tests.conftest import dump, local, point_cli_at, set_time
+from tests.conftest import dump, local, point_cli_at, run_cli, set_time
 from workflow.app import App
-from workflow.cli import run
 
 history_t = HistoryRow.__table__  # type: ignore[attr-defined]
 cases_t = CaseRow.__table__  # type: ignore[attr-defined]
@@ -43,10 +42,7 @@ def sealed(make_app: Callable[..., App], db_url: str, monkeypatch: pytest.Monkey
     point_cli_at(monkeypatch, db_url, tmp_path, outbox=False)
 
     def cli(*args: str) -> tuple[int, str, str]:
-        capsys.readouterr()
-        rc = run(list(args))
-        out = capsys.readouterr()
-        return rc, out.out, out.err
+        return run_cli(capsys, *args)
 
     rc, out, _err = cli("audit", "seal", "--output", str(tmp_path / "seal.json"))
     assert rc == 0 and "sealed 4 history rows in 3 cases: sha256:" in out

@@ -13,9 +13,9 @@ import pytest
 from icalendar import Calendar
 
 from tests.conftest import OUTPOST, ROOT, local
+from tests.conftest import run_cli as cli
 from tests.notifications.conftest import PASSWORD, USER, SmtpServer, deliver, with_password
 from workflow.app import App
-from workflow.cli import run
 from workflow.outbox import RetryPolicy
 
 # The CLI runs on the real clock: cases are opened in the past, so their mail is due now.
@@ -36,12 +36,6 @@ def cli_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Callable[..., No
             monkeypatch.setenv(key, value)
 
     return point
-
-
-def cli(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
-    code = run(list(argv))
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 def requests(app: App) -> list[int]:
