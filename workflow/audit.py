@@ -36,8 +36,9 @@ class AuditResult:
         return self.problem is None
 
 
-def verify(store: CaseStore, seal: dict[str, Any] | None = None) -> AuditResult:
-    """Every chain recomputed; with a seal, also every sealed row found where the seal counted it."""
+def verify(store: CaseStore, seal: dict[str, Any] | None = None, keep_heads: bool = False) -> AuditResult:
+    """Every chain recomputed; with a seal, also every sealed row found where the seal counted it. With
+    `keep_heads` the result lists every chain's head (for a new seal; a plain verify keeps none in memory)."""
     sealed: dict[int, tuple[int, str]] = dict(_sealed_heads(seal)) if seal is not None else {}
     cases = rows = 0
     heads: dict[str, list[Any]] = {}
@@ -75,7 +76,7 @@ def verify(store: CaseStore, seal: dict[str, Any] | None = None) -> AuditResult:
         if chain and chain[-1].to_state != case.state:
             return AuditResult(cases, rows, f"case {case.id}: state {case.state} does not match its history "
                                             f"({chain[-1].to_state})")
-        if chain:
+        if chain and keep_heads:
             heads[str(case.id)] = [len(chain), prev]
         if case.id in sealed:
             count, head = sealed.pop(case.id)
@@ -102,7 +103,7 @@ def _digest(body: dict[str, Any]) -> str:
 
 def make_seal(store: CaseStore, at: datetime) -> dict[str, Any]:
     """The head of every chain, as verified in the same pass (a broken history is not sealed)."""
-    result = verify(store)
+    result = verify(store, keep_heads=True)
     if not result.ok:
         raise BadInput(f"not sealed: the history is already broken: {result.problem}")
     heads = result.heads
