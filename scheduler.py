@@ -27,7 +27,7 @@ from workflow.errors import BadInput, WorkflowError
 from workflow.timeutil import LOCAL_TZ
 
 if TYPE_CHECKING:
-    from workflow.app import App
+    from outpost.app import App
 
 log = logging.getLogger("outpost.daemon")
 HEARTBEAT_PREFIX = "daemon:"
@@ -112,10 +112,8 @@ class Daemon:
     # -- life cycle ---------------------------------------------------------------------------------------
     def recover_claims(self) -> None:
         """Claims of killed processes on this host go back at start, not after their lease (workflow/orphans.py)."""
-        from workflow.orphans import release_orphaned_claims
-
         try:
-            freed = release_orphaned_claims(self.app.store)
+            freed = self.app.release_orphaned_claims()
         except WorkflowError as exc:  # e.g. database busy: the leases still expire on their own
             log.warning("claims of stopped processes not released: %s", exc)
             return
@@ -181,7 +179,7 @@ class _LogFormatter(logging.Formatter):
 
 
 def setup_logging() -> None:
-    # force: the CLI's terminal handler (workflow/cli.py) gives way to the daemon's log lines
+    # force: the CLI's terminal handler (outpost/cli/__init__.py) gives way to the daemon's log lines
     handler = logging.StreamHandler()
     handler.setFormatter(_LogFormatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     logging.basicConfig(level=logging.INFO, handlers=[handler], force=True)
@@ -191,9 +189,7 @@ def setup_logging() -> None:
 
 def run(app: App, tick_seconds: float | None = None, deliver_seconds: float | None = None) -> int:
     setup_logging()
-    from store import check_schema
-
-    check_schema(app.store)
+    app.check_schema()
     app.policy  # noqa: B018 - validate the policy file before starting
     from notifications.render import validate_templates
 

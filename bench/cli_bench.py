@@ -34,7 +34,7 @@ def setup(folder: Path, cases: int = 5) -> tuple[dict[str, str], int]:
     """A small database; returns the environment for the commands and the id of the case to show."""
     from datetime import datetime
 
-    from workflow.app import App
+    from outpost.app import App
     from workflow.clock import FixedClock
     from workflow.settings import load_settings
     from workflow.timeutil import LOCAL_TZ

@@ -38,7 +38,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from workflow.app import App  # noqa: E402
+from outpost.app import App  # noqa: E402
 from workflow.clock import FixedClock  # noqa: E402
 from workflow.hashing import GENESIS, history_hash  # noqa: E402
 from workflow.settings import load_settings  # noqa: E402
@@ -52,7 +52,7 @@ def outpost_command() -> list[str]:
     script = Path(sys.executable).parent / "outpost"
     if script.exists():
         return [str(script)]
-    return [sys.executable, "-c", "from workflow.cli import main; main()"]
+    return [sys.executable, "-c", "from outpost.cli import main; main()"]
 
 
 def _ts(at: datetime) -> str:

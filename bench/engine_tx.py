@@ -28,7 +28,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from workflow.app import App  # noqa: E402
+from outpost.app import App  # noqa: E402
 from workflow.clock import FixedClock  # noqa: E402
 from workflow.settings import load_settings  # noqa: E402
 from workflow.ticker import TickReport  # noqa: E402

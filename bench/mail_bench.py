@@ -48,7 +48,7 @@ from notifications.delivery import (  # noqa: E402
     wire_data,
 )
 from notifications.render import render  # noqa: E402
-from workflow.app import App  # noqa: E402
+from outpost.app import App  # noqa: E402
 from workflow.clock import FixedClock  # noqa: E402
 from workflow.settings import load_settings  # noqa: E402
 from workflow.timeutil import LOCAL_TZ  # noqa: E402

@@ -100,7 +100,7 @@ def _one_case(app: Any, clock: Any, owner: str, who: str, office: str, k: int) -
 
 
 def _worker(url: str, worker: int, workers: int, cases: int, barrier: Any, out: Any) -> None:
-    from workflow.app import App
+    from outpost.app import App
     from workflow.clock import FixedClock
 
     try:
@@ -131,7 +131,7 @@ def run_once(workers: int, cases: int) -> dict[str, Any]:
     """One fresh schema, `workers` processes × `cases` cases each. Transactions per second + checks."""
     from sqlalchemy import text
 
-    from workflow.app import App
+    from outpost.app import App
     from workflow.clock import FixedClock
 
     schema = f"outpost_bench_{os.getpid()}_{uuid.uuid4().hex[:8]}"

@@ -72,7 +72,7 @@ def workload(target: str, n: int) -> None:
         import engine_tx
         import pg_bench
 
-        from workflow.app import App
+        from outpost.app import App
         from workflow.clock import FixedClock
 
         reason = pg_bench.available()
@@ -142,7 +142,7 @@ def importtime(top: int) -> str:
 
     with tempfile.TemporaryDirectory() as tmp:
         env, case_id = cli_bench.setup(Path(tmp))
-        cmd = [sys.executable, "-c", "from workflow.cli import main; main()", "case", "show", str(case_id)]
+        cmd = [sys.executable, "-c", "from outpost.cli import main; main()", "case", "show", str(case_id)]
         subprocess.run(cmd, env=env, cwd=tmp, capture_output=True)  # byte-code caches
         done = subprocess.run([sys.executable, "-X", "importtime", *cmd[1:]], env=env, cwd=tmp,
                               capture_output=True, text=True)

@@ -39,7 +39,34 @@ from workflow.outbox import DeliveryReport, Outbox, RetryPolicy
 from workflow.settings import Settings, SmtpSettings
 
 if TYPE_CHECKING:
-    from workflow.app import App
+    from workflow.clock import Clock
+    from workflow.policy import Policy
+    from workflow.ports import CaseStore
+    from workflow.service import CaseService
+
+
+class Parts(Protocol):
+    """What delivery is given by the composition root (outpost/app.py): the outbox, the settings (sender,
+    SMTP transport), the policy (retry back-off, claim lease), the clock, the store (to read the
+    organisation) and the case service (which actions a recipient may still take)."""
+
+    @property
+    def settings(self) -> Settings: ...
+
+    @property
+    def policy(self) -> Policy: ...
+
+    @property
+    def clock(self) -> Clock: ...
+
+    @property
+    def store(self) -> CaseStore: ...
+
+    @property
+    def service(self) -> CaseService: ...
+
+    @property
+    def mailbox(self) -> Outbox: ...
 
 log = logging.getLogger("outpost.mail")
 
@@ -308,13 +335,11 @@ def new_owner() -> str:
     return f"mail:{owner_scope()}:{os.getpid()}:{uuid.uuid4().hex[:12]}"[:128]
 
 
-def outbox_for(app: App) -> Outbox:
-    from store.mailbox import SqlMailbox
-
-    return SqlMailbox(app.store)
+def outbox_for(app: Parts) -> Outbox:
+    return app.mailbox
 
 
-def load_org(app: App) -> Org:
+def load_org(app: Parts) -> Org:
     with app.store.transaction(write=False) as tx:
         org: Org = tx.org()
     return org
@@ -326,7 +351,7 @@ OVERRIDE_MARK = "+override"  # in ActionFilter's answer: the action needs --over
 class ActionFilter:
     """Which of a mail's actions its recipient may take *now* (a decided case invites nobody)."""
 
-    def __init__(self, app: App | None) -> None:
+    def __init__(self, app: Parts | None) -> None:
         self.app = app
         self._cache: dict[tuple[int, str, tuple[str, ...]], list[str] | None] = {}
 
@@ -441,7 +466,7 @@ class _Ahead:
         return found
 
 
-def deliver_pass(app: App, now: datetime | None = None, should_stop: Callable[[], bool] | None = None, *,
+def deliver_pass(app: Parts, now: datetime | None = None, should_stop: Callable[[], bool] | None = None, *,
                  transport: Transport | None = None, outbox: Outbox | None = None,
                  batch: int = BATCH, lease: timedelta | None = None, limit: int | None = None) -> DeliveryReport:
     """Deliver every due queued row once (up to `limit`); returns what happened.
@@ -564,7 +589,7 @@ class Preview:
                 "deadline": self.deadline.id if self.deadline else None}
 
 
-def preview(app: App, case_id: int, lang: str | None = None) -> Preview | None:
+def preview(app: Parts, case_id: int, lang: str | None = None) -> Preview | None:
     """The case's next mail as it would be sent: its newest queued one, or else the one its next pending
     deadline will queue (rehearsed, nothing written); None when neither exists."""
     with app.store.transaction(write=False) as tx:

@@ -17,6 +17,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from functools import lru_cache
+from pathlib import Path
 from typing import Any
 
 import jinja2
@@ -37,16 +38,6 @@ CONTEXT_NAMES = frozenset({
     "subject_name", "period", "rule", "recipient", "recipient_name", "due", "event_on", "actions",
     "commands", "show_command", "params",
 })
-
-PROCESS_NAMES: dict[str, dict[str, str]] = {
-    "zh": {"leave": "离岗请假", "matter": "重大事项", "departure_audit": "离任审计", "report": "工作报告",
-           "fin_statement": "财务报表", "annual_audit": "年度财务审计", "info_quota": "信息报送",
-           "investment": "招商引资", "off_site": "离开驻地登记"},
-    "en": {"leave": "leave from post", "matter": "major matter", "departure_audit": "departure audit",
-           "report": "work report", "fin_statement": "financial statement", "annual_audit": "annual audit",
-           "info_quota": "information quota", "investment": "investment promotion", "off_site": "off-site days"},
-}
-
 
 class TemplateProblem(DefinitionError):
     """Mail templates are missing or broken (found at start, or when a mail is rendered)."""
@@ -98,10 +89,19 @@ class Rendered:
     due: When | None
 
 
+def template_dirs() -> list[str]:
+    """Where templates are found: each registered process's own folder (`machines/<process>/templates/`),
+    then the shared layouts here. Event names begin with their process's name, so they never collide."""
+    from workflow import registry
+
+    homes = {str(d.home / "templates") for d in registry.definitions() if d.home is not None}
+    return [*sorted(homes), str(Path(__file__).parent / "templates")]
+
+
 @lru_cache(maxsize=1)
 def environment() -> jinja2.Environment:
     return jinja2.Environment(
-        loader=jinja2.PackageLoader("notifications", "templates"),
+        loader=jinja2.FileSystemLoader(template_dirs()),
         undefined=jinja2.StrictUndefined,
         autoescape=jinja2.select_autoescape(enabled_extensions=("html",), default_for_string=False,
                                             default=False),
@@ -145,6 +145,14 @@ def get_template(env: jinja2.Environment, name: str) -> jinja2.Template:
     """A compiled template (`jinja2.TemplateNotFound` when there is none)."""
     found = _compiled(env).get(name)
     return found if found is not None else _compile(env, name)
+
+
+@lru_cache(maxsize=4)
+def process_names(lang: str) -> dict[str, str]:
+    """What people call each process in `lang`, from the registry (each definition's `names`)."""
+    from workflow import registry
+
+    return registry.names_in(lang)
 
 
 def one_line(text: str) -> str:
@@ -197,7 +205,7 @@ def context(mail: Mail, org: Org | None = None, lang: str | None = None,
         "event": mail.event,
         "case": case,
         "process": process,
-        "process_name": PROCESS_NAMES.get(lang, {}).get(process, process),
+        "process_name": process_names(lang).get(process, process),
         "office": office,
         "office_name": office_row.name if office_row else (office or ""),
         "state": p.get("state"),

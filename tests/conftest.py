@@ -18,7 +18,7 @@ from typing import Any
 
 import pytest
 
-from workflow.app import App
+from outpost.app import App
 from workflow.clock import FixedClock
 from workflow.settings import load_settings
 from workflow.timeutil import LOCAL_TZ
@@ -30,7 +30,7 @@ PG_URL = os.environ.get("OUTPOST_TEST_PG_URL", "postgresql+psycopg://postgres@12
 _pg_state: dict[str, Any] = {}
 
 
-OUTPOST = [sys.executable, "-c", "from workflow.cli import main; main()"]  # the CLI as its own process
+OUTPOST = [sys.executable, "-c", "from outpost.cli import main; main()"]  # the CLI as its own process
 
 
 def cli_env(url: str | None = None, **extra: str) -> dict[str, str]:
@@ -46,7 +46,7 @@ def outpost(args: list[str], cwd: Path, code: str | None = None, url: str | None
             **env: str) -> subprocess.CompletedProcess[str]:
     """`outpost ARGS` as a separate process on `url`, with no OUTPOST_* setting of this machine but `env`;
     `code` (Python) runs first in the same process."""
-    launcher = [sys.executable, "-c", f"{code}\nfrom workflow.cli import main; main()"] if code else OUTPOST
+    launcher = [sys.executable, "-c", f"{code}\nfrom outpost.cli import main; main()"] if code else OUTPOST
     return subprocess.run([*launcher, *args], env=cli_env(url, **env), cwd=cwd, capture_output=True, text=True,
                           timeout=60)
 
@@ -231,7 +231,7 @@ def copy_database(template: Path, folder: Path) -> Path:
 
 def run_cli(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
     """The real CLI in this process: (exit code, stdout, stderr) of this command alone."""
-    from workflow.cli import run
+    from outpost.cli import run
 
     capsys.readouterr()
     rc = run(list(argv))

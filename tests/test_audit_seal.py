@@ -16,9 +16,9 @@ from pathlib import Path
 import pytest
 from sqlalchemy import create_engine, delete, select, update
 
+from outpost.app import App
 from store.tables import CaseRow, DeadlineRow, HistoryRow, MailRow
 from tests.conftest import dump, local, point_cli_at, run_cli, set_time
-from workflow.app import App
 
 history_t = HistoryRow.__table__  # type: ignore[attr-defined]
 cases_t = CaseRow.__table__  # type: ignore[attr-defined]

@@ -16,10 +16,10 @@ from typing import Any
 import pytest
 from sqlalchemy import Connection, Engine, create_engine, delete, insert, select, update
 
+from outpost.app import App
+from outpost.cli import run
 from store.tables import CaseRow, HistoryRow
 from tests.conftest import local, point_cli_at, set_time
-from workflow.app import App
-from workflow.cli import run
 from workflow.hashing import history_hash
 
 history_t = HistoryRow.__table__  # type: ignore[attr-defined]

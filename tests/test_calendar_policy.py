@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 
+from outpost.app import App
+from outpost.cli import run
 from tests.conftest import NOTICE_2027, local
-from workflow.app import App
 from workflow.calendar import WorkCalendar
-from workflow.cli import run
 from workflow.errors import BadInput
 from workflow.holidays import parse_notice
 from workflow.policy import load_policy
@@ -157,7 +157,7 @@ def test_a_failing_deadline_is_retried_then_marked_failed_and_shown(app: App) ->
         for minutes in (0, 1, 3, 7, 15):
             report = app.ticker.tick(at.replace(minute=minutes))
             assert [f["case"] for f in report.failed] in ([case.id], [])
-        from workflow.status import gather
+        from outpost.status import gather
 
         failed = gather(app)["failed_deadlines"]
         assert [f["kind"] for f in failed] == ["remind_approver"]

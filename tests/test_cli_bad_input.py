@@ -1,7 +1,7 @@
 """Bad input through the real `outpost` CLI: exit 2, one line on stderr, no traceback, nothing written.
 
 Refusals by a rule exit 3 and name the rule; an uninitialised database asks for `outpost init`; `init`
-and `org load` are idempotent. Runs in-process through `workflow.cli.run` and, for a few cases, as real
+and `org load` are idempotent. Runs in-process through `outpost.cli.run` and, for a few cases, as real
 processes of the console script. The CLI takes the system clock, so every leave date lies in year `Y`.
 """
 
@@ -19,8 +19,8 @@ from typing import Any
 import pytest
 from sqlalchemy import MetaData, create_engine, inspect, select
 
+from outpost.cli import run
 from tests.conftest import ORG_FILE, OUTPOST, cli_env, dump, point_cli_at
-from workflow.cli import run
 
 ORG_TEXT = ORG_FILE.read_text(encoding="utf-8")
 

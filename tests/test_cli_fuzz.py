@@ -11,7 +11,7 @@ mixed with real ids and names so that the deeper code runs too. Each run must:
 - on exit 2, 3 or 4, leave every row of the database as it was (the one exception, by R-3.3, is the
   compliance incident recorded when a director records the execution of an unapproved matter).
 
-The CLI runs in-process (`workflow.cli.run`) against a SQLite file built once per module with the example
+The CLI runs in-process (`outpost.cli.run`) against a SQLite file built once per module with the example
 organisation and a few cases of several processes; before each example the database is restored from a
 pristine copy. It takes the system clock, so the set-up uses the same time. Its streams are set up as
 Python sets them up under a UTF-8 locale (stdout strict, stderr backslashreplace), and no SMTP server is
@@ -42,11 +42,11 @@ import typer
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from outpost.app import App
+from outpost.cli import app as cli_app
+from outpost.cli import run
 from tests.conftest import NOTICE_2027, ORG_FILE, dump
 from workflow import registry
-from workflow.app import App
-from workflow.cli import app as cli_app
-from workflow.cli import run
 from workflow.clock import FixedClock
 from workflow.ports import CaseFilter
 from workflow.settings import load_settings
@@ -90,10 +90,10 @@ def all_commands() -> list[Command]:
     found: list[Command] = []
 
     def walk(cmd: Any, path: tuple[str, ...]) -> None:
-        subs = getattr(cmd, "commands", None)
-        if subs is not None:
-            for name in sorted(subs):
-                walk(subs[name], (*path, name))
+        if hasattr(cmd, "list_commands"):  # a group: its own commands and, at the root, the processes' own
+            ctx = typer.Context(cmd)
+            for name in sorted(cmd.list_commands(ctx)):
+                walk(cmd.get_command(ctx, name), (*path, name))
             return
         params = tuple(
             Param(opts=tuple(p.opts), option=p.param_type_name == "option", flag=bool(getattr(p, "is_flag", False)),
@@ -108,7 +108,10 @@ def all_commands() -> list[Command]:
 
 COMMANDS = all_commands()
 FUZZED = [c for c in COMMANDS if c.path not in SKIPPED]
+PROCESS_OPTIONS = sorted({o.flag for name in registry.names() for o in registry.latest(name).options})
+# the processes' own options of `case open|advance` (declared in their folders) are fuzzed too
 ALL_OPTIONS = sorted({o for c in COMMANDS for p in c.params if p.option for o in p.opts}
+                     | {o.flag for name in registry.names() for o in registry.latest(name).options}
                      | {"--config", "--database-url", "--help"})
 
 
@@ -498,8 +501,10 @@ SEEDS: dict[tuple[str, ...], list[list[str]]] = {
 
 
 def budget(command: Command) -> int:
-    """Examples per command: more for commands with more parameters (about 150 in all)."""
-    return 3 + len(command.params)
+    """Examples per command: more for commands with more parameters (about 150 in all); `case open` and
+    `case advance` also take the processes' own options."""
+    extra = len(PROCESS_OPTIONS) if command.path in (("case", "open"), ("case", "advance")) else 0
+    return 3 + len(command.params) + extra // 2
 
 
 # -- tests -------------------------------------------------------------------------------------------

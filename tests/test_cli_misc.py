@@ -11,9 +11,9 @@ from typing import Any
 
 import pytest
 
+from outpost.app import App
+from outpost.cli import run
 from tests.conftest import OUTPOST, dump
-from workflow.app import App
-from workflow.cli import run
 from workflow.ports import CaseFilter
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -5,11 +5,11 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
+from outpost.app import App
 from tests.conftest import outpost
-from workflow.app import App
 
 # a warning logged while `outpost status` runs (planted in the process under test)
-WARN = ("import logging, workflow.status as s\n_gather = s.gather\n"
+WARN = ("import logging, outpost.status as s\n_gather = s.gather\n"
         "def gather(app):\n    logging.getLogger('outpost.ticker').warning('something to know')\n"
         "    return _gather(app)\n"
         "s.gather = gather")

@@ -12,9 +12,9 @@ import pytest
 
 from machines.info_quota import accept_item, add_item
 from machines.investment import add_investment
+from outpost.app import App
 from store.reports import SqlReports
 from tests.conftest import local, set_time
-from workflow.app import App
 from workflow.compliance import Incident, YearData, build, ranking
 from workflow.errors import RuleViolation
 from workflow.model import Case, Office, OffSite, Org, Person

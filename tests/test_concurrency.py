@@ -21,9 +21,9 @@ from typing import Any
 import pytest
 from sqlalchemy import create_engine, text
 
+from outpost.app import App
+from outpost.cli import run
 from tests.conftest import ORG_FILE, cli_env, dump, point_cli_at
-from workflow.app import App
-from workflow.cli import run
 from workflow.errors import Conflict
 from workflow.model import Case, OffSite
 from workflow.service import CaseService
@@ -34,12 +34,12 @@ START, END = "2027-03-01", "2027-03-10"  # wang, director, 10 days: the supervis
 # these tests run, in 2027's twin year (same weekdays, not a leap year, Monday–Friday by R-0.6).
 CLI_START, CLI_END = "2083-03-01", "2083-03-10"
 
-# The CLI as the console script runs it (`workflow.cli.run` is what `outpost` calls), but with the heavy
+# The CLI as the console script runs it (`outpost.cli.run` is what `outpost` calls), but with the heavy
 # imports done before a barrier, so that the four processes really reach the database at the same time.
 LAUNCHER = r"""
 import sys, time
 from pathlib import Path
-import machines.leave, store, workflow.app, workflow.cli, workflow.service
+import machines.leave, store, outpost.app, outpost.cli, workflow.service
 ready, go = Path(sys.argv[1]), Path(sys.argv[2])
 ready.touch()
 limit = time.monotonic() + 120
@@ -47,7 +47,7 @@ while not go.exists():
     if time.monotonic() > limit:
         sys.exit(99)
     time.sleep(0.0005)
-sys.exit(workflow.cli.run(sys.argv[3:]))
+sys.exit(outpost.cli.run(sys.argv[3:]))
 """
 
 

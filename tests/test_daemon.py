@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 
+from outpost.app import App
 from tests.conftest import OUTPOST, local, outpost, private_pg_schema, run_daemon_in_process, schema_url, wait_for
-from workflow.app import App
 
 FIRED = re.compile(r"fired deadline (\d+) ")
 
@@ -163,7 +163,7 @@ def test_daemon_stopped_with_sigint_exits_0_within_5s_after_showing_a_fresh_hear
         make_app: Callable[..., App], sqlite_url: str, tmp_path: Path) -> None:
     """While a daemon process runs, `outpost status --json` lists it (its pid, alive, a heartbeat seconds old);
     SIGINT stops it like SIGTERM: exit 0 within 5 s, claims released, and status no longer lists it."""
-    from workflow.status import gather
+    from outpost.status import gather
 
     app = make_app(sqlite_url, at=local(2026, 11, 2, 10, 0))
     due_leave_deadlines(app, 10)

@@ -23,10 +23,10 @@ from hypothesis.stateful import (
     run_state_machine_as_test,
 )
 
+from outpost.app import App
+from outpost.cli import run
 from tests.conftest import ORG_FILE, local, point_cli_at, set_time
 from tests.walks import CaseWalk
-from workflow.app import App
-from workflow.cli import run
 from workflow.definition import Transition
 from workflow.errors import BadInput, NotFound, NotPermitted, RuleViolation, WorkflowError
 from workflow.model import Case

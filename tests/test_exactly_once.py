@@ -18,10 +18,10 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import text
 
+from outpost.app import App
 from store.deadlines import SqlDeadlineQueue
 from tests.conftest import local
 from tests.test_daemon import due_leave_deadlines
-from workflow.app import App
 from workflow.errors import Busy
 from workflow.ticker import TickReport
 

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from outpost.app import App
 from tests.conftest import (
     OUTPOST,
     cli_env,
@@ -25,7 +26,6 @@ from tests.conftest import (
     set_time,
     wait_for,
 )
-from workflow.app import App
 
 
 def hold_write_lock(path: Path, seconds: float, ready: threading.Event,

@@ -35,10 +35,10 @@ from aiosmtpd.smtp import SMTP
 from sqlalchemy import text
 
 from notifications.message import message_id_header
+from outpost.app import App
 from tests.conftest import local
 from tests.notifications.conftest import _free_port as free_port
 from workflow import registry
-from workflow.app import App
 from workflow.timeutil import LOCAL_TZ
 
 DAEMON = "daemon --tick-seconds 0.3 --deliver-seconds 0.3"
@@ -51,7 +51,7 @@ import os, sys
 import notifications.delivery, scheduler, store.sql
 from notifications.render import validate_templates
 from workflow import registry
-from workflow.cli import run
+from outpost.cli import run
 registry.load_machines()
 validate_templates()
 while line := sys.stdin.readline():

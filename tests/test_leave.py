@@ -9,8 +9,8 @@ from typing import Any
 
 import pytest
 
+from outpost.app import App
 from tests.conftest import local, set_time
-from workflow.app import App
 from workflow.errors import NotPermitted, RuleViolation
 from workflow.ports import CaseFilter
 
@@ -425,8 +425,8 @@ def test_triggers_without_as_names_who_may_act_now(app: App, monkeypatch: pytest
     """`case triggers CASE` without --as says who may act and with which triggers (permission only; with
     --as the rules are asked too): the approver and the requester while pending; after R-2.8's escalation
     the supervising leader too; nobody once the leave is rejected. Daemon triggers are never listed."""
+    from outpost.cli import run
     from tests.conftest import point_cli_at
-    from workflow.cli import run
 
     case = open_leave(app, "zhao", date(2027, 3, 1), date(2027, 3, 2))
 

@@ -27,10 +27,10 @@ from hypothesis.stateful import (
 )
 from sqlalchemy import create_engine, select
 
+from outpost.app import App
 from store.tables import metadata
 from tests.conftest import ORG_FILE, copy_database, local
 from workflow import registry
-from workflow.app import App
 from workflow.clock import FixedClock
 from workflow.errors import BadInput, RuleViolation, WorkflowError
 from workflow.model import Case

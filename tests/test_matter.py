@@ -24,10 +24,10 @@ from hypothesis.stateful import (
 )
 
 from machines.matter import CATEGORIES, PROHIBITED
+from outpost.app import App
+from outpost.cli import run
 from tests.conftest import dump, local, point_cli_at, set_time
 from tests.walks import CaseWalk
-from workflow.app import App
-from workflow.cli import run
 from workflow.errors import BadInput, NotPermitted, RuleViolation, WorkflowError
 from workflow.timeutil import LOCAL_TZ
 

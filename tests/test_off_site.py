@@ -18,10 +18,10 @@ from typing import Any
 import pytest
 
 from machines import leave as leave_machine
+from outpost.app import App
 from tests.conftest import dump, schema_url
 from tests.test_compliance import compliance
 from tests.test_leave import mails, open_leave
-from workflow.app import App
 from workflow.errors import BadInput, NotFound, NotPermitted, RuleViolation
 from workflow.ports import CaseFilter
 from workflow.timeutil import overlap_days

@@ -20,11 +20,11 @@ from pathlib import Path
 import pytest
 
 from notifications.delivery import new_owner
+from outpost.app import App
 from store.mailbox import SqlMailbox
 from tests.conftest import local, wait_for
 from tests.test_daemon import due_leave_deadlines, pending_due, spawn, stop
-from workflow.app import App
-from workflow.orphans import is_gone, owner_process, process_scope, release_orphaned_claims
+from workflow.orphans import is_gone, owner_process, process_scope
 from workflow.ticker import make_owner
 
 NOW = local(2026, 11, 20, 0, 0)  # the requests of 2 Nov are long due
@@ -91,7 +91,7 @@ def test_a_live_daemon_in_another_pid_namespace_with_the_same_hostname_keeps_its
             app = make_app(sqlite_url, at=local(2026, 11, 2, 10, 0))
             due_leave_deadlines(app, 2)
             assert len(app.ticker.queue.claim(owner, NOW, LEASE, 10)) == 4
-            assert release_orphaned_claims(app.store).owners == ()
+            assert app.release_orphaned_claims().owners == ()
             assert app.ticker.queue.claim("next", NOW, LEASE, 10) == []  # still the holder's
         finally:
             holder.kill()
@@ -112,14 +112,14 @@ def test_claims_of_a_killed_process_are_released_and_fire_at_once(make_app: Call
     live_mail = [m.id for m in mailbox.claim(f"mail:{host}:{os.getpid()}:00000002", NOW, timedelta(minutes=15), 3)]
     assert len(mail_ids) == len(live_mail) == 3
 
-    freed = release_orphaned_claims(app.store)
+    freed = app.release_orphaned_claims()
 
     assert freed.owners == tuple(sorted((dead, dead_mail)))
     assert (freed.deadlines, freed.mails) == (4, 3)
     assert {d.id for d in queue.claim("next", NOW, LEASE, 100)} == set(held[dead])  # free again; the rest not
     again = {m.id for m in mailbox.claim("mail:next", NOW, timedelta(minutes=15), 100)}
     assert set(mail_ids) <= again and not set(live_mail) & again
-    assert release_orphaned_claims(app.store).owners == ()  # nothing left to give back
+    assert app.release_orphaned_claims().owners == ()  # nothing left to give back
 
 
 @pytest.mark.slow

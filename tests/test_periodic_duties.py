@@ -24,10 +24,10 @@ from sqlalchemy import func, select
 
 from machines.info_quota import accept_item, add_item
 from machines.investment import add_investment, grade, parse_amount, parse_credits
+from outpost.app import App
 from store.tables import metadata
 from tests.conftest import ORG_FILE, copy_database, local, set_time
 from workflow import registry
-from workflow.app import App
 from workflow.clock import FixedClock
 from workflow.errors import BadInput, NotFound, NotPermitted, RuleViolation, WorkflowError
 from workflow.model import Person
@@ -212,8 +212,8 @@ def test_R6_1_cli_assess_with_a_score_out_of_range_exits_3_and_in_range_0(
     `--score 95` assesses it (exit 0)."""
     from freezegun import freeze_time
 
+    from outpost.cli import run
     from tests.conftest import point_cli_at
-    from workflow.cli import run
 
     app = make_app(sqlite_url)
     tick(app, 2027, 1, 4, 9, 0)

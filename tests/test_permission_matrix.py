@@ -36,9 +36,9 @@ import pytest
 
 from machines.info_quota import add_item
 from machines.investment import add_investment
+from outpost.app import App
 from tests.conftest import ORG_FILE, local, set_time
 from workflow import registry
-from workflow.app import App
 from workflow.clock import FixedClock
 from workflow.definition import Transition
 from workflow.errors import BadInput, NotPermitted, RuleViolation

@@ -11,9 +11,9 @@ from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import initialize, rule, run_state_machine_as_test
 
+from outpost.app import App
 from tests.conftest import local, set_time
 from tests.walks import CaseWalk
-from workflow.app import App
 from workflow.definition import Transition
 from workflow.errors import NotPermitted, RuleViolation, WorkflowError
 from workflow.model import Case
@@ -339,8 +339,8 @@ def test_dry_run_reports_a_period_that_cannot_open_as_the_tick_does(started: App
 def test_dry_run_through_the_cli_says_nothing_was_written(started: App, monkeypatch: pytest.MonkeyPatch,
                                                           capsys: pytest.CaptureFixture[str]) -> None:
     """The text output names the cases a real tick would open, and its last line counts what would happen."""
+    from outpost.cli import run
     from tests.conftest import point_cli_at
-    from workflow.cli import run
 
     point_cli_at(monkeypatch, started.settings.database_url, started.settings.outbox_dir.parent)
     assert run(["tick", "--at", "2027-06-01T10:00", "--dry-run"]) == 0

@@ -8,11 +8,11 @@ from pathlib import Path
 
 import pytest
 
+from outpost.app import App
 from tests.conftest import PG_URL, dump, local, outpost, wait_for
 from tests.notifications.conftest import PASSWORD, USER, SmtpServer, _make_cert
 from tests.notifications.conftest import _free_port as free_port
 from tests.test_daemon import due_leave_deadlines, pending_due, spawn, stop
-from workflow.app import App
 
 DB_PASSWORD = "Db-s3cret-Pw-4711"
 
@@ -52,7 +52,7 @@ def test_init_masks_a_password_given_as_a_query_parameter(pg_schema: str, tmp_pa
 # -- internal errors -------------------------------------------------------------------------------------------
 # A bug planted in the process under test: `outpost status` meets a ZeroDivisionError, an error type
 # Outpost never raises on purpose, so the CLI's last-resort handler is what answers.
-BUG = "import workflow.status\nworkflow.status.gather = lambda app: 1 // 0"
+BUG = "import outpost.status\noutpost.status.gather = lambda app: 1 // 0"
 ONE_LINE = ("outpost: internal error: ZeroDivisionError: integer division or modulo by zero "
             "(set OUTPOST_DEBUG=1 for details)")
 
@@ -71,7 +71,7 @@ def test_an_internal_error_is_one_line_and_the_traceback_only_comes_with_outpost
     lines = debugged.stderr.splitlines()
     assert lines[0] == "Traceback (most recent call last):", debugged.stderr
     assert "ZeroDivisionError: integer division or modulo by zero" in lines and lines[-1] == ONE_LINE
-    assert any("workflow/cli.py" in line and "status" in line for line in lines), debugged.stderr
+    assert any("outpost/cli/__init__.py" in line and "status" in line for line in lines), debugged.stderr
 
 
 @pytest.mark.parametrize("url", [

@@ -11,9 +11,9 @@ from pathlib import Path
 import pytest
 from sqlalchemy import text
 
+from outpost.app import App
 from store import KNOWN_REVISIONS, MIGRATIONS, SCHEMA_HEAD, migrate, open_store
 from tests.conftest import ORG_FILE, local, outpost
-from workflow.app import App
 from workflow.errors import Conflict, SchemaMismatch
 
 
@@ -173,7 +173,7 @@ def test_the_cli_and_the_store_do_not_import_sqlmodel_or_the_postgresql_dialect(
     import subprocess
     import sys
 
-    code = ("import sys; from workflow.cli import run; import store.sql, workflow.app; "
+    code = ("import sys; from outpost.cli import run; import store.sql, outpost.app; "
             "bad = [m for m in ('sqlmodel', 'sqlalchemy.orm', 'sqlalchemy.dialects.postgresql') if m in sys.modules]; "
             "print(','.join(bad))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)

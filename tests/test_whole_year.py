@@ -45,9 +45,9 @@ import pytest
 
 from machines.info_quota import accept_item, add_item
 from machines.investment import add_investment
+from outpost.app import App
 from store.reports import SqlReports
 from tests.conftest import ORG_FILE, local, point_cli_at, set_time
-from workflow.app import App
 from workflow.compliance import build
 from workflow.errors import RuleViolation
 from workflow.ports import CaseFilter
@@ -457,7 +457,7 @@ def test_a_whole_year_of_two_offices(app: App, monkeypatch: pytest.MonkeyPatch, 
     assert app.verify().ok
     from freezegun import freeze_time
 
-    from workflow.cli import run
+    from outpost.cli import run
 
     point_cli_at(monkeypatch, app.settings.database_url, tmp_path)
     capsys.readouterr()

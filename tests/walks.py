@@ -18,9 +18,9 @@ from typing import Any, ClassVar
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, rule
 
+from outpost.app import App
 from tests.conftest import ORG_FILE, local
 from workflow import registry
-from workflow.app import App
 from workflow.clock import FixedClock
 from workflow.definition import Transition
 from workflow.model import Case

@@ -12,6 +12,7 @@ import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from transitions import Machine
@@ -120,6 +121,48 @@ class OpenPlan:
 
 Opener = Callable[["Ctx"], OpenPlan]
 
+OPTION_KINDS = ("text", "date", "amount", "number", "id", "person", "multi")
+
+
+@dataclass(frozen=True)
+class Option:
+    """An option a person gives (`case open`, `case advance`, a process's own command), with the help the
+    CLI and the web show. `name` is the key the definition reads (`event_date` is `--event-date`)."""
+
+    name: str
+    help: str
+    kind: str = "text"  # how the front doors ask for it; the definition still checks the value itself
+    required: bool = False
+
+    @property
+    def flag(self) -> str:
+        return "--" + self.name.replace("_", "-")
+
+
+@dataclass(frozen=True)
+class CommandResult:
+    """What a process's own command returns: its JSON (`--json`) and the line a person reads."""
+
+    json: Any
+    text: str
+
+
+@dataclass(frozen=True)
+class Command:
+    """A command of a process's own, beside `case open|advance` (`outpost info add`, `outpost budget set`).
+
+    `run(service, options)` gets the case service and the options by name (`as_` is the acting person);
+    it changes things only through the service, in one transaction, and returns a `CommandResult`."""
+
+    group: str
+    name: str
+    help: str
+    run: Callable[[Any, dict[str, Any]], CommandResult]
+    options: tuple[Option, ...] = ()
+    arguments: tuple[Option, ...] = ()  # positional, in order
+    group_help: str = ""
+    acts: bool = True  # needs `--as PERSON`
+
 
 class _Token:
     """The object a shared Machine moves: it only has a state."""
@@ -148,6 +191,17 @@ class ProcessDefinition:
     periodic: bool = False  # cases created by the daemon, not by a person
     periods: Callable[[int, Any], list[Period]] | None = None  # (year, policy) → that year's periods
     events: tuple[str, ...] = ()  # mail events sent by deadline handlers (notices declare their own)
+    # The process's folder (`machines/<process>/`): its mail templates (`templates/<lang>/`) and its policy
+    # defaults (`policy.toml`) are found there through the registry; nothing outside the folder lists them.
+    home: Path | None = None
+    names: Mapping[str, str] = field(default_factory=dict)  # what people call the process, by language
+    # (earlier, later, why): policy keys of this process whose order the regulation implies (a reminder
+    # after the escalation it should precede is a typo the daemon would silently act on)
+    policy_order: tuple[tuple[str, str, str], ...] = ()
+    # What people type: every option of `case open` and of this process's triggers, with its help. A name in
+    # `open_options` or a transition's `options` that is not here is internal (the daemon's, a command's).
+    options: tuple[Option, ...] = ()
+    commands: tuple[Command, ...] = ()  # the process's own commands (`info add`, `budget set`, …)
     machine: Machine = field(init=False, repr=False)
     _by_trigger: dict[str, dict[str, Transition]] = field(init=False, repr=False)
 
@@ -275,6 +329,19 @@ class ProcessDefinition:
                     errors.append(f"deadline {d.kind!r} fires {trig!r}, which does not leave {d.state!r}")
             elif d.action not in self.handlers:
                 errors.append(f"deadline {d.kind!r} has unknown action {d.action!r}")
+        if self.home is not None:
+            for lang in ("zh", "en"):
+                if not self.names.get(lang):
+                    errors.append(f"no {lang} name (names={{'zh': …, 'en': …}}): mail would show {self.name!r}")
+        catalogue = [o.name for o in self.options]
+        if len(set(catalogue)) != len(catalogue):
+            errors.append("an option is declared twice")
+        for o in self.options:
+            if not _NAME.fullmatch(o.name) or o.kind not in OPTION_KINDS or not o.help:
+                errors.append(f"option {o.name!r}: lower_snake_case name, a kind of {OPTION_KINDS}, and help")
+        for c in self.commands:
+            if not _NAME.fullmatch(c.group) or not _NAME.fullmatch(c.name) or not c.help:
+                errors.append(f"command {c.group} {c.name}: lower_snake_case names and help")
         if self.periodic and self.periods is None:
             errors.append("a periodic process needs `periods`")
         if errors:

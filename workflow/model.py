@@ -165,3 +165,20 @@ class OffSite:
     end: date
     case_id: int | None
     source: str
+
+
+@dataclass(frozen=True)
+class Record:
+    """A fact a process keeps that belongs to no case: an office's budget for a year (R-7.2).
+
+    Records are appended, never changed: the newest of a (process, kind, key) is the one in force, the
+    older ones are its history (who set what, when and why). A key that belongs to a year begins with it
+    (`2027/BJ/travel`), so that a year's report reads its records by prefix."""
+
+    process: str
+    kind: str
+    key: str
+    data: dict[str, Any]
+    actor: str | None
+    at: datetime
+    id: int | None = None

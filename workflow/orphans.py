@@ -20,10 +20,7 @@ import re
 import socket
 from dataclasses import dataclass
 from functools import cache
-from typing import TYPE_CHECKING
-
-if TYPE_CHECKING:
-    from store.sql import SqlStore
+from typing import Protocol
 
 MAIL_PREFIX = "mail:"
 _TOKEN = re.compile(r"[0-9a-f]{8,32}")
@@ -84,11 +81,19 @@ class Released:
     mails: int
 
 
-def release_orphaned_claims(store: SqlStore) -> Released:
-    """Give back every claim whose owner's process is gone from this process table."""
-    from store.deadlines import SqlDeadlineQueue
-    from store.mailbox import SqlMailbox
+class _Claims(Protocol):
+    def claim_owners(self) -> set[str]: ...
 
-    queue, mailbox = SqlDeadlineQueue(store), SqlMailbox(store)
+
+class _DeadlineClaims(_Claims, Protocol):
+    def release(self, *owners: str) -> int: ...
+
+
+class _MailClaims(_Claims, Protocol):
+    def release(self, mail_id: int | None, *owners: str) -> int: ...
+
+
+def release_orphaned_claims(queue: _DeadlineClaims, mailbox: _MailClaims) -> Released:
+    """Give back every claim whose owner's process is gone from this process table."""
     gone = tuple(sorted(o for o in queue.claim_owners() | mailbox.claim_owners() if is_gone(o)))
     return Released(gone, queue.release(*gone), mailbox.release(None, *gone))

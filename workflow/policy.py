@@ -68,15 +68,16 @@ def _lower_bound(key: str) -> int:
 
 # (earlier, later, why): pairs whose order the regulation implies; a reminder after the escalation it should
 # precede, or a back-off that starts above its own ceiling, is a typo the daemon would silently act on.
+# Each process adds its own pairs (`ProcessDefinition.policy_order`).
 _ORDER = (
-    ("leave.remind_approver_after_workdays", "leave.escalate_after_workdays", "R-2.8: remind before escalating"),
-    ("matter.remind_after_workdays", "matter.escalate_after_workdays", "R-3.6: remind before escalating"),
     ("mail.backoff_first_seconds", "mail.backoff_max_seconds", "the first back-off is at most the longest"),
 )
 
 
 def _check_order(policy: Policy, errors: list[str]) -> None:
-    for earlier, later, why in _ORDER:
+    from workflow import registry
+
+    for earlier, later, why in (*_ORDER, *registry.policy_order()):
         a, b = policy.get(earlier), policy.get(later)
         if isinstance(a, int) and isinstance(b, int) and a > b:
             errors.append(f"{earlier} = {a} is after {later} = {b} ({why})")
@@ -120,18 +121,30 @@ def _check(defaults: dict[str, Any], given: dict[str, Any], path: str, errors: l
     return merged
 
 
+def defaults() -> dict[str, Any]:
+    """The engine's defaults and every registered process's (`machines/<process>/policy.toml`)."""
+    from workflow import registry
+
+    found = tomllib.loads(_default_text())
+    for name, section in registry.policy_defaults().items():
+        if name in found:
+            raise BadInput(f"policy: process {name!r} has the name of an engine table")
+        found[name] = section
+    return found
+
+
 def load_policy(path: Path | None = None) -> Policy:
     """The shipped defaults, overlaid with the administrator's file; any error names its key."""
-    defaults = tomllib.loads(_default_text())
+    defaults_ = defaults()
     if path is None:
-        return Policy(defaults)
+        return Policy(defaults_)
     from workflow.settings import read_toml
 
     given = read_toml(path, "policy file", max_bytes=1_000_000)
     if given.get("v", POLICY_VERSION) != POLICY_VERSION:
         raise BadInput(f"policy file {path}: version {given.get('v')!r} is not supported (expected {POLICY_VERSION})")
     errors: list[str] = []
-    merged = _check(defaults, given, "", errors)
+    merged = _check(defaults_, given, "", errors)
     if not errors:  # the order of two keys is judged only once each has a valid value
         _check_order(Policy(merged), errors)
     if errors:

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import importlib
 import pkgutil
-from typing import TYPE_CHECKING
+import tomllib
+from typing import TYPE_CHECKING, Any
 
 from workflow.definition import ProcessDefinition
 from workflow.errors import DefinitionError, NotFound
@@ -17,12 +18,55 @@ _registry: dict[str, dict[int, ProcessDefinition]] = {}
 _loaded = False
 
 
+_policy: dict[str, dict[str, Any]] = {}  # each process's policy defaults, read from its folder when it registers
+
+
 def register(definition: ProcessDefinition) -> ProcessDefinition:
+    """Add a definition; its folder's `policy.toml` (if any) is read and checked here, so a process whose
+    defaults are missing or malformed fails when it loads, not at its first due date."""
     versions = _registry.setdefault(definition.name, {})
     if definition.version in versions and versions[definition.version] is not definition:
         raise DefinitionError(f"process {definition.name!r} version {definition.version} registered twice")
+    if definition.home is not None and definition.name not in _policy:
+        _policy[definition.name] = _read_policy(definition)
     versions[definition.version] = definition
     return definition
+
+
+def _read_policy(definition: ProcessDefinition) -> dict[str, Any]:
+    assert definition.home is not None
+    path = definition.home / "policy.toml"
+    if not path.exists():
+        return {}
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
+        raise DefinitionError(f"process {definition.name!r}: {path}: {exc}") from None
+    if set(data) != {definition.name} or not isinstance(data[definition.name], dict):
+        raise DefinitionError(f"process {definition.name!r}: {path} must hold one table, [{definition.name}]")
+    section: dict[str, Any] = data[definition.name]
+    for key, value in section.items():
+        if isinstance(value, bool) or not isinstance(value, int | list):
+            raise DefinitionError(f"process {definition.name!r}: policy {key} must be a number or a list of numbers")
+    return section
+
+
+def policy_defaults() -> dict[str, dict[str, Any]]:
+    """Every registered process's policy defaults, by process name (the policy file's tables)."""
+    load_machines()
+    return {name: dict(section) for name, section in sorted(_policy.items()) if section}
+
+
+def policy_order() -> list[tuple[str, str, str]]:
+    """(earlier, later, why) pairs of policy keys, from every registered process."""
+    load_machines()
+    return [pair for name in sorted(_registry) for pair in latest(name).policy_order]
+
+
+def names_in(lang: str) -> dict[str, str]:
+    """What people call each process in `lang` (mail, calendars, pages)."""
+    load_machines()
+    return {name: latest(name).names.get(lang, name) for name in sorted(_registry)}
 
 
 def load_machines(package: str = "machines") -> None:
@@ -54,6 +98,12 @@ def get(name: str, version: int) -> ProcessDefinition:
             f"case uses process {name!r} version {version}, which this Outpost does not have; upgrade Outpost"
         )
     return found
+
+
+def definitions() -> list[ProcessDefinition]:
+    """Every registered definition, every version."""
+    load_machines()
+    return [d for name in sorted(_registry) for _, d in sorted(_registry[name].items())]
 
 
 def names() -> list[str]:

@@ -20,8 +20,8 @@ from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult, LoginPassword
 
 from notifications.delivery import SmtpTransport, deliver_pass
+from outpost.app import App
 from tests.conftest import local
-from workflow.app import App
 from workflow.outbox import DeliveryReport
 
 USER = "outpost"

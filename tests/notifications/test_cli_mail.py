@@ -12,10 +12,10 @@ from pathlib import Path
 import pytest
 from icalendar import Calendar
 
+from outpost.app import App
 from tests.conftest import OUTPOST, ROOT, local
 from tests.conftest import run_cli as cli
 from tests.notifications.conftest import PASSWORD, USER, SmtpServer, deliver, with_password
-from workflow.app import App
 from workflow.outbox import RetryPolicy
 
 # The CLI runs on the real clock: cases are opened in the past, so their mail is due now.
@@ -240,11 +240,11 @@ def test_calendar_export_lists_every_open_deadline(make_app: Callable[..., App],
 
 def test_cli_start_imports_no_mail_machinery() -> None:
     """`outpost --help` stays fast: jinja2, smtplib, icalendar and notifications load only when used."""
-    code = ("import sys, workflow.cli; print(sorted(m for m in sys.modules if m.split('.')[0] in "
+    code = ("import sys, outpost.cli; print(sorted(m for m in sys.modules if m.split('.')[0] in "
             "('jinja2', 'smtplib', 'icalendar', 'notifications', 'rich')))")
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, check=True, capture_output=True, text=True)
     assert out.stdout.strip() == "[]"
-    helper = "from workflow.cli import run; raise SystemExit(run(['mail', '--help']))"
+    helper = "from outpost.cli import run; raise SystemExit(run(['mail', '--help']))"
     helped = subprocess.run([sys.executable, "-c", helper], cwd=ROOT, capture_output=True, text=True)
     assert helped.returncode == 0
     for command in ("list", "deliver", "retry", "preview"):

@@ -13,6 +13,7 @@ from icalendar import Calendar
 
 from notifications.delivery import EmlTransport, deliver_pass
 from notifications.message import message_id_header
+from outpost.app import App
 from store.mailbox import SqlMailbox
 from tests.conftest import ORG_FILE, local, set_time
 from tests.notifications.conftest import (
@@ -23,7 +24,6 @@ from tests.notifications.conftest import (
     deliver,
     with_password,
 )
-from workflow.app import App
 from workflow.model import Mail
 from workflow.outbox import RetryPolicy
 

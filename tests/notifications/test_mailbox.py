@@ -6,9 +6,9 @@ from datetime import timedelta
 
 import pytest
 
+from outpost.app import App
 from store.mailbox import SqlMailbox
 from tests.conftest import local
-from workflow.app import App
 from workflow.errors import BadInput, NotFound
 from workflow.outbox import RetryPolicy
 

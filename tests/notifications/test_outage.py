@@ -5,9 +5,9 @@ from __future__ import annotations
 from datetime import date, timedelta
 from itertools import pairwise
 
+from outpost.app import App
 from tests.conftest import local
 from tests.notifications.conftest import SmtpServer, by_message_id, deliver, with_password
-from workflow.app import App
 from workflow.outbox import RetryPolicy
 
 OUTAGE = timedelta(hours=8)

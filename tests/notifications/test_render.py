@@ -18,9 +18,9 @@ from notifications.render import (
     render,
     validate_templates,
 )
+from outpost.app import App
 from tests.conftest import local
 from workflow import registry
-from workflow.app import App
 from workflow.model import Mail, Office, Org, Person
 
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 from datetime import timedelta
+from pathlib import Path
 
 from machines._common import people, record_score, score_given
 from machines._periodic import (
@@ -28,11 +29,13 @@ from machines._periodic import (
 )
 from workflow import registry
 from workflow.context import Ctx
-from workflow.definition import Guard, Notice, OpenPlan, Period, ProcessDefinition, Refusal, Transition
+from workflow.definition import Guard, Notice, OpenPlan, Option, Period, ProcessDefinition, Refusal, Transition
 from workflow.errors import BadInput
 from workflow.model import Person
 from workflow.policy import Policy
 from workflow.timeutil import local_midnight
+
+HOME = Path(__file__).parent  # templates/ and policy.toml of this process
 
 PROCESS = "fin_statement"
 RULE = "R-6.1"
@@ -92,6 +95,11 @@ DEFINITION = registry.register(ProcessDefinition(
     name=PROCESS,
     version=2,
     title="Quarterly financial statement (季度财务报表)",
+    names={"zh": "财务报表", "en": "financial statement"},
+    home=HOME,
+    options=(
+        Option("score", "assess: the assessment score, a whole number (R-6.1, as R-5.3)", "number"),
+    ),
     states=("open", "submitted", "revision_requested", "accepted", "assessed"),
     initial_states=("open",),
     final_states=("assessed",),

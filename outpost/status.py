@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
-from workflow.app import App
+from outpost.app import App
 from workflow.timeutil import local_date, local_iso
 
 HEARTBEAT_KEY = "daemon:"

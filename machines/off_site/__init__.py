@@ -26,15 +26,18 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 from machines import leave
 from machines._common import data_date, n_days, people, span
 from workflow import registry
 from workflow.context import Ctx
-from workflow.definition import OpenPlan, ProcessDefinition, Refusal, Transition
+from workflow.definition import OpenPlan, Option, ProcessDefinition, Refusal, Transition
 from workflow.errors import BadInput, NotFound, NotPermitted, RuleViolation
 from workflow.model import OFFICE_ROLES, Person
+
+HOME = Path(__file__).parent  # templates/ and policy.toml of this process
 
 PROCESS = "off_site"
 RULE = "R-2.5"
@@ -156,6 +159,14 @@ DEFINITION = registry.register(ProcessDefinition(
     name=PROCESS,
     version=1,
     title="Other off-site days (出差等离开驻地)",
+    names={"zh": "离开驻地登记", "en": "off-site days"},
+    home=HOME,
+    options=(
+        Option("subject", "whose days away these are", "person", required=True),
+        Option("start", "first day away, YYYY-MM-DD", "date", required=True),
+        Option("end", "last day away, YYYY-MM-DD", "date", required=True),
+        Option("reason", "why (e.g. 出差 上海)"),
+    ),
     states=("recorded", "cancelled"),
     initial_states=("recorded",),
     final_states=("cancelled",),

@@ -13,6 +13,7 @@ an unrecorded return (R-2.7) and an undecided request (R-2.8).
 from __future__ import annotations
 
 from datetime import date, timedelta
+from pathlib import Path
 from typing import Any
 
 from machines._common import (
@@ -28,12 +29,14 @@ from machines._common import (
 )
 from workflow import registry
 from workflow.context import Ctx
-from workflow.definition import DeadlineSpec, Guard, Notice, OpenPlan, ProcessDefinition, Refusal, Transition
+from workflow.definition import DeadlineSpec, Guard, Notice, OpenPlan, Option, ProcessDefinition, Refusal, Transition
 from workflow.errors import BadInput, NotFound, RuleViolation
 from workflow.model import OFFICE_ROLES, OffSite, Person
 from workflow.timeutil import days_in_year, overlap_days
 
 DIRECTOR_APPROVAL_DAYS = 7  # "一周以上" = 7 days or more
+HOME = Path(__file__).parent  # templates/ and policy.toml of this process
+
 PROCESS = "leave"
 
 
@@ -367,6 +370,17 @@ DEFINITION = registry.register(ProcessDefinition(
     name=PROCESS,
     version=1,
     title="Leave from post (离岗请假)",
+    names={"zh": "离岗请假", "en": "leave from post"},
+    home=HOME,
+    options=(
+        Option("start", "first day of the leave, YYYY-MM-DD", "date", required=True),
+        Option("end", "last day of the leave, YYYY-MM-DD (days counted inclusive, R-0.5)", "date", required=True),
+        Option("reason", "why (kept in the case; never mailed, R-7.3)"),
+        Option("extends", "the leave case this one extends (R-2.6: routed on the total length)", "id"),
+        Option("date", "return: the day of return, YYYY-MM-DD (default: today)", "date"),
+    ),
+    policy_order=(("leave.remind_approver_after_workdays", "leave.escalate_after_workdays",
+                   "R-2.8: remind before escalating"),),
     states=("pending", "approved", "rejected", "withdrawn", "on_leave", "returned"),
     initial_states=("pending", "approved"),
     final_states=("rejected", "withdrawn", "returned"),

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import calendar as _calendar
 from datetime import date, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 from machines._common import data_date, n_days, people, show
@@ -27,6 +28,8 @@ from workflow.errors import BadInput
 from workflow.model import Person
 from workflow.policy import Policy
 from workflow.timeutil import end_of_day, local_midnight
+
+HOME = Path(__file__).parent  # templates/ and policy.toml of this process
 
 PROCESS = "annual_audit"
 RULE = "R-6.2"
@@ -139,6 +142,8 @@ DEFINITION = registry.register(ProcessDefinition(
     name=PROCESS,
     version=1,
     title="Year-end financial audit (年度财务审计)",
+    names={"zh": "年度财务审计", "en": "annual audit"},
+    home=HOME,
     states=("scheduled", "in_progress", "reported", "closed"),
     initial_states=("scheduled",),
     final_states=("closed",),

@@ -1,6 +1,6 @@
 """`outpost mail …` and `outpost calendar export`.
 
-Registered on the main typer app by `workflow/cli.py`. Everything heavy (jinja2, smtplib, icalendar,
+Registered on the main typer app by `outpost/cli/__init__.py`. Everything heavy (jinja2, smtplib, icalendar,
 rich) is imported inside the commands, so `outpost --help` stays fast.
 """
 
@@ -10,10 +10,11 @@ from typing import TYPE_CHECKING, Any
 
 import typer
 
+from outpost.cli.common import app_of, print_json
 from workflow.errors import BadInput, DeliveryError, NotFound
 
 if TYPE_CHECKING:
-    from workflow.app import App
+    from outpost.app import App
     from workflow.model import Mail
 
 mail_app = typer.Typer(no_args_is_help=True, help="The outbox: list, deliver, retry and preview mail.")
@@ -22,18 +23,6 @@ mail_app = typer.Typer(no_args_is_help=True, help="The outbox: list, deliver, re
 def register(app: typer.Typer, calendar_app: typer.Typer) -> None:
     app.add_typer(mail_app, name="mail")
     calendar_app.command("export")(calendar_export)
-
-
-def _app(ctx: typer.Context) -> App:
-    from workflow.cli import _app as root_app
-
-    return root_app(ctx)
-
-
-def _print_json(obj: Any) -> None:
-    from workflow.cli import _print_json as print_json
-
-    print_json(obj)
 
 
 def _id(text: str, what: str) -> int:
@@ -88,12 +77,12 @@ def mail_list(
     """List the outbox: every message with its status and attempts."""
     from notifications.delivery import outbox_for
 
-    application = _app(ctx)
+    application = app_of(ctx)
     rows = outbox_for(application).mails(status="failed" if failed else None,
                                          case_id=_id(case, "case") if case is not None else None)
     data = [_mail_json(application, m) for m in rows]
     if as_json:
-        _print_json(data)
+        print_json(data)
         return
     if not data:
         typer.echo("no failed mail" if failed else "no mail")
@@ -130,7 +119,7 @@ def mail_deliver(ctx: typer.Context, as_json: bool = typer.Option(False, "--json
 
     from notifications.delivery import deliver_pass
 
-    application = _app(ctx)
+    application = app_of(ctx)
     # this command reports what went wrong itself, in one line (the daemon logs it instead): the pass's
     # own warning would be a second line on stderr
     mail_log = logging.getLogger("outpost.mail")
@@ -141,7 +130,7 @@ def mail_deliver(ctx: typer.Context, as_json: bool = typer.Option(False, "--json
     finally:
         mail_log.setLevel(level)
     if as_json:
-        _print_json(report.as_json())
+        print_json(report.as_json())
     else:
         where = f" to {application.settings.outbox_dir}" if report.mode == "outbox_dir" else ""
         typer.echo(f"mail: {report.sent} sent{where}, {report.retried} to retry later, {report.failed} failed")
@@ -159,10 +148,10 @@ def mail_retry(ctx: typer.Context, mail: str = typer.Argument(..., help="mail id
     """Queue a failed message again, due now, with fresh attempts."""
     from notifications.delivery import outbox_for
 
-    application = _app(ctx)
+    application = app_of(ctx)
     row = outbox_for(application).requeue(_id(mail, "mail"), application.clock.now())
     if as_json:
-        _print_json(_mail_json(application, row))
+        print_json(_mail_json(application, row))
     else:
         typer.echo(f"mail {row.id} queued again; the next delivery pass sends it")
 
@@ -181,7 +170,7 @@ def mail_preview(
     if lang is not None and lang not in ("zh", "en"):
         raise BadInput(f"--lang: expected zh or en, got {lang[:20]!r}")
     case_id = _id(case, "case")
-    found = preview(_app(ctx), case_id, lang=lang)
+    found = preview(app_of(ctx), case_id, lang=lang)
     if found is None:
         typer.echo(f"no mail queued for case {case_id}, and none of its deadlines sends any")
         return
@@ -218,17 +207,17 @@ def calendar_export(
     """iCalendar of every open deadline, on stdout."""
     from notifications.ics import DueItem, deadlines_calendar
     from notifications.message import mail_domain
-    from notifications.render import PROCESS_NAMES
+    from notifications.render import process_names
     from workflow.ports import CaseFilter
 
-    application = _app(ctx)
+    application = app_of(ctx)
     org = _org(application)
     if office is not None and office not in org.offices:
         raise NotFound("office", office)
     if person is not None and org.person(person) is None:
         raise NotFound("person", person)
     domain = mail_domain(application.settings.smtp.sender)
-    names = PROCESS_NAMES.get(application.settings.language, {})
+    names = process_names(application.settings.language)
     cases = application.store.list_cases(CaseFilter(office=office))
     items: list[DueItem] = []
     with application.store.transaction(write=False) as tx:

@@ -13,15 +13,18 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from decimal import Decimal, InvalidOperation
+from pathlib import Path
 from typing import Any
 
 from machines._common import after_workdays, data_date, n_days, param_date, people, show
 from workflow import registry
 from workflow.context import Ctx
-from workflow.definition import DeadlineSpec, Guard, Notice, OpenPlan, ProcessDefinition, Refusal, Transition
+from workflow.definition import DeadlineSpec, Guard, Notice, OpenPlan, Option, ProcessDefinition, Refusal, Transition
 from workflow.errors import BadInput, RuleViolation
 from workflow.model import OFFICE_ROLES, Person
 from workflow.timeutil import LOCAL_TZ, local_midnight
+
+HOME = Path(__file__).parent  # templates/ and policy.toml of this process
 
 PROCESS = "matter"
 KINDS = ("report", "request")
@@ -439,6 +442,19 @@ DEFINITION = registry.register(ProcessDefinition(
     name=PROCESS,
     version=1,
     title="Major matter report or request (重大事项报告、请示)",
+    names={"zh": "重大事项", "en": "major matter"},
+    home=HOME,
+    options=(
+        Option("category", "asset_purchase | asset_disposal | vip_reception | client_visit | asset_dispute | other",
+               required=True),
+        Option("kind", "report (for information) | request (needs a decision) (R-3.2)", required=True),
+        Option("title", "what the matter is (kept in the case; never mailed, R-7.3)", required=True),
+        Option("event_date", "the planned date of the event or execution, YYYY-MM-DD (R-3.3, R-3.4)", "date"),
+        Option("amount", "yuan: 300000, 300,000, 30万", "amount"),
+        Option("date", "execute/abandon/resubmit: the date it happened, YYYY-MM-DD (default: today)", "date"),
+    ),
+    policy_order=(("matter.remind_after_workdays", "matter.escalate_after_workdays",
+                   "R-3.6: remind before escalating"),),
     states=("submitted", "acknowledged", "revision_requested", "approved", "rejected", "executed",
             "abandoned", "closed"),
     initial_states=("submitted",),

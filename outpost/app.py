@@ -5,6 +5,8 @@ Entry points (CLI, daemon, tests) build one `App`; the engine below it only sees
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from datetime import datetime
 from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -15,10 +17,17 @@ from workflow.settings import Settings
 from workflow.views import case_json
 
 if TYPE_CHECKING:  # imported where used: `case show` needs neither the machines nor the calendar
+    from store.mailbox import SqlMailbox
+    from store.sql import SqlStore
     from workflow.audit import AuditResult
     from workflow.calendar import WorkCalendar
+    from workflow.definition import ProcessDefinition
+    from workflow.orphans import Released
+    from workflow.outbox import DeliveryReport
     from workflow.policy import Policy
+    from workflow.ports import CaseStore
     from workflow.service import CaseService
+    from workflow.ticker import Ticker
 
 
 class App:
@@ -27,10 +36,15 @@ class App:
         self.clock: Clock = clock or SystemClock()
 
     @cached_property
-    def store(self) -> Any:
+    def _sql(self) -> SqlStore:
+        """The one concrete store: only this root sees it; everything else gets it as the engine's port."""
         from store import open_store
 
         return open_store(self.settings.database_url, busy_timeout_ms=self.settings.busy_timeout_ms)
+
+    @property
+    def store(self) -> CaseStore:
+        return self._sql
 
     @cached_property
     def policy(self) -> Policy:
@@ -56,21 +70,34 @@ class App:
                            lang=self.settings.language)
 
     @cached_property
-    def ticker(self) -> Any:
+    def ticker(self) -> Ticker:
         from store.deadlines import SqlDeadlineQueue
         from workflow.ticker import Ticker
 
-        return Ticker(self.store, SqlDeadlineQueue(self.store), self.service)
+        return Ticker(self.store, SqlDeadlineQueue(self._sql), self.service)
 
-    def deliver_mail(self, now: Any, should_stop: Any = None) -> Any:
+    @cached_property
+    def mailbox(self) -> SqlMailbox:
+        from store.mailbox import SqlMailbox
+
+        return SqlMailbox(self._sql)
+
+    def release_orphaned_claims(self) -> Released:
+        """Give back the claims of killed processes on this host (workflow/orphans.py)."""
+        from workflow.orphans import release_orphaned_claims
+
+        return release_orphaned_claims(self.ticker.queue, self.mailbox)
+
+    def deliver_mail(self, now: datetime | None,
+                     should_stop: Callable[[], bool] | None = None) -> DeliveryReport:
         """One delivery pass of the outbox (notifications/)."""
         from notifications import delivery
 
         return delivery.deliver_pass(self, now, should_stop=should_stop)
 
     def close(self) -> None:
-        if "store" in self.__dict__:
-            self.store.close()
+        if "_sql" in self.__dict__:
+            self._sql.close()
 
     # -- use cases that span more than one step ---------------------------------------------------------
     def init(self) -> tuple[str | None, str]:
@@ -116,6 +143,32 @@ class App:
             deadlines = tx.deadlines(case_id)
             history = tx.history(case_id) if with_history else None
         return case_json(case, deadlines, history)
+
+    def check_schema(self) -> None:
+        """Refuse to run on a database whose schema is not this Outpost's (`outpost init` upgrades it)."""
+        from store import check_schema
+
+        check_schema(self._sql)
+
+    def compliance(self, year: int, office: str | None = None) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+        """`report compliance`: each office's year, and the ranking of the offices' reports."""
+        from store.reports import SqlReports
+        from workflow.compliance import build, ranking
+
+        data = SqlReports(self._sql).year_data(year)
+        if office is not None and office not in data.org.offices:
+            raise NotFound("office", office)
+        return build(data, self.clock.now(), office), ranking(data)
+
+    def case_process(self, case_id: int) -> ProcessDefinition:
+        """The definition (in its own version) of a case: an unknown case is bad input."""
+        from workflow import registry
+
+        with self.store.transaction(write=False) as tx:
+            case = tx.get_case(case_id)
+        if case is None:
+            raise NotFound("case", case_id)
+        return registry.get(case.process, case.definition_version)
 
     def verify(self, seal: dict[str, Any] | None = None) -> AuditResult:
         from workflow.audit import verify

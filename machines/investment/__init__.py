@@ -24,6 +24,7 @@ import re
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal, InvalidOperation
+from pathlib import Path
 from typing import Any
 
 from machines._common import people, show
@@ -37,12 +38,26 @@ from machines._periodic import (
 )
 from workflow import registry
 from workflow.context import Ctx
-from workflow.definition import DeadlineSpec, Guard, Notice, OpenPlan, Period, ProcessDefinition, Refusal, Transition
+from workflow.definition import (
+    Command,
+    CommandResult,
+    DeadlineSpec,
+    Guard,
+    Notice,
+    OpenPlan,
+    Option,
+    Period,
+    ProcessDefinition,
+    Refusal,
+    Transition,
+)
 from workflow.errors import BadInput, NotFound, RuleViolation
-from workflow.model import OFFICE_ROLES, Item, Org, Person
+from workflow.model import OFFICE_ROLES, Case, Item, Org, Person
 from workflow.policy import Policy
 from workflow.service import CaseService, check_text
-from workflow.timeutil import end_of_day, local_date, local_midnight, parse_date
+from workflow.timeutil import end_of_day, local_date, local_iso, local_midnight, parse_date
+
+HOME = Path(__file__).parent  # templates/ and policy.toml of this process
 
 PROCESS = "investment"
 RULE = "R-6.4"
@@ -324,6 +339,18 @@ DEFINITION = registry.register(ProcessDefinition(
     name=PROCESS,
     version=1,
     title="Investment target (招商引资)",
+    names={"zh": "招商引资", "en": "investment promotion"},
+    home=HOME,
+    commands=(
+        Command("invest", "add", "Record an investment attracted by your office (R-6.4) and who is credited (R-6.5).",
+                run=lambda service, o: cmd_add(service, o),
+                group_help="Investments attracted and who is credited (R-6.4, R-6.5).",
+                options=(Option("amount", "whole yuan: 30000000, 30,000,000 or 3000万", "amount", required=True),
+                         Option("source", "domestic | foreign", required=True),
+                         Option("project", "the project invested in", required=True),
+                         Option("date", "YYYY-MM-DD (default: today)", "date"),
+                         Option("credit", "PERSON=YUAN, repeated; at most the amount", "multi"))),
+    ),
     states=("open", "met", "missed"),
     initial_states=("open",),
     final_states=("met", "missed"),
@@ -385,3 +412,30 @@ def add_investment(service: CaseService, actor_id: str, amount: object, source: 
         item = tx.get_item(int(entry.details["item"]))
     assert item is not None
     return item
+
+
+# -- the command: `outpost invest add` ---------------------------------------------------------------------
+def investment_json(item: Item, case: Case) -> dict[str, Any]:
+    """An investment as `invest add --json` prints it."""
+    data = item.data
+    return {
+        "id": item.id, "kind": item.kind, "case": item.case_id, "office": case.office, "period": case.period,
+        "year": case.data.get("year"),
+        "amount": int(data["amount"]), "source": data.get("source"), "project": data.get("project"),
+        "date": data.get("date"),
+        "credits": [{"person": p, "yuan": int(v)} for p, v in dict(data.get("credits", {})).items()],
+        "created_by": item.created_by, "created_at": local_iso(item.created_at),
+        "case_state": case.state, "total": case.data.get("total"), "target": case.data.get("target"),
+    }
+
+
+def cmd_add(service: CaseService, o: dict[str, Any]) -> CommandResult:
+    item = add_investment(service, o["as_"], o["amount"], o["source"], o["project"], o.get("date"),
+                          list(o.get("credit") or []))
+    with service.store.transaction(write=False) as tx:
+        case = tx.get_case(item.case_id)
+    assert case is not None
+    total, target = case.data.get("total", 0), case.data.get("target", 0)
+    return CommandResult(investment_json(item, case),
+                         f"investment {item.id} of {int(item.data['amount']):,} yuan recorded for {case.office} "
+                         f"{case.period} (case {case.id}); {total:,} of {target:,} yuan this year")

@@ -16,6 +16,7 @@ first `outpost info add`, when that comes before the daemon). The office's peopl
 from __future__ import annotations
 
 from datetime import date, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 from machines._common import n_days, show
@@ -31,12 +32,26 @@ from machines._periodic import (
 )
 from workflow import registry
 from workflow.context import Ctx
-from workflow.definition import DeadlineSpec, Guard, Notice, OpenPlan, Period, ProcessDefinition, Refusal, Transition
+from workflow.definition import (
+    Command,
+    CommandResult,
+    DeadlineSpec,
+    Guard,
+    Notice,
+    OpenPlan,
+    Option,
+    Period,
+    ProcessDefinition,
+    Refusal,
+    Transition,
+)
 from workflow.errors import BadInput, NotFound, RuleViolation
-from workflow.model import OFFICE_ROLES, Item, Person
+from workflow.model import OFFICE_ROLES, Case, Item, Person
 from workflow.policy import Policy
 from workflow.service import CaseService, check_text
-from workflow.timeutil import end_of_day, local_date, local_midnight
+from workflow.timeutil import end_of_day, local_date, local_iso, local_midnight
+
+HOME = Path(__file__).parent  # templates/ and policy.toml of this process
 
 PROCESS = "info_quota"
 RULE = "R-6.3"
@@ -247,6 +262,18 @@ DEFINITION = registry.register(ProcessDefinition(
     name=PROCESS,
     version=1,
     title="Monthly information (信息报送)",
+    names={"zh": "信息报送", "en": "information quota"},
+    home=HOME,
+    commands=(
+        Command("info", "add", "Log an information item for your office's month (R-6.3).",
+                run=lambda service, o: cmd_add(service, o),
+                group_help="Monthly information items (R-6.3).",
+                options=(Option("title", "what the information is about", required=True),
+                         Option("month", "YYYY-MM (default: this month)"))),
+        Command("info", "accept", "Accept an information item as valuable (R-6.3).",
+                run=lambda service, o: cmd_accept(service, o),
+                arguments=(Option("item", "the item id (printed by `info add`)", "id"),)),
+    ),
     states=("open", "met", "short"),
     initial_states=("open",),
     final_states=("met", "short"),
@@ -338,3 +365,40 @@ def _item_of_step(service: CaseService, case_id: int, seq: int) -> Item:
         item = tx.get_item(int(entry.details["item"]))
     assert item is not None
     return item
+
+
+# -- the commands: `outpost info add|accept` ---------------------------------------------------------------
+def item_json(item: Item, case: Case) -> dict[str, Any]:
+    """An information item as `info add|accept --json` print it."""
+    accepted_at = item.data.get("accepted_at")
+    return {
+        "id": item.id, "kind": item.kind, "case": item.case_id, "office": case.office, "month": case.period,
+        "title": item.data.get("title"), "status": item.status, "created_by": item.created_by,
+        "created_at": local_iso(item.created_at), "accepted_by": item.data.get("accepted_by"),
+        "accepted_at": local_iso(datetime.fromisoformat(str(accepted_at))) if accepted_at else None,
+        "case_state": case.state, "accepted_in_month": case.data.get("accepted", 0),
+        "quota": case.data.get("quota"),
+    }
+
+
+def _case(service: CaseService, case_id: int) -> Case:
+    with service.store.transaction(write=False) as tx:
+        case = tx.get_case(case_id)
+    assert case is not None
+    return case
+
+
+def cmd_add(service: CaseService, o: dict[str, Any]) -> CommandResult:
+    item = add_item(service, o["as_"], o["title"], o.get("month"))
+    case = _case(service, item.case_id)
+    return CommandResult(item_json(item, case),
+                         f"information item {item.id} logged for {case.office} {case.period} (case {case.id}); "
+                         f"{case.data.get('accepted', 0)} of {case.data.get('quota')} accepted so far")
+
+
+def cmd_accept(service: CaseService, o: dict[str, Any]) -> CommandResult:
+    item = accept_item(service, o["item"], o["as_"])
+    case = _case(service, item.case_id)
+    return CommandResult(item_json(item, case),
+                         f"information item {item.id} accepted; {case.office} {case.period}: "
+                         f"{case.data.get('accepted', 0)} of {case.data.get('quota')} accepted")

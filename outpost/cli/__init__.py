@@ -4,18 +4,23 @@ from __future__ import annotations
 
 import json
 import sys
-from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import typer
 
+from outpost.cli.common import RootOptions, app_of, console, parse_case_id, print_json
+from outpost.cli.generated import (
+    AdvanceOptionsCommand,
+    ProcessGroup,
+    ProcessOptionsCommand,
+    open_options,
+    parse_options,
+    trigger_options,
+)
 from workflow.errors import BadInput, WorkflowError
 
-if TYPE_CHECKING:
-    from workflow.app import App
-
-app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
+app = typer.Typer(cls=ProcessGroup, add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                   rich_markup_mode=None, help="Outpost: approvals, deadlines and escalations for the "
                   "General Office and its stationed offices.")
 org_app = typer.Typer(no_args_is_help=True, help="The organisation: offices, people, roles.")
@@ -26,19 +31,14 @@ app.add_typer(case_app, name="case")
 calendar_app = typer.Typer(no_args_is_help=True, help="Working-day calendar and deadline calendars.")
 app.add_typer(audit_app, name="audit")
 app.add_typer(calendar_app, name="calendar")
-# Mail commands (`mail list|deliver|retry|preview`) and `calendar export` live in workflow/cli_mail.py;
-# `info add|accept`, `invest add` and `report compliance` in workflow/cli_processes.py.
-from workflow import cli_mail, cli_processes  # noqa: E402 - they register on the apps defined above
+# Mail commands (`mail list|deliver|retry|preview`) and `calendar export` live in outpost/cli/mail.py;
+# `report compliance` in outpost/cli/compliance.py; the processes' own commands come from the registry
+# (outpost/cli/generated.py).
+from outpost.cli import compliance as cli_compliance  # noqa: E402
+from outpost.cli import mail as cli_mail  # noqa: E402 - they register on the apps defined above
 
 cli_mail.register(app, calendar_app)
-cli_processes.register(app)
-
-
-@dataclass
-class _Opts:
-    config: Path | None
-    database_url: str | None
-    app: App | None = None
+cli_compliance.register(app)
 
 
 @app.callback()
@@ -47,61 +47,7 @@ def _root(
     config: Path | None = typer.Option(None, "--config", help="outpost.toml to read (default: ./outpost.toml)"),
     database_url: str | None = typer.Option(None, "--database-url", help="overrides OUTPOST_DATABASE_URL"),
 ) -> None:
-    ctx.obj = _Opts(config, database_url)
-
-
-def _app(ctx: typer.Context) -> App:
-    from workflow.app import App
-    from workflow.settings import load_settings
-
-    opts: _Opts = ctx.find_root().obj
-    if opts.app is None:
-        _terminal_logging()
-        settings = load_settings({"database_url": opts.database_url}, config_path=opts.config)
-        opts.app = App(settings)
-        ctx.find_root().call_on_close(opts.app.close)
-    return opts.app
-
-
-def _terminal_logging() -> None:
-    """Warnings of a command reach stderr as `outpost: warning: …` lines (without this, Python's last-resort
-    handler prints them bare). Set up with the application, so `outpost --help` does not import logging;
-    only where nothing has configured logging yet: the daemon configures its own (scheduler.setup_logging
-    replaces this), and a test harness keeps its own.
-
-    The calendar's Monday–Friday fallback (R-0.6) is left out: the daemon logs it, `outpost status` shows it
-    and every deadline computed that way says so itself; here it would be a stray line after every command
-    until the year's notice is loaded."""
-    import logging
-
-    root = logging.getLogger()
-    if root.handlers:
-        return
-    handler = logging.StreamHandler(sys.stderr)
-    handler.setLevel(logging.WARNING)
-    handler.setFormatter(logging.Formatter("outpost: warning: %(message)s"))
-    handler.addFilter(lambda record: record.name != "outpost.calendar")
-    root.addHandler(handler)
-
-
-def _print_json(obj: Any) -> None:
-    typer.echo(json.dumps(obj, ensure_ascii=False, indent=2, default=str))
-
-
-def _case_id(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise BadInput(f"unknown case: {text[:40]!r} (a case id is a number)") from None
-    if value <= 0 or value > 2**31 - 1:  # ids are 32-bit integers in every database
-        raise BadInput(f"unknown case: {text[:40]}")
-    return value
-
-
-def _console() -> Any:
-    from rich.console import Console
-
-    return Console(highlight=False, soft_wrap=True)
+    ctx.obj = RootOptions(config, database_url)
 
 
 # -- init ----------------------------------------------------------------------------------------------
@@ -110,8 +56,8 @@ def init(ctx: typer.Context) -> None:
     """Create or upgrade the database (idempotent)."""
     from store import redact_url
 
-    before, after = _app(ctx).init()
-    shown = redact_url(_app(ctx).settings.database_url)
+    before, after = app_of(ctx).init()
+    shown = redact_url(app_of(ctx).settings.database_url)
     if before == after:
         typer.echo(f"database at schema {after}, nothing to do ({shown})")
     else:
@@ -124,9 +70,9 @@ def init(ctx: typer.Context) -> None:
 def org_load(ctx: typer.Context, file: Path = typer.Argument(..., help="organisation TOML file"),
              as_json: bool = typer.Option(False, "--json")) -> None:
     """Load the organisation file, validated as a whole; loading it twice changes nothing."""
-    result = _app(ctx).load_org(file)
+    result = app_of(ctx).load_org(file)
     if as_json:
-        _print_json(result)
+        print_json(result)
         return
     if not result["changed"]:
         typer.echo("organisation unchanged")
@@ -141,11 +87,11 @@ def org_show(ctx: typer.Context, as_json: bool = typer.Option(False, "--json")) 
     """Show offices and people."""
     from workflow.views import org_json
 
-    application = _app(ctx)
+    application = app_of(ctx)
     with application.store.transaction(write=False) as tx:
         data = org_json(tx.org())
     if as_json:
-        _print_json(data)
+        print_json(data)
         return
     from rich.table import Table
 
@@ -161,43 +107,33 @@ def org_show(ctx: typer.Context, as_json: bool = typer.Option(False, "--json")) 
         if p["active"]:
             people.add_row(p["id"], p["name"], p["office"] or "(General Office)", ", ".join(p["roles"]),
                            p["email"] or "—")
-    console = _console()
-    console.print(table)
-    console.print(people)
+    out = console()
+    out.print(table)
+    out.print(people)
 
 
 # -- case ----------------------------------------------------------------------------------------------
-@case_app.command("open")
+@case_app.command("open", cls=ProcessOptionsCommand,
+                  context_settings={"ignore_unknown_options": True, "allow_extra_args": True})
 def case_open(
     ctx: typer.Context,
-    process: str = typer.Argument(..., help="leave | matter | departure_audit | off_site"),
+    process: str = typer.Argument(..., help="the process (its options are listed below)"),
     as_: str = typer.Option(..., "--as", help="the person acting"),
-    start: str | None = typer.Option(None, "--start", help="leave, off_site: first day, YYYY-MM-DD"),
-    end: str | None = typer.Option(None, "--end", help="leave, off_site: last day, YYYY-MM-DD"),
-    reason: str | None = typer.Option(None, "--reason"),
-    extends: str | None = typer.Option(None, "--extends", help="leave: the case this one extends"),
-    category: str | None = typer.Option(None, "--category"),
-    kind: str | None = typer.Option(None, "--kind", help="matter: report | request"),
-    title: str | None = typer.Option(None, "--title"),
-    event_date: str | None = typer.Option(None, "--event-date"),
-    amount: str | None = typer.Option(None, "--amount"),
-    subject: str | None = typer.Option(None, "--subject",
-                                       help="departure_audit: the audited person; off_site: whose days"),
     comment: str | None = typer.Option(None, "--comment"),
     override: str | None = typer.Option(None, "--override", help="reason for passing an overridable rule"),
     as_json: bool = typer.Option(False, "--json"),
 ) -> None:
-    """Open a case."""
-    from workflow.service import check_text
+    """Open a case; the process's own options follow (`outpost case open --help` lists them)."""
+    from workflow import registry
 
-    params = {"start": start, "end": end, "reason": check_text(reason, "--reason"), "extends": extends,
-              "category": category, "kind": kind, "title": check_text(title, "--title"),
-              "event_date": event_date, "amount": amount, "subject": subject}
-    application = _app(ctx)
+    definition = registry.latest(process)  # an unknown process is bad input (exit 2)
+    catalogue = open_options(definition)
+    params = parse_options(ctx.args, catalogue, f"case open {process}")
+    application = app_of(ctx)
     case = application.service.open(process, as_, params, comment=comment, override=override)
     view = application.case_view(case.id)
     if as_json:
-        _print_json(view)
+        print_json(view)
     else:
         typer.echo(f"case {case.id} opened: {case.process} {case.state}")
 
@@ -216,7 +152,7 @@ def case_list(
     from workflow.ports import CaseFilter
     from workflow.views import case_json
 
-    application = _app(ctx)
+    application = app_of(ctx)
     if process is not None:
         definition = registry.latest(process)  # an unknown process is bad input (exit 2)
         if state is not None and state not in definition.states:
@@ -231,7 +167,7 @@ def case_list(
                      overdue_at=application.clock.now() if overdue else None)
     cases = application.store.list_cases(flt)
     if as_json:
-        _print_json([case_json(c) for c in cases])
+        print_json([case_json(c) for c in cases])
         return
     from rich.table import Table
 
@@ -241,16 +177,16 @@ def case_list(
     for c in cases:
         table.add_row(str(c.id), c.process, c.office or "", c.subject or "", c.period or "", c.state,
                       c.opened_at.date().isoformat())
-    _console().print(table)
+    console().print(table)
 
 
 @case_app.command("show")
 def case_show(ctx: typer.Context, case: str = typer.Argument(...),
               as_json: bool = typer.Option(False, "--json")) -> None:
     """State, people, deadlines (each with why it is due then), full history."""
-    view = _app(ctx).case_view(_case_id(case))
+    view = app_of(ctx).case_view(parse_case_id(case))
     if as_json:
-        _print_json(view)
+        print_json(view)
         return
     # plain lines (no rich): `case show` is run often and from scripts; it should start fast
     lines = [f"case {view['id']} {view['process']} · office {view['office'] or '—'} · "
@@ -277,24 +213,25 @@ def case_triggers(ctx: typer.Context, case: str = typer.Argument(...),
                   as_json: bool = typer.Option(False, "--json")) -> None:
     """What this person may do now (rules included); without --as, everyone who may act (by permission)."""
     if as_ is None:
-        people = _app(ctx).service.may_act(_case_id(case))
+        people = app_of(ctx).service.may_act(parse_case_id(case))
         if as_json:
-            _print_json(people)
+            print_json(people)
             return
         for m in people:
             typer.echo(f"{m['person']} {m['name']}: {', '.join(m['triggers'])}")
         if not people:
             typer.echo("nobody: no person's trigger is possible in this state")
         return
-    infos = _app(ctx).service.triggers(_case_id(case), as_)
+    infos = app_of(ctx).service.triggers(parse_case_id(case), as_)
     if as_json:
-        _print_json([i.as_json() for i in infos])
+        print_json([i.as_json() for i in infos])
         return
     for i in infos:
         typer.echo(f"{'yes' if i.allowed else 'no ':3} {i.trigger}" + (f"  ({i.reason})" if i.reason else ""))
 
 
-@case_app.command("advance")
+@case_app.command("advance", cls=AdvanceOptionsCommand,
+                  context_settings={"ignore_unknown_options": True, "allow_extra_args": True})
 def case_advance(
     ctx: typer.Context,
     case: str = typer.Argument(...),
@@ -302,25 +239,18 @@ def case_advance(
     as_: str = typer.Option(..., "--as"),
     comment: str | None = typer.Option(None, "--comment"),
     override: str | None = typer.Option(None, "--override", help="reason for passing an overridable rule"),
-    date: str | None = typer.Option(None, "--date", help="a date the trigger records, YYYY-MM-DD"),
-    score: str | None = typer.Option(None, "--score"),
-    plan: str | None = typer.Option(None, "--plan"),
-    reason: str | None = typer.Option(None, "--reason"),
-    finding: str | None = typer.Option(None, "--finding"),
-    assets: str | None = typer.Option(None, "--assets", help="departure_audit record_handover: what was handed over"),
     as_json: bool = typer.Option(False, "--json"),
 ) -> None:
-    """Fire a trigger on a case."""
-    from workflow.service import check_text
-
-    options = {"date": date, "score": score, "plan": check_text(plan, "--plan"),
-               "reason": check_text(reason, "--reason"), "finding": check_text(finding, "--finding"),
-               "assets": check_text(assets, "--assets")}
-    application = _app(ctx)
-    result = application.service.advance(_case_id(case), trigger, as_, comment=comment, override=override,
+    """Fire a trigger on a case; the trigger's own options follow (`--help` lists them by process)."""
+    application = app_of(ctx)
+    case_id = parse_case_id(case)
+    process = application.case_process(case_id)
+    catalogue = trigger_options(process)
+    options = parse_options(ctx.args, catalogue, f"case advance {trigger}")
+    result = application.service.advance(case_id, trigger, as_, comment=comment, override=override,
                                          options=options)
     if as_json:
-        _print_json(application.case_view(result.id))
+        print_json(application.case_view(result.id))
     else:
         typer.echo(f"case {result.id}: {trigger} → {result.state}")
 
@@ -339,9 +269,9 @@ def audit_verify(
         from workflow.files import read_text_file
 
         seal = parse_seal(read_text_file(seal_file, "seal", max_bytes=200_000_000), str(seal_file))
-    result = _app(ctx).verify(seal)
+    result = app_of(ctx).verify(seal)
     if as_json:
-        _print_json({"ok": result.ok, "cases": result.cases, "rows": result.rows, "problem": result.problem,
+        print_json({"ok": result.ok, "cases": result.cases, "rows": result.rows, "problem": result.problem,
                      "seal": None if seal is None else {"at": seal["at"], "rows": seal["rows"],
                                                         "digest": seal["digest"]}})
     if not result.ok:
@@ -361,7 +291,7 @@ def audit_seal(
     """Write the head of every history chain, to keep outside the database (see `audit verify --seal`)."""
     from workflow.audit import make_seal
 
-    application = _app(ctx)
+    application = app_of(ctx)
     seal = make_seal(application.store, application.clock.now())
     text = json.dumps(seal, ensure_ascii=True, indent=1, sort_keys=True) + "\n"
     if output is None:
@@ -385,11 +315,11 @@ def tick(
     """Fire everything due at that time, once, in due order."""
     from workflow.timeutil import parse_instant
 
-    application = _app(ctx)
+    application = app_of(ctx)
     now = parse_instant(at) if at is not None else application.clock.now()  # --at "" is bad input
     report = application.ticker.tick(now, dry_run=dry_run)
     if as_json:
-        _print_json(report.as_json())
+        print_json(report.as_json())
         return
     verb = "would fire" if dry_run else "fired"
 
@@ -419,11 +349,11 @@ def tick(
 @app.command()
 def status(ctx: typer.Context, as_json: bool = typer.Option(False, "--json")) -> None:
     """Last tick, deadlines due now, mail queued and failed, daemons alive, calendar warnings."""
-    from workflow.status import gather
+    from outpost.status import gather
 
-    data = gather(_app(ctx))
+    data = gather(app_of(ctx))
     if as_json:
-        _print_json(data)
+        print_json(data)
         return
     typer.echo(f"last tick: {data['last_tick'] or 'never'}")
     typer.echo(f"due now: {data['due_now']} deadline(s); failed deadlines: {len(data['failed_deadlines'])}")
@@ -446,7 +376,7 @@ def daemon(
     """The long-running scheduler (tick + mail delivery); stops cleanly on SIGTERM/SIGINT."""
     import scheduler
 
-    raise typer.Exit(scheduler.run(_app(ctx), tick_seconds=tick_seconds, deliver_seconds=deliver_seconds))
+    raise typer.Exit(scheduler.run(app_of(ctx), tick_seconds=tick_seconds, deliver_seconds=deliver_seconds))
 
 
 holidays_app = typer.Typer(no_args_is_help=True, help="Official holiday notices (R-0.6).")
@@ -459,7 +389,7 @@ def holidays_load(ctx: typer.Context, file: Path = typer.Argument(...)) -> None:
     from workflow.holidays import read_notice
 
     notice = read_notice(file)
-    changed = _app(ctx).store.replace_holidays(notice.year, notice.days)
+    changed = app_of(ctx).store.replace_holidays(notice.year, notice.days)
     off = [day for day, (work, _name) in notice.days.items() if not work]
     weekdays = sum(1 for day in off if day.weekday() < 5)  # what `holidays show` lists: the rest were off anyway
     workdays = len(notice.days) - len(off)
@@ -478,7 +408,7 @@ def holidays_show(ctx: typer.Context, year: int = typer.Argument(...),
 
     if not 2000 <= year <= 2100:
         raise BadInput(f"year: expected 2000–2100, got {year}")
-    cal = WorkCalendar(_app(ctx).store.holidays())
+    cal = WorkCalendar(app_of(ctx).store.holidays())
     source = cal.source(year)
     out = []
     day = date(year, 1, 1)
@@ -488,7 +418,7 @@ def holidays_show(ctx: typer.Context, year: int = typer.Argument(...),
             out.append({"date": day.isoformat(), "workday": work, "name": cal.holiday_name(day)})
         day += timedelta(days=1)
     if as_json:
-        _print_json({"year": year, "source": source, "days": out})
+        print_json({"year": year, "source": source, "days": out})
         return
     if source == "fallback":
         typer.echo(f"{year}: no holiday data — working days are Monday–Friday (R-0.6); "
@@ -524,7 +454,7 @@ def run(argv: list[str] | None = None) -> int:
     try:  # typer ≥ 0.20 vendors click
         from typer._click.exceptions import ClickException, NoArgsIsHelpError
     except ImportError:  # pragma: no cover - older typer on real click
-        from click.exceptions import (  # type: ignore[no-redef,import-not-found,unused-ignore]
+        from click.exceptions import (  # type: ignore[no-redef,import-not-found,assignment,unused-ignore]
             ClickException,
             NoArgsIsHelpError,
         )

@@ -10,6 +10,7 @@ The General Office reviews and assesses it (R-5.3).
 from __future__ import annotations
 
 from datetime import date, datetime, time, timedelta
+from pathlib import Path
 from typing import Any
 
 from machines._common import after_workdays, data_date, n_days, people, record_score, score_given, show
@@ -20,6 +21,7 @@ from workflow.definition import (
     Guard,
     Notice,
     OpenPlan,
+    Option,
     Period,
     ProcessDefinition,
     Refusal,
@@ -29,6 +31,8 @@ from workflow.errors import BadInput
 from workflow.model import Deadline, Person
 from workflow.policy import Policy
 from workflow.timeutil import LOCAL_TZ, end_of_day, local_midnight
+
+HOME = Path(__file__).parent  # templates/ and policy.toml of this process
 
 PROCESS = "report"
 H1_DUE = (6, 25)  # 半年工作报告 6月25日前
@@ -170,6 +174,12 @@ DEFINITION = registry.register(ProcessDefinition(
     name=PROCESS,
     version=1,
     title="Work report (工作报告)",
+    names={"zh": "工作报告", "en": "work report"},
+    home=HOME,
+    options=(
+        Option("plan", "submit/resubmit of the annual report: next year's work plan (R-5.2)"),
+        Option("score", "assess: the assessment score, a whole number (R-5.3)", "number"),
+    ),
     states=("open", "submitted", "revision_requested", "accepted", "assessed"),
     initial_states=("open",),
     final_states=("assessed",),

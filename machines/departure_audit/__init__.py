@@ -13,15 +13,18 @@ Due dates, reminders and escalations come from the policy file (R-4.5).
 from __future__ import annotations
 
 from datetime import date, datetime, time, timedelta
+from pathlib import Path
 from typing import Any
 
 from machines._common import data_date, end_of_workday_after, n_days, param_date, people, show
 from workflow import registry
 from workflow.context import Ctx
-from workflow.definition import DeadlineSpec, Guard, Notice, OpenPlan, ProcessDefinition, Refusal, Transition
+from workflow.definition import DeadlineSpec, Guard, Notice, OpenPlan, Option, ProcessDefinition, Refusal, Transition
 from workflow.errors import BadInput, NotFound, NotPermitted, RuleViolation
 from workflow.model import LEADING_CADRE_ROLES, Item, Person
 from workflow.timeutil import LOCAL_TZ, end_of_day, local_midnight
+
+HOME = Path(__file__).parent  # templates/ and policy.toml of this process
 
 PROCESS = "departure_audit"
 REMIND_AT = time(9, 0)  # reminders go out at 09:00 local
@@ -453,6 +456,15 @@ DEFINITION = registry.register(ProcessDefinition(
     name=PROCESS,
     version=1,
     title="Departure audit (离任审计)",
+    names={"zh": "离任审计", "en": "departure audit"},
+    home=HOME,
+    options=(
+        Option("subject", "the audited leading cadre (R-4.1)", "person", required=True),
+        Option("finding", "add_finding: the finding's text; rectify_finding/waive_finding: its id"),
+        Option("reason", "waive_finding: why the finding is waived (R-4.4)"),
+        Option("assets", "record_handover: what was handed over (R-4.6)"),
+        Option("date", "record_handover: the day of the handover, YYYY-MM-DD", "date"),
+    ),
     states=("opened", "notified", "materials_submitted", "fieldwork", "draft_reported", "feedback_received",
             "final_reported", "rectifying", "closed"),
     initial_states=("opened",),
