@@ -12,7 +12,9 @@ from typing import Any
 
 from sqlalchemy import and_, bindparam, case, func, or_, select, text, update
 
-from store.sql import SqlStore, SqlTx, _deadline_from, _Row, deadline_t
+from store.rows import Row, deadline_from
+from store.schema import deadline_t
+from store.sql import SqlStore, SqlTx
 from workflow.model import Deadline
 
 # Literal, not a bound parameter: the planner can then use the partial index `... WHERE status = 'pending'`.
@@ -32,7 +34,7 @@ class SqlDeadlineQueue:
         stmt = (select(deadline_t).where(self._due(now))  # type: ignore[arg-type]
                 .order_by(deadline_t.c.due_at, deadline_t.c.id).limit(limit))
         with self.store.transaction(write=False) as tx:
-            return [_deadline_from(r) for r in tx.conn.execute(stmt)]
+            return [deadline_from(r) for r in tx.conn.execute(stmt)]
 
     def count_due(self, now: datetime) -> int:
         stmt = select(func.count()).select_from(deadline_t).where(self._due(now))  # type: ignore[arg-type]
@@ -62,7 +64,7 @@ class SqlDeadlineQueue:
                     .returning(*deadline_t.c))
 
         found = tx.run.fetch("claim", build, {"now": now, "limit": limit, "owner": owner, "until": now + lease})
-        rows = [_deadline_from(_Row(r)) for r in found]
+        rows = [deadline_from(Row(r)) for r in found]
         rows.sort(key=lambda d: (d.due_at, d.id or 0))
         return rows
 
@@ -123,5 +125,5 @@ class SqlDeadlineQueue:
         with self.store.transaction(write=False) as tx:
             rows = tx.conn.execute(select(deadline_t).where(deadline_t.c.status == "failed")
                                    .order_by(deadline_t.c.id))
-            return [_deadline_from(r) for r in rows]
+            return [deadline_from(r) for r in rows]
 
