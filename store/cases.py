@@ -21,7 +21,8 @@ __all__ = ["CaseRepo", "history_chains", "list_cases"]
 
 
 class CaseRepo(TxBase):
-    """Cases, history, deadlines and items in one transaction (`workflow.ports.CaseTx`, `ItemTx`)."""
+    """Cases, history, deadlines and items in one transaction: `workflow.ports.ItemTx`, and `CaseTx` but for
+    `queue_mail` (store/mailbox.py's `MailTx`)."""
 
     # -- cases ---------------------------------------------------------------------------------
     def get_case(self, case_id: int) -> Case | None:

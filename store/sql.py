@@ -14,7 +14,7 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import date
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Connection, func, select
 
@@ -27,7 +27,7 @@ from store.org import OrgRepo
 from store.presence import PresenceRepo
 from store.schema import cases_t, deadline_t, history_t, mail_t
 from workflow.model import Case, HistoryEntry, Mail, Org
-from workflow.ports import CaseFilter
+from workflow.ports import CaseFilter, CaseStore
 
 __all__ = ["SqlStore", "SqlTx"]
 
@@ -181,3 +181,7 @@ class SqlStore:
                 conn.close()
         self._local = threading.local()
         self.engine.dispose()
+
+
+if TYPE_CHECKING:  # mypy holds the store to the engine's port (and so SqlTx to workflow.ports.Tx)
+    _implements: type[CaseStore] = SqlStore

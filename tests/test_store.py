@@ -161,6 +161,19 @@ def test_naive_datetimes_are_refused_by_the_store(app: App) -> None:
     assert local(2027, 1, 1, 0, 0).tzinfo is not None
 
 
+def test_the_deadline_queue_claims_only_inside_its_stores_transaction(app: App) -> None:
+    """The SQL deadline queue's claim_in/take (typed by the port's CaseTx) refuse a transaction that is not
+    a SQL store's with a TypeError naming it, instead of failing deep inside on a missing attribute."""
+    class Elsewhere:
+        pass
+
+    queue = app.ticker.queue
+    with pytest.raises(TypeError, match="not Elsewhere"):
+        queue.claim_in(Elsewhere(), "test", local(2027, 3, 1, 0, 0), timedelta(minutes=5), 1)
+    with pytest.raises(TypeError, match="not Elsewhere"):
+        queue.take(Elsewhere(), 1, "test", local(2027, 3, 1, 0, 0))
+
+
 def test_the_runtime_schema_is_rendered_from_the_sqlmodel_tables() -> None:
     """store/schema.py (plain Core, for a fast start) is exactly what store/tables.py renders today."""
     import store.tables
