@@ -74,7 +74,8 @@ def _staff(worker: int, workers: int, k: int) -> tuple[str, str]:
 def _one_case(app: Any, clock: Any, owner: str, who: str, office: str, k: int) -> None:
     from sqlalchemy import update
 
-    from store.sql import _deadline_from, deadline_t
+    from store.rows import deadline_from
+    from store.schema import deadline_t
     from workflow.timeutil import LOCAL_TZ
 
     service, store, queue = app.service, app.store, app.ticker.queue
@@ -91,7 +92,7 @@ def _one_case(app: Any, clock: Any, owner: str, who: str, office: str, k: int) -
             deadline_t.c.case_id == case.id, deadline_t.c.kind == "start", deadline_t.c.status == "pending")
             .values(lock_owner=owner, lock_expires_at=start_at + timedelta(minutes=5))
             .returning(*deadline_t.c)).one()
-        d = _deadline_from(row)
+        d = deadline_from(row)
     with store.transaction() as tx:
         assert queue.take(tx, d.id, owner, start_at)
         service.fire(tx, d, start_at)

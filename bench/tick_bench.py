@@ -29,7 +29,7 @@ sys.path.insert(0, str(ROOT))
 from sqlalchemy import insert  # noqa: E402
 
 from outpost.app import App  # noqa: E402
-from store.sql import cases_t  # noqa: E402
+from store.schema import cases_t  # noqa: E402
 from workflow.clock import FixedClock  # noqa: E402
 from workflow.settings import load_settings  # noqa: E402
 from workflow.timeutil import LOCAL_TZ  # noqa: E402

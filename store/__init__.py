@@ -11,7 +11,8 @@ from pathlib import Path
 from sqlalchemy import exc as sa_exc
 from sqlalchemy import inspect, text
 
-from store.sql import BUSY_TIMEOUT_MS, SqlStore, db_errors, make_engine, redact_url, translate_db_error
+from store.engine import BUSY_TIMEOUT_MS, db_errors, make_engine, redact_url, translate_db_error
+from store.sql import SqlStore
 from workflow.errors import SchemaMismatch
 
 MIGRATIONS = Path(__file__).parent / "migrations"

@@ -12,8 +12,11 @@ from typing import Any
 
 from sqlalchemy import and_, bindparam, case, func, or_, select, text, update
 
-from store.sql import SqlStore, SqlTx, _deadline_from, _Row, deadline_t
+from store.rows import Row, deadline_from
+from store.schema import deadline_t
+from store.sql import SqlStore, SqlTx
 from workflow.model import Deadline
+from workflow.ports import CaseTx
 
 # Literal, not a bound parameter: the planner can then use the partial index `... WHERE status = 'pending'`.
 _PENDING = text("deadline.status = 'pending'")
@@ -32,7 +35,7 @@ class SqlDeadlineQueue:
         stmt = (select(deadline_t).where(self._due(now))  # type: ignore[arg-type]
                 .order_by(deadline_t.c.due_at, deadline_t.c.id).limit(limit))
         with self.store.transaction(write=False) as tx:
-            return [_deadline_from(r) for r in tx.conn.execute(stmt)]
+            return [deadline_from(r) for r in tx.conn.execute(stmt)]
 
     def count_due(self, now: datetime) -> int:
         stmt = select(func.count()).select_from(deadline_t).where(self._due(now))  # type: ignore[arg-type]
@@ -44,7 +47,7 @@ class SqlDeadlineQueue:
         with self.store.transaction() as tx:
             return self.claim_in(tx, owner, now, lease, limit)
 
-    def claim_in(self, tx: SqlTx, owner: str, now: datetime, lease: timedelta, limit: int) -> list[Deadline]:
+    def claim_in(self, tx: CaseTx, owner: str, now: datetime, lease: timedelta, limit: int) -> list[Deadline]:
         """`claim` inside the caller's transaction (the tick fires the first claimed row in it as well)."""
         dialect = self.store.dialect
 
@@ -61,12 +64,12 @@ class SqlDeadlineQueue:
                     .values(lock_owner=bindparam("owner"), lock_expires_at=bindparam("until"))
                     .returning(*deadline_t.c))
 
-        found = tx.run.fetch("claim", build, {"now": now, "limit": limit, "owner": owner, "until": now + lease})
-        rows = [_deadline_from(_Row(r)) for r in found]
+        found = _sql(tx).run.fetch("claim", build, {"now": now, "limit": limit, "owner": owner, "until": now + lease})
+        rows = [deadline_from(Row(r)) for r in found]
         rows.sort(key=lambda d: (d.due_at, d.id or 0))
         return rows
 
-    def take(self, tx: SqlTx, deadline_id: int, owner: str, now: datetime, status: str = "fired") -> bool:
+    def take(self, tx: CaseTx, deadline_id: int, owner: str, now: datetime, status: str = "fired") -> bool:
         """Inside the firing transaction: pending → fired, only if still ours. False: someone else did it."""
         def build() -> Any:
             return (update(deadline_t)
@@ -75,7 +78,7 @@ class SqlDeadlineQueue:
                     .values(status=bindparam("new_status"), fired_at=bindparam("now"), lock_owner=None,
                             lock_expires_at=None, attempts=deadline_t.c.attempts + 1))
 
-        done = tx.run.execute("take_deadline", build, {"deadline_id": deadline_id, "owner": owner,
+        done = _sql(tx).run.execute("take_deadline", build, {"deadline_id": deadline_id, "owner": owner,
                                                        "new_status": status, "now": now})
         return done == 1
 
@@ -123,5 +126,11 @@ class SqlDeadlineQueue:
         with self.store.transaction(write=False) as tx:
             rows = tx.conn.execute(select(deadline_t).where(deadline_t.c.status == "failed")
                                    .order_by(deadline_t.c.id))
-            return [_deadline_from(r) for r in rows]
+            return [deadline_from(r) for r in rows]
 
+
+def _sql(tx: CaseTx) -> SqlTx:
+    """The port's transaction as this store's: the queue's statements run on its connection."""
+    if not isinstance(tx, SqlTx):
+        raise TypeError(f"the SQL deadline queue works inside a SQL store's transaction, not {type(tx).__name__}")
+    return tx

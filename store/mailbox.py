@@ -1,4 +1,5 @@
-"""The outbox in SQL (implements `workflow.outbox.Outbox`).
+"""The outbox in SQL: mail queued inside a step's transaction (`MailTx`, part of `store.sql.SqlTx`) and
+its delivery and administration (`SqlMailbox`, implements `workflow.outbox.Outbox`).
 
 Claims are a lock owner plus a lease on the row, taken in one statement: on PostgreSQL the candidate
 rows are picked `FOR UPDATE SKIP LOCKED`, so two passes never wait for or take each other's rows; on
@@ -8,22 +9,67 @@ claimed, so a pass that dies leaves nothing stranded: the lease runs out and the
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import bindparam, func, or_, select, update
+from sqlalchemy import Connection, bindparam, func, or_, select, update
 
-from store.sql import SqlStore, _mail_from, mail_t
+from store.rows import mail_from
+from store.schema import mail_t
+from store.txbase import Transactions, TxBase
 from workflow.errors import BadInput, NotFound
 from workflow.model import Mail
 from workflow.outbox import FAILED, QUEUED, SENT, RetryPolicy
 
+__all__ = ["MailTx", "SqlMailbox", "mail_counts", "mails"]
+
 MAX_ERROR = 500  # last_error is a diagnosis, not a log
 
 
+class MailTx(TxBase):
+    """Mail queued by a step, committed with it (`workflow.ports.CaseTx.queue_mail`)."""
+
+    def queue_mail(self, rows: Sequence[Mail]) -> int:
+        """Insert each row unless its dedupe key is already there (ON CONFLICT DO NOTHING)."""
+        dialect = self.store.dialect
+
+        def build() -> Any:
+            if dialect == "sqlite":
+                from sqlalchemy.dialects.sqlite import insert as ins
+            else:
+                from sqlalchemy.dialects.postgresql import insert as ins  # type: ignore[assignment]
+            stmt = ins(mail_t).values({c.key: bindparam(c.key) for c in mail_t.c if c.key != "id"})
+            return stmt.on_conflict_do_nothing(index_elements=["dedupe_key"])
+
+        added = 0
+        for m in rows:
+            added += self.run.execute("queue_mail", build, {
+                "case_id": m.case_id, "event": m.event, "dedupe_key": m.dedupe_key, "message_id": m.message_id,
+                "recipients": m.recipients, "params": m.params, "lang": m.lang, "subject": m.subject,
+                "status": m.status, "attempts": m.attempts, "next_attempt_at": m.next_attempt_at,
+                "created_at": m.created_at, "sent_at": None, "last_error": m.last_error, "lock_owner": None,
+                "lock_expires_at": None})
+        return added
+
+
+
+def mails(conn: Connection, status: str | None = None, case_id: int | None = None) -> list[Mail]:
+    stmt = select(mail_t).order_by(mail_t.c.id)
+    if status:
+        stmt = stmt.where(mail_t.c.status == status)
+    if case_id is not None:
+        stmt = stmt.where(mail_t.c.case_id == case_id)
+    return [mail_from(r) for r in conn.execute(stmt)]
+
+
+def mail_counts(conn: Connection) -> dict[str, int]:
+    rows = conn.execute(select(mail_t.c.status, func.count()).group_by(mail_t.c.status))
+    return {str(status): int(n) for status, n in rows}
+
+
 class SqlMailbox:
-    def __init__(self, store: SqlStore) -> None:
+    def __init__(self, store: Transactions) -> None:
         self.store = store
 
     # -- delivery --------------------------------------------------------------------------------
@@ -42,7 +88,7 @@ class SqlMailbox:
             # The conditions again: on SQLite the SELECT is no lock, the conditional UPDATE is.
             stmt = (update(mail_t).where(mail_t.c.id.in_(ids), *due)
                     .values(lock_owner=owner, lock_expires_at=now + lease).returning(*mail_t.c))
-            rows = [_mail_from(r) for r in tx.conn.execute(stmt)]
+            rows = [mail_from(r) for r in tx.conn.execute(stmt)]
         rows.sort(key=lambda m: (m.next_attempt_at, m.id or 0))
         return rows
 
@@ -80,7 +126,7 @@ class SqlMailbox:
                 values["subject"] = subject
             tx.conn.execute(update(mail_t).where(mail_t.c.id == mail_id).values(**values))
             updated = tx.conn.execute(select(mail_t).where(mail_t.c.id == mail_id)).one()
-        return _mail_from(updated)
+        return mail_from(updated)
 
     def release(self, mail_id: int | None, *owners: str) -> int:
         """Give back a claim: one row (`mail_id`) if still `owners`' own, or with `mail_id` None every queued
@@ -111,27 +157,27 @@ class SqlMailbox:
             tx.conn.execute(update(mail_t).where(mail_t.c.id == mail_id).values(
                 status=QUEUED, attempts=0, next_attempt_at=now, lock_owner=None, lock_expires_at=None))
             updated = tx.conn.execute(select(mail_t).where(mail_t.c.id == mail_id)).one()
-        return _mail_from(updated)
+        return mail_from(updated)
 
     def get(self, mail_id: int) -> Mail | None:
         with self.store.transaction(write=False) as tx:
             row = tx.conn.execute(select(mail_t).where(mail_t.c.id == mail_id)).first()
-        return _mail_from(row) if row is not None else None
+        return mail_from(row) if row is not None else None
 
     def mails(self, status: str | None = None, case_id: int | None = None) -> list[Mail]:
-        return self.store.mails(status=status, case_id=case_id)
+        with self.store.transaction(write=False) as tx:
+            return mails(tx.conn, status=status, case_id=case_id)
 
     def newest_queued(self, case_id: int) -> Mail | None:
         stmt = (select(mail_t).where(mail_t.c.case_id == case_id, mail_t.c.status == QUEUED)
                 .order_by(mail_t.c.created_at.desc(), mail_t.c.id.desc()).limit(1))
         with self.store.transaction(write=False) as tx:
             row = tx.conn.execute(stmt).first()
-        return _mail_from(row) if row is not None else None
+        return mail_from(row) if row is not None else None
 
     def counts(self) -> dict[str, int]:
-        stmt = select(mail_t.c.status, func.count()).group_by(mail_t.c.status)
         with self.store.transaction(write=False) as tx:
-            found = {str(s): int(n) for s, n in tx.conn.execute(stmt)}
+            found = mail_counts(tx.conn)
         return {QUEUED: found.pop(QUEUED, 0), SENT: found.pop(SENT, 0), FAILED: found.pop(FAILED, 0), **found}
 
 

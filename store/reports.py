@@ -6,9 +6,11 @@ from datetime import date
 
 from sqlalchemy import select
 
-from store.sql import SqlStore, _case_from, _item_from, cases_t, history_t, item_t, offsite_t
+from store.rows import case_from, item_from, offsite_from
+from store.schema import cases_t, history_t, item_t, offsite_t
+from store.sql import SqlStore
 from workflow.compliance import INCIDENT_TRIGGERS, PROCESSES, Incident, YearData, year_bounds
-from workflow.model import Item, OffSite
+from workflow.model import Item
 
 
 class SqlReports:
@@ -19,7 +21,7 @@ class SqlReports:
         start, end = year_bounds(year)
         with self.store.transaction(write=False) as tx:
             org = tx.org()
-            cases = [_case_from(r) for r in tx.conn.execute(
+            cases = [case_from(r) for r in tx.conn.execute(
                 select(cases_t).where(cases_t.c.process.in_(PROCESSES), cases_t.c.period.like(f"{year}-%"))
                 .order_by(cases_t.c.id))]
             with_items = [c.id for c in cases if c.process in ("info_quota", "investment")]
@@ -27,7 +29,7 @@ class SqlReports:
             if with_items:
                 for r in tx.conn.execute(select(item_t).where(item_t.c.case_id.in_(with_items))
                                          .order_by(item_t.c.id)):
-                    items[r.case_id].append(_item_from(r))
+                    items[r.case_id].append(item_from(r))
             incidents = [
                 Incident(case=r.case_id, process=r.process, office=r.office, seq=r.seq, trigger=r.trigger,
                          actor=r.actor, at=r.at, comment=r.comment, details=dict(r.details or {}))
@@ -41,9 +43,6 @@ class SqlReports:
                     .order_by(history_t.c.at, history_t.c.id))
             ]
             first, after = date(year, 1, 1), date(year + 1, 1, 1)
-            off_site = [
-                OffSite(person=r.person, start=r.start, end=r.end, case_id=r.case_id, source=r.source)
-                for r in tx.conn.execute(select(offsite_t).where(offsite_t.c.start < after, offsite_t.c.end >= first)
-                                         .order_by(offsite_t.c.id))
-            ]
+            off_site = [offsite_from(r) for r in tx.conn.execute(
+                select(offsite_t).where(offsite_t.c.start < after, offsite_t.c.end >= first).order_by(offsite_t.c.id))]
         return YearData(year=year, org=org, cases=cases, items=items, incidents=incidents, off_site=off_site)

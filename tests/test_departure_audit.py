@@ -137,7 +137,7 @@ def test_R4_1_removing_a_deputy_director_opens_a_departure_audit(app: App, tmp_p
 def test_R4_1_directors_transferred_to_another_office_in_the_same_role_are_each_audited(app: App,
                                                                                         tmp_path: Path) -> None:
     """wang (director of BJ) and chen (director of SZ) swap offices, both still directors: a move is a cadre
-    change even with the role unchanged (store/sql.py), so each gets an audit for the office they left,
+    change even with the role unchanged (store/org.py), so each gets an audit for the office they left,
     opened by nobody, saying where they went; loading the same file again opens nothing."""
     chen = ORG_TEXT[ORG_TEXT.index('[[person]]\nid = "chen"'):ORG_TEXT.index('[[person]]\nid = "huang"')]
     path = tmp_path / "swapped.toml"

@@ -261,7 +261,7 @@ def test_a_daemon_process_on_a_locked_database_keeps_running_and_fires_once_the_
 @pytest.mark.postgres
 def test_postgresql_row_lock_held_past_the_lock_timeout_exits_4_and_writes_nothing(
         make_app: object, tmp_path: Path) -> None:
-    """On PostgreSQL the busy timeout is `lock_timeout` (store/sql.py): another connection holding the case
+    """On PostgreSQL the busy timeout is `lock_timeout` (store/engine.py): another connection holding the case
     row FOR UPDATE makes `case advance` exit 4 "database busy" within it, writing nothing; then it works."""
     import psycopg
 

@@ -43,7 +43,7 @@ def test_upgrade_from_an_older_revision_keeps_live_cases_working(db_url: str, ma
     from alembic import command
     from alembic.config import Config
 
-    from store.sql import make_engine
+    from store.engine import make_engine
 
     engine = make_engine(db_url, create=True)
     cfg = Config()
@@ -152,13 +152,26 @@ def test_naive_datetimes_are_refused_by_the_store(app: App) -> None:
 
     with pytest.raises((ValueError, sa_exc.StatementError)), app.store.transaction() as tx:
         tx.conn.execute(text("SELECT 1"))
-        from store.sql import meta_t
+        from store.schema import meta_t
 
         tx.conn.execute(meta_t.insert().values(key="x", value={}))
-        from store.sql import deadline_t
+        from store.schema import deadline_t
 
         tx.conn.execute(deadline_t.update().values(due_at=datetime(2027, 1, 1)))
     assert local(2027, 1, 1, 0, 0).tzinfo is not None
+
+
+def test_the_deadline_queue_claims_only_inside_its_stores_transaction(app: App) -> None:
+    """The SQL deadline queue's claim_in/take (typed by the port's CaseTx) refuse a transaction that is not
+    a SQL store's with a TypeError naming it, instead of failing deep inside on a missing attribute."""
+    class Elsewhere:
+        pass
+
+    queue = app.ticker.queue
+    with pytest.raises(TypeError, match="not Elsewhere"):
+        queue.claim_in(Elsewhere(), "test", local(2027, 3, 1, 0, 0), timedelta(minutes=5), 1)
+    with pytest.raises(TypeError, match="not Elsewhere"):
+        queue.take(Elsewhere(), 1, "test", local(2027, 3, 1, 0, 0))
 
 
 def test_the_runtime_schema_is_rendered_from_the_sqlmodel_tables() -> None:
@@ -191,7 +204,7 @@ def test_the_hot_reads_use_their_indexes(sqlite_url: str, make_app: Callable[...
     case = application.service.open("leave", "zhao", {"start": "2027-03-01", "end": "2027-03-02"})
     application.service.advance(case.id, "approve", "wang")
     application.ticker.queue.claim("test", local(2027, 3, 1, 0, 0), timedelta(minutes=5), 10)
-    prepared = application.store._prepared
+    prepared = application.store.prepared
     wanted = {"cases_of:3": "USING INDEX ix_cases_subject_process", "claim": "USING INDEX ix_deadline_pending_due",
               "cancel_deadlines": "SEARCH deadline USING INDEX"}  # the unique key's first column, case_id
     assert set(wanted) <= set(prepared)

@@ -41,10 +41,8 @@ class OrgChange:
         )
 
 
-class Tx(Protocol):
-    """One database transaction. Everything done through it commits together or not at all."""
-
-    def org(self) -> Org: ...
+class CaseTx(Protocol):
+    """Cases, their history, their deadlines and the mail their steps queue."""
 
     def get_case(self, case_id: int) -> Case | None: ...
 
@@ -59,6 +57,8 @@ class Tx(Protocol):
     def update_case(self, case: Case, expected_version: int) -> None:
         """Write the case back; raise `Conflict` when its version is no longer `expected_version`."""
         ...
+
+    def offices_with_case(self, process: str, period: str) -> set[str]: ...
 
     def append_history(self, entry: HistoryEntry) -> None: ...
 
@@ -76,11 +76,13 @@ class Tx(Protocol):
         """Is a later pending deadline of the same kind (or one of `other_kinds`) on the case due too?"""
         ...
 
-    def offices_with_case(self, process: str, period: str) -> set[str]: ...
-
     def queue_mail(self, rows: Sequence[Mail]) -> int:
         """Insert mail rows; a row whose dedupe key is already queued is skipped. Returns rows added."""
         ...
+
+
+class ItemTx(Protocol):
+    """Items logged against a case (information reports, investment projects, ...)."""
 
     def add_item(self, item: Item) -> int: ...
 
@@ -90,9 +92,9 @@ class Tx(Protocol):
 
     def update_item(self, item: Item) -> None: ...
 
-    def savepoint(self, name: str = "outpost_step") -> AbstractContextManager[None]:
-        """Undo the block's writes, and only them, when it raises (the transaction stays usable)."""
-        ...
+
+class PresenceTx(Protocol):
+    """R-2.5: the ledger of days each person is away from their post, added up across cases."""
 
     def hold_person(self, person: str) -> None:
         """Serialise, until commit, the writers that add up this person's days across cases (R-2.5)."""
@@ -108,11 +110,29 @@ class Tx(Protocol):
 
     def trim_off_site(self, case_id: int, last_day: date) -> None: ...
 
+
+class OrgTx(Protocol):
+    """The organisation: offices, people and their roles."""
+
+    def org(self) -> Org: ...
+
     def replace_org(self, offices: Sequence[Office], people: Sequence[Person], today: date) -> OrgChange: ...
+
+
+class MetaTx(Protocol):
+    """Small JSON values kept by key (heartbeats, office lifetimes, seals)."""
 
     def get_meta(self, key: str) -> dict[str, Any] | None: ...
 
     def set_meta(self, key: str, value: dict[str, Any]) -> None: ...
+
+
+class Tx(CaseTx, ItemTx, PresenceTx, OrgTx, MetaTx, Protocol):
+    """One database transaction, as the engine uses it: every group above, committed together or not at all."""
+
+    def savepoint(self, name: str = "outpost_step") -> AbstractContextManager[None]:
+        """Undo the block's writes, and only them, when it raises (the transaction stays usable)."""
+        ...
 
 
 class DeadlineQueue(Protocol):
@@ -124,9 +144,13 @@ class DeadlineQueue(Protocol):
 
     def claim(self, owner: str, now: datetime, lease: timedelta, limit: int) -> list[Deadline]: ...
 
-    def claim_in(self, tx: Any, owner: str, now: datetime, lease: timedelta, limit: int) -> list[Deadline]: ...
+    def claim_in(self, tx: CaseTx, owner: str, now: datetime, lease: timedelta, limit: int) -> list[Deadline]:
+        """`claim` inside the caller's transaction (a transaction of the same store)."""
+        ...
 
-    def take(self, tx: Any, deadline_id: int, owner: str, now: datetime, status: str = "fired") -> bool: ...
+    def take(self, tx: CaseTx, deadline_id: int, owner: str, now: datetime, status: str = "fired") -> bool:
+        """Inside the firing transaction: pending → fired, only if still claimed by `owner`."""
+        ...
 
     def failed_attempt(self, deadline_id: int, owner: str, now: datetime, error: str, retry_at: datetime,
                        max_attempts: int) -> str: ...

@@ -190,7 +190,7 @@ def test_a_message_that_cannot_be_built_fails_alone_in_its_turn(make_app: Callab
                                  smtp_starttls=True, smtp_username="outpost"))
     with app.store.transaction() as tx:
         tx.conn.execute(text("UPDATE person SET email = 'chen..sz@sz.example.org' WHERE id = 'chen'"))
-    app.store._org_cache = None  # as a new process would read it
+    app.store.org_cache = None  # as a new process would read it
     first, second, third = three_requests(app)  # the second goes to chen
     report = deliver(app, smtp_server)
     assert (report.sent, report.failed, report.retried) == (2, 1, 0)
