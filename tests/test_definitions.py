@@ -131,3 +131,18 @@ def test_an_internal_transition_keeps_the_state_through_the_machine() -> None:
     assert d.machine.get_triggers("a") == ["note", "go"]
     assert d.move("a", "note") == "a"
     assert d.move("a", "go") == "b"
+
+
+@pytest.mark.parametrize("process", ["report", "fin_statement", "annual_audit"])
+def test_periodic_duties_share_one_submission_cycle(process: str) -> None:
+    """report, fin_statement and annual_audit take their reminder/overdue deadlines, handlers and events from
+    one `PeriodicSubmission` (machines/_periodic.py), not from a cycle of their own."""
+    from machines._periodic import PeriodicSubmission
+
+    d = registry.latest(process)
+    cycles = {id(h.__self__): h.__self__ for h in d.handlers.values()}  # type: ignore[attr-defined]
+    assert len(cycles) == 1
+    cycle = next(iter(cycles.values()))
+    assert isinstance(cycle, PeriodicSubmission)
+    assert d.deadlines == cycle.deadlines
+    assert set(cycle.events) <= set(d.all_events)
