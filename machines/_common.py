@@ -1,4 +1,5 @@
-"""Small helpers the machine definitions share: due dates that explain themselves, people lookups."""
+"""Small helpers the machine definitions share: due dates that explain themselves, and the role look-ups
+(who holds a role, the office's director, the supervising leaders, the clerks) — written once, here."""
 
 from __future__ import annotations
 
@@ -75,8 +76,31 @@ def days_before(day: date, n: int) -> date:
     return day - timedelta(days=n)
 
 
+# -- people: the one set of role look-ups every machine uses -----------------------------------------------
 def people(ctx: Ctx, role: str, office: str | None = None, exclude: str | None = None) -> list[Person]:
+    """The holders of `role` (in `office` when given), less the person `exclude` (e.g. the case's subject)."""
     return [p for p in ctx.org.holders(role, office) if p.id != exclude]
+
+
+def office_directors(ctx: Ctx) -> list[Person]:
+    """The director(s) of the case's office."""
+    return people(ctx, "director", ctx.require_case().office)
+
+
+def supervising_leaders(ctx: Ctx) -> list[Person]:
+    return people(ctx, "supervising_leader")
+
+
+def clerks(ctx: Ctx) -> list[Person]:
+    """The General Office's clerks."""
+    return people(ctx, "clerk")
+
+
+def office_members(ctx: Ctx) -> list[Person]:
+    """Everyone working in the case's office (director, deputies, staff), in id order."""
+    office = ctx.require_case().office
+    return [p for p in sorted(ctx.org.people.values(), key=lambda p: p.id)
+            if p.active and p.office == office and p.office is not None]
 
 
 # -- an assessment with a score (R-5.3, and R-6.1 "same shape as report") --------------------------------

@@ -3,8 +3,10 @@
 - Periods: quarters (`2027-Q3`), months (`2027-05`) and years (`2027-Y`), each with its first and last day.
 - `PeriodicSubmission`: a document due on a date — reminders N days before, overdue the day after,
   the overdue reminder repeating every N working days until it is submitted, a late submission accepted
-  and marked late (R-5.5). `fin_statement` (R-6.1) uses it; its policy numbers live in the process's
-  own policy section.
+  and marked late (R-5.5). `report` (R-5), `fin_statement` (R-6.1) and `annual_audit` (R-6.2) use it,
+  each with the numbers of its own policy section; where a process genuinely differs (the wording of
+  its explanations, the states the document is still due in, no repeating reminder) it says so through
+  the fields and the few methods a subclass overrides.
 - `schedule_verdict`: a period's judgment (`met`/`short`, `met`/`missed`) is two system triggers out of
   one state; the deadline handler that judges schedules the chosen trigger at once, and the tick fires
   it in the same run (the engine's deadline actions name one trigger each).
@@ -19,7 +21,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from typing import Any
 
-from machines._common import after_workdays, data_date, n_days, people, show
+from machines._common import after_workdays, data_date, n_days, show
 from workflow.context import Ctx
 from workflow.definition import DeadlineSpec, Handler
 from workflow.errors import BadInput
@@ -87,6 +89,8 @@ class PeriodicSubmission:
 
     `section` names the policy section holding `remind_days_before` and `overdue_repeat_workdays`;
     `rule` is the rule that sets the due date and the cycle (e.g. R-6.1 "reminders and overdue as R-5.5").
+    The document is due while the case is in one of `states` (deadlines are set on entering each);
+    `repeat_overdue=False` sends the overdue notice once, without the repeating reminder.
     """
 
     process: str
@@ -95,24 +99,52 @@ class PeriodicSubmission:
     due_rule: str  # where the due date comes from (the case's `data["due_why"]` says it more exactly)
     submitters: Callable[[Ctx], list[Person]]
     leaders: Callable[[Ctx], list[Person]]
-    state: str = "open"
+    states: tuple[str, ...] = ("open",)
     action: str = "submit"
+    repeat_overdue: bool = True
+    submitted_key: str = "submitted_at"  # where the first submission's instant is kept in the case's data
 
     @property
     def events(self) -> tuple[str, ...]:
-        return (f"{self.process}.reminder", f"{self.process}.overdue", f"{self.process}.overdue_reminder")
+        repeat = (f"{self.process}.overdue_reminder",) if self.repeat_overdue else ()
+        return (f"{self.process}.reminder", f"{self.process}.overdue", *repeat)
 
     @property
     def deadlines(self) -> tuple[DeadlineSpec, ...]:
-        return (
-            DeadlineSpec("reminder", self.state, self.rule, self.due_reminders, "remind", skip_superseded=True,
-                         superseded_by=("overdue",)),
-            DeadlineSpec("overdue", self.state, self.rule, self.due_overdue, "overdue"),
+        return tuple(
+            spec
+            for state in self.states
+            for spec in (
+                DeadlineSpec("reminder", state, self.rule, self.due_reminders, "remind", skip_superseded=True,
+                             superseded_by=("overdue",)),
+                DeadlineSpec("overdue", state, self.rule, self.due_overdue, "overdue"),
+            )
         )
 
     @property
     def handlers(self) -> dict[str, Handler]:
-        return {"remind": self.remind, "overdue": self.overdue, "overdue_repeat": self.overdue_repeat}
+        found: dict[str, Handler] = {"remind": self.remind, "overdue": self.overdue}
+        if self.repeat_overdue:
+            found["overdue_repeat"] = self.overdue_repeat
+        return found
+
+    # -- how it explains itself (a process with its own wording overrides these) -----------------------
+    @property
+    def cited(self) -> str:
+        """The rule a reminder cites: R-5.5 itself, or "R-6.1, as R-5.5"."""
+        return self.rule if self.rule == "R-5.5" else f"{self.rule}, as R-5.5"
+
+    def reminder_why(self, ctx: Ctx, due: date, at: datetime, n: int) -> str:
+        source = ctx.data.get("due_why") or self.due_rule
+        return (f"due {due} = {source} (on or before that day, R-0.3); reminder {show(at)} = {n_days(n)} before "
+                f"({self.cited})")
+
+    def overdue_why(self, due: date, at: datetime) -> str:
+        return f"overdue from {show(at)}: the day after the due date {due} ({self.cited})"
+
+    def actions(self, ctx: Ctx) -> tuple[str, ...]:
+        """The triggers a reminder invites its recipients to fire."""
+        return (self.action,)
 
     # -- due dates ------------------------------------------------------------------------------------
     @staticmethod
@@ -122,49 +154,49 @@ class PeriodicSubmission:
 
     def due_reminders(self, ctx: Ctx) -> list[tuple[datetime, str]]:
         due = data_date(ctx.data, "due")
-        source = ctx.data.get("due_why") or self.due_rule
         out = []
         for n in ctx.policy.ints(f"{self.section}.remind_days_before"):
             at = at_local(due - timedelta(days=n))
-            out.append((at, f"due {due} = {source} (on or before that day, R-0.3); reminder {show(at)} = "
-                            f"{n_days(n)} before ({self.rule}, as R-5.5)"))
+            out.append((at, self.reminder_why(ctx, due, at, n)))
         return out
 
-    def due_overdue(self, ctx: Ctx) -> tuple[datetime, str]:
+    def due_overdue(self, ctx: Ctx) -> tuple[datetime, str] | None:
         due = data_date(ctx.data, "due")
         at = local_midnight(due + timedelta(days=1))
-        return at, f"overdue from {show(at)}: the day after the due date {due} ({self.rule}, as R-5.5)"
+        return at, self.overdue_why(due, at)
 
     # -- effects and handlers -------------------------------------------------------------------------
     def record_submission(self, ctx: Ctx) -> None:
         """The first submission decides lateness (R-0.3, R-5.5); a resubmission keeps it."""
         data = ctx.data
-        if "submitted_at" not in data:
-            data["submitted_at"] = ctx.now.isoformat()
+        if self.submitted_key not in data:
+            data[self.submitted_key] = ctx.now.isoformat()
             data["late"] = ctx.now > self.due_instant(data)
             ctx.details["late"] = data["late"]
         else:
             data["resubmitted_at"] = ctx.now.isoformat()
 
     def remind(self, ctx: Ctx) -> None:
-        ctx.notify(f"{self.process}.reminder", self.submitters(ctx), self.rule, actions=(self.action,),
+        ctx.notify(f"{self.process}.reminder", self.submitters(ctx), self.rule, actions=self.actions(ctx),
                    due_at=self.due_instant(ctx.data))
 
     def overdue(self, ctx: Ctx) -> None:
         ctx.data["overdue"] = True
         ctx.record("overdue", {"rule": self.rule, "due": ctx.data["due"]})
         ctx.notify(f"{self.process}.overdue", self.submitters(ctx) + self.leaders(ctx), self.rule,
-                   actions=(self.action,), due_at=self.due_instant(ctx.data))
-        self.schedule_repeat(ctx, occurrence=1)
+                   actions=self.actions(ctx), due_at=self.due_instant(ctx.data))
+        if self.repeat_overdue:
+            self.schedule_repeat(ctx, occurrence=1)
 
     def overdue_repeat(self, ctx: Ctx) -> None:
-        ctx.notify(f"{self.process}.overdue_reminder", self.submitters(ctx), self.rule, actions=(self.action,),
+        ctx.notify(f"{self.process}.overdue_reminder", self.submitters(ctx), self.rule, actions=self.actions(ctx),
                    due_at=self.due_instant(ctx.data))
         assert ctx.deadline is not None
         self.schedule_repeat(ctx, occurrence=ctx.deadline.occurrence + 1)
 
     def schedule_repeat(self, ctx: Ctx, occurrence: int) -> None:
-        """The next overdue reminder, every N working days; after downtime, the next slot after now."""
+        """The next overdue reminder, every N working days; after downtime, the next slot after now —
+        never one per missed interval (R-5.5)."""
         n = ctx.policy.int(f"{self.section}.overdue_repeat_workdays")
         assert ctx.deadline is not None
         at, note = after_workdays(ctx, ctx.deadline.due_at, n)
@@ -173,26 +205,6 @@ class PeriodicSubmission:
         case = ctx.require_case()
         ctx.schedule(Deadline(case_id=case.id, kind="overdue_reminder", due_at=at, rule_id=self.rule,
                               why=f"overdue since {ctx.data['due']}; reminder repeats every {n_days(n, 'working')} "
-                                  f"until submitted, next {show(at)} ({self.rule}, as R-5.5){note}",
-                              action="overdue_repeat", for_state=self.state, created_at=ctx.now,
+                                  f"until submitted, next {show(at)} ({self.cited}){note}",
+                              action="overdue_repeat", for_state=ctx.deadline.for_state, created_at=ctx.now,
                               occurrence=occurrence))
-
-
-# -- people ------------------------------------------------------------------------------------------------
-def office_directors(ctx: Ctx) -> list[Person]:
-    return people(ctx, "director", ctx.require_case().office)
-
-
-def supervising_leaders(ctx: Ctx) -> list[Person]:
-    return people(ctx, "supervising_leader")
-
-
-def clerks(ctx: Ctx) -> list[Person]:
-    return people(ctx, "clerk")
-
-
-def office_members(ctx: Ctx) -> list[Person]:
-    """Everyone working in the case's office (director, deputies, staff), in id order."""
-    office = ctx.require_case().office
-    return [p for p in sorted(ctx.org.people.values(), key=lambda p: p.id)
-            if p.active and p.office == office and p.office is not None]

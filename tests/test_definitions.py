@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from dataclasses import fields
 from typing import Any
 
 import pytest
@@ -75,3 +77,72 @@ def test_one_machine_per_definition_shared_by_every_case() -> None:
     before = len(d.machine.models)
     assert d.move("pending", "approve") == "approved"
     assert len(d.machine.models) == before
+
+
+def every_definition() -> list[ProcessDefinition]:
+    """The latest version of every process, and the older versions still registered (fin_statement 1)."""
+    return [registry.latest(name) for name in registry.names()] + [registry.get("fin_statement", 1)]
+
+
+def test_the_machine_is_the_only_transition_table_of_a_definition() -> None:
+    """A definition keeps no index of its transitions beside the shared Machine: its attributes are its
+    declared fields, and the only mapping among them is the deadline handlers."""
+    for d in every_definition():
+        assert set(vars(d)) == {f.name for f in fields(ProcessDefinition)}, d.name
+        mappings = [f.name for f in fields(ProcessDefinition) if isinstance(getattr(d, f.name), Mapping)]
+        assert mappings == ["handlers"], d.name
+
+
+def test_every_trigger_and_source_of_the_spec_is_answered_by_the_machine() -> None:
+    """For each (trigger, source) a definition declares, the Machine has the transition, carries that very
+    spec, lists the trigger among those leaving the source and moves to the spec's dest (the source itself
+    for an internal one); and the Machine knows no transition the spec does not declare."""
+    for d in every_definition():
+        declared = {(t.trigger, s): t for t in d.transitions for s in t.source}
+        for (trigger, source), spec in declared.items():
+            steps = d.machine.events[trigger].transitions[source]
+            assert len(steps) == 1 and steps[0].dest == spec.dest, (d.name, trigger, source)
+            assert d.transition(trigger, source) is spec
+            assert trigger in d.machine.get_triggers(source)
+            assert d.move(source, trigger) == (spec.dest or source)
+        in_machine = {(trigger, source) for trigger, event in d.machine.events.items()
+                      for source, steps in event.transitions.items() if steps}
+        assert in_machine == set(declared), d.name
+        assert d.triggers == list(dict.fromkeys(t.trigger for t in d.transitions))
+        for state in d.states:
+            assert d.leaving(state) == [t for t in d.transitions if state in t.source], (d.name, state)
+
+
+def test_an_impossible_trigger_is_answered_none_and_leaves_the_machine_unchanged() -> None:
+    """Asking for a trigger that does not leave a state (or does not exist) answers None and adds nothing
+    to the Machine's table (its per-trigger table is a defaultdict)."""
+    d = definition(transitions=(Transition("go", ("a",), "b", anyone, "anyone"),))
+    assert d.transition("go", "b") is None
+    assert d.transition("fly", "a") is None and not d.knows_trigger("fly")
+    assert dict(d.machine.events["go"].transitions).keys() == {"a"}
+    assert d.leaving("b") == []
+
+
+def test_an_internal_transition_keeps_the_state_through_the_machine() -> None:
+    """`dest=None` is an internal transition of the Machine: the trigger is possible and the state stays."""
+    note = Transition("note", ("a",), None, anyone, "anyone")
+    d = definition(transitions=(note, Transition("go", ("a",), "b", anyone, "anyone")))
+    assert d.transition("note", "a") is note
+    assert d.machine.get_triggers("a") == ["note", "go"]
+    assert d.move("a", "note") == "a"
+    assert d.move("a", "go") == "b"
+
+
+@pytest.mark.parametrize("process", ["report", "fin_statement", "annual_audit"])
+def test_periodic_duties_share_one_submission_cycle(process: str) -> None:
+    """report, fin_statement and annual_audit take their reminder/overdue deadlines, handlers and events from
+    one `PeriodicSubmission` (machines/_periodic.py), not from a cycle of their own."""
+    from machines._periodic import PeriodicSubmission
+
+    d = registry.latest(process)
+    cycles = {id(h.__self__): h.__self__ for h in d.handlers.values()}  # type: ignore[attr-defined]
+    assert len(cycles) == 1
+    cycle = next(iter(cycles.values()))
+    assert isinstance(cycle, PeriodicSubmission)
+    assert d.deadlines == cycle.deadlines
+    assert set(cycle.events) <= set(d.all_events)

@@ -2,8 +2,11 @@
 
 A definition is data: states, transitions (who may fire each trigger, guards naming their rule id),
 deadlines set on entering a state, and the mail each step sends. Each definition builds ONE
-`transitions.Machine`, shared by every case of that process; a case is attached for a trigger
-through a tiny token object and never registered with the machine.
+`transitions.Machine`, shared by every case of that process, and it is the one transition table: which
+triggers leave a state, whether a trigger is possible from a state and where it goes all come from it.
+Each of the Machine's transitions carries its `Transition` spec (who may fire it, its guards and effects
+with their rule ids), so the engine keeps its own permissions and guards without a second index. A case
+is attached for a trigger through a tiny token object and never registered with the machine.
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from transitions import Machine
+from transitions import Transition as MachineTransition
 
 from workflow.errors import DefinitionError
 
@@ -173,6 +177,18 @@ class _Token:
         self.state = state
 
 
+class _Step(MachineTransition):
+    """One (trigger, source) transition of the shared Machine, carrying the engine's spec of it."""
+
+    def __init__(self, source: str, dest: str | None, *args: Any, spec: Transition, **kwargs: Any) -> None:
+        super().__init__(source, dest, *args, **kwargs)  # type: ignore[arg-type]  # dest=None: internal
+        self.spec = spec
+
+
+class _Table(Machine):
+    transition_cls = _Step
+
+
 @dataclass
 class ProcessDefinition:
     name: str
@@ -202,35 +218,40 @@ class ProcessDefinition:
     # `open_options` or a transition's `options` that is not here is internal (the daemon's, a command's).
     options: tuple[Option, ...] = ()
     commands: tuple[Command, ...] = ()  # the process's own commands (`info add`, `budget set`, …)
-    machine: Machine = field(init=False, repr=False)
-    _by_trigger: dict[str, dict[str, Transition]] = field(init=False, repr=False)
+    machine: Machine = field(init=False, repr=False)  # the one transition table (module docstring)
 
     def __post_init__(self) -> None:
         self.validate()
-        self._by_trigger = {}
+        self.machine = _Table(model=None, states=list(self.states), initial=self.initial_states[0],
+                              auto_transitions=False, ignore_invalid_triggers=False)
         for t in self.transitions:
-            for s in t.source:
-                self._by_trigger.setdefault(t.trigger, {})[s] = t
-        self.machine = Machine(
-            model=None,
-            states=list(self.states),
-            transitions=[{"trigger": t.trigger, "source": list(t.source), "dest": t.dest}
-                         for t in self.transitions],
-            initial=self.initial_states[0],
-            auto_transitions=False,
-            ignore_invalid_triggers=False,
-        )
+            self.machine.add_transition(t.trigger, list(t.source), t.dest, spec=t)
 
-    # -- queries -----------------------------------------------------------------------------------
+    # -- queries (all answered by the Machine) -----------------------------------------------------
     @property
     def triggers(self) -> list[str]:
-        return list(dict.fromkeys(t.trigger for t in self.transitions))
+        """Every trigger of the process, in the order the definition declares them."""
+        return list(self.machine.events)
 
     def transition(self, trigger: str, state: str) -> Transition | None:
-        return self._by_trigger.get(trigger, {}).get(state)
+        """The spec of `trigger` from `state`, or None when the Machine has no such transition."""
+        event = self.machine.events.get(trigger)
+        if event is None:
+            return None
+        steps = event.transitions.get(state)  # .get: the Machine's defaultdict must not grow on a miss
+        if not steps:
+            return None
+        step = steps[0]
+        assert isinstance(step, _Step)
+        return step.spec
 
     def knows_trigger(self, trigger: str) -> bool:
-        return trigger in self._by_trigger
+        return trigger in self.machine.events
+
+    def leaving(self, state: str) -> list[Transition]:
+        """The transitions that leave `state` (internal ones included), in declaration order."""
+        found = (self.transition(t, state) for t in self.machine.get_triggers(state))
+        return [t for t in found if t is not None]
 
     @property
     def open_states(self) -> tuple[str, ...]:

@@ -247,8 +247,7 @@ class CaseService:
         with self.store.transaction(write=False) as tx:
             case = self._case(tx, case_id)
             definition = registry.get(case.process, case.definition_version)
-            specs = [s for t in definition.triggers
-                     if (s := definition.transition(t, case.state)) is not None and not s.system]
+            specs = [s for s in definition.leaving(case.state) if not s.system]
             org = tx.org()
             now = require_aware(self.clock.now())
             out: list[dict[str, Any]] = []

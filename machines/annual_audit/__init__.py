@@ -8,26 +8,28 @@ auditor or the supervising leader closes it (`closed`).
 The report is due by the end of the M-th month after the audited year (policy
 `annual_audit.report_due_months_after_year_end`, default 3: 31 March). The auditors are reminded N days
 before (policy `annual_audit.remind_days_before`); the day after, the case is flagged overdue and the
-auditors and the supervising leader are told. An auditor who works in the audited office may not audit
+auditors and the supervising leader are told (the cycle `_periodic.PeriodicSubmission` holds, in both
+active states, without the repeating reminder). An auditor who works in the audited office may not audit
 it (independence, as R-4.3 for departure audits).
 """
 
 from __future__ import annotations
 
 import calendar as _calendar
+from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from machines._common import data_date, n_days, people, show
-from machines._periodic import at_local, office_directors, parse_year, supervising_leaders
+from machines._common import n_days, office_directors, people, show, supervising_leaders
+from machines._periodic import PeriodicSubmission, parse_year
 from workflow import registry
 from workflow.context import Ctx
-from workflow.definition import DeadlineSpec, Notice, OpenPlan, Period, ProcessDefinition, Refusal, Transition
+from workflow.definition import Notice, OpenPlan, Period, ProcessDefinition, Refusal, Transition
 from workflow.errors import BadInput
 from workflow.model import Person
 from workflow.policy import Policy
-from workflow.timeutil import end_of_day, local_midnight
+from workflow.timeutil import local_midnight
 
 HOME = Path(__file__).parent  # templates/ and policy.toml of this process
 
@@ -82,15 +84,40 @@ def reported_to(ctx: Ctx) -> list[Person]:
     return office_directors(ctx) + supervising_leaders(ctx)
 
 
+# -- the report's cycle: reminders and overdue as the periodic duties, in both active states ----------------
+@dataclass(frozen=True)
+class AuditCycle(PeriodicSubmission):
+    """The audit report is due while the case is `scheduled` or `in_progress`: reminders already sent are
+    not resent on entering `in_progress`, the overdue flag is raised once (no repeating reminder), and
+    the mail invites the next step of the state the case is in."""
+
+    def reminder_why(self, ctx: Ctx, due: date, at: datetime, n: int) -> str:
+        return (f"audit report due {due} = {ctx.data['due_why']}; reminder {show(at)} = {n_days(n)} "
+                f"before (policy annual_audit.remind_days_before)")
+
+    def overdue_why(self, due: date, at: datetime) -> str:
+        return f"overdue from {show(at)}: the day after the report's due date {due} ({self.rule})"
+
+    def actions(self, ctx: Ctx) -> tuple[str, ...]:
+        return ("start",) if ctx.require_case().state == "scheduled" else ("submit_report",)
+
+    def due_reminders(self, ctx: Ctx) -> list[tuple[datetime, str]]:
+        # entering in_progress late does not resend reminders already sent
+        return [(at, why) for at, why in super().due_reminders(ctx) if at > ctx.now]
+
+    def due_overdue(self, ctx: Ctx) -> tuple[datetime, str] | None:
+        if ctx.data.get("overdue"):
+            return None  # flagged once, whichever state it was in
+        return super().due_overdue(ctx)
+
+
+CYCLE = AuditCycle(process=PROCESS, section="annual_audit", rule=RULE, due_rule=RULE, submitters=auditors,
+                   leaders=supervising_leaders, states=ACTIVE, repeat_overdue=False, submitted_key="reported_at")
+
+
 # -- effects ---------------------------------------------------------------------------------------------
 def record_start(ctx: Ctx) -> None:
     ctx.data["started_at"] = ctx.now.isoformat()
-
-
-def record_report(ctx: Ctx) -> None:
-    ctx.data["reported_at"] = ctx.now.isoformat()
-    ctx.data["late"] = ctx.now > end_of_day(data_date(ctx.data, "due"))
-    ctx.details["late"] = ctx.data["late"]
 
 
 def open_audit(ctx: Ctx) -> OpenPlan:
@@ -102,40 +129,6 @@ def open_audit(ctx: Ctx) -> OpenPlan:
     data: dict[str, Any] = {"year": year, "due": due.isoformat(), "due_why": why, "late": False}
     return OpenPlan(state="scheduled", office=str(office), subject=None, data=data, period=f"{year}-Y",
                     details={"rule": RULE, "why": f"year-end audit of {office} for {year}; report due {due} = {why}"})
-
-
-# -- deadlines -------------------------------------------------------------------------------------------
-def due_reminders(ctx: Ctx) -> list[tuple[datetime, str]]:
-    due = data_date(ctx.data, "due")
-    out = []
-    for n in ctx.policy.ints("annual_audit.remind_days_before"):
-        at = at_local(due - timedelta(days=n))
-        if at > ctx.now:  # entering in_progress late does not resend reminders already sent
-            out.append((at, f"audit report due {due} = {ctx.data['due_why']}; reminder {show(at)} = {n_days(n)} "
-                            f"before (policy annual_audit.remind_days_before)"))
-    return out
-
-
-def due_overdue(ctx: Ctx) -> tuple[datetime, str] | None:
-    if ctx.data.get("overdue"):
-        return None  # flagged once, whichever state it was in
-    due = data_date(ctx.data, "due")
-    at = local_midnight(due + timedelta(days=1))
-    return at, f"overdue from {show(at)}: the day after the report's due date {due} ({RULE})"
-
-
-def remind(ctx: Ctx) -> None:
-    ctx.notify("annual_audit.reminder", auditors(ctx), RULE,
-               actions=("start",) if ctx.require_case().state == "scheduled" else ("submit_report",),
-               due_at=end_of_day(data_date(ctx.data, "due")))
-
-
-def overdue(ctx: Ctx) -> None:
-    ctx.data["overdue"] = True
-    ctx.record("overdue", {"rule": RULE, "due": ctx.data["due"]})
-    ctx.notify("annual_audit.overdue", auditors(ctx) + supervising_leaders(ctx), RULE,
-               actions=("start",) if ctx.require_case().state == "scheduled" else ("submit_report",),
-               due_at=end_of_day(data_date(ctx.data, "due")))
 
 
 DEFINITION = registry.register(ProcessDefinition(
@@ -158,20 +151,12 @@ DEFINITION = registry.register(ProcessDefinition(
                    effects=(record_start,)),
         Transition("submit_report", ("in_progress",), "reported", independent_auditor,
                    "the General Office's auditor (not one working in the audited office)",
-                   effects=(record_report,),
+                   effects=(CYCLE.record_submission,),
                    notices=(Notice("annual_audit.reported", reported_to, RULE, actions=("close",)),)),
         Transition("close", ("reported",), "closed", auditor_or_leader,
                    "the auditor or the supervising leader"),
     ),
-    deadlines=tuple(
-        spec
-        for state in ACTIVE
-        for spec in (
-            DeadlineSpec("reminder", state, RULE, due_reminders, "remind", skip_superseded=True,
-                         superseded_by=("overdue",)),
-            DeadlineSpec("overdue", state, RULE, due_overdue, "overdue"),
-        )
-    ),
-    events=("annual_audit.reminder", "annual_audit.overdue"),
-    handlers={"remind": remind, "overdue": overdue},
+    deadlines=CYCLE.deadlines,
+    events=CYCLE.events,
+    handlers=CYCLE.handlers,
 ))

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from machines._common import data_date, end_of_workday_after, n_days, param_date, people, show
+from machines._common import office_directors as office_director
 from workflow import registry
 from workflow.context import Ctx
 from workflow.definition import DeadlineSpec, Guard, Notice, OpenPlan, Option, ProcessDefinition, Refusal, Transition
@@ -51,10 +52,6 @@ def auditors(ctx: Ctx) -> list[Person]:
 
 def leaders(ctx: Ctx) -> list[Person]:
     return people(ctx, "supervising_leader", exclude=ctx.require_case().subject)
-
-
-def office_director(ctx: Ctx) -> list[Person]:
-    return people(ctx, "director", ctx.require_case().office)
 
 
 def the_office(ctx: Ctx) -> list[Person]:

@@ -19,14 +19,8 @@ from dataclasses import replace
 from datetime import timedelta
 from pathlib import Path
 
-from machines._common import people, record_score, score_given
-from machines._periodic import (
-    PeriodicSubmission,
-    office_directors,
-    parse_quarter,
-    quarter_bounds,
-    supervising_leaders,
-)
+from machines._common import clerks, office_directors, people, record_score, score_given, supervising_leaders
+from machines._periodic import PeriodicSubmission, parse_quarter, quarter_bounds
 from workflow import registry
 from workflow.context import Ctx
 from workflow.definition import Guard, Notice, OpenPlan, Option, Period, ProcessDefinition, Refusal, Transition
@@ -56,7 +50,7 @@ def statement_periods(year: int, policy: Policy) -> list[Period]:
 
 # -- who ---------------------------------------------------------------------------------------------------
 def reviewers(ctx: Ctx) -> list[Person]:
-    return people(ctx, "clerk") + people(ctx, "finance")
+    return clerks(ctx) + people(ctx, "finance")
 
 
 def office_director(ctx: Ctx) -> Refusal | None:

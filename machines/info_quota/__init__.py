@@ -19,17 +19,8 @@ from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from machines._common import n_days, show
-from machines._periodic import (
-    at_local,
-    clerks,
-    month_bounds,
-    office_directors,
-    office_members,
-    parse_month,
-    schedule_verdict,
-    supervising_leaders,
-)
+from machines._common import clerks, n_days, office_directors, office_members, show, supervising_leaders
+from machines._periodic import at_local, month_bounds, parse_month, schedule_verdict
 from workflow import registry
 from workflow.context import Ctx
 from workflow.definition import (

@@ -27,15 +27,8 @@ from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
 
-from machines._common import people, show
-from machines._periodic import (
-    at_local,
-    clerks,
-    office_directors,
-    parse_year,
-    schedule_verdict,
-    supervising_leaders,
-)
+from machines._common import clerks, office_directors, show, supervising_leaders
+from machines._periodic import at_local, parse_year, schedule_verdict
 from workflow import registry
 from workflow.context import Ctx
 from workflow.definition import (
@@ -332,7 +325,7 @@ def judge(ctx: Ctx) -> None:
 
 
 def told_of_verdict(ctx: Ctx) -> list[Person]:
-    return office_directors(ctx) + supervising_leaders(ctx) + people(ctx, "clerk")
+    return office_directors(ctx) + supervising_leaders(ctx) + clerks(ctx)
 
 
 DEFINITION = registry.register(ProcessDefinition(

@@ -18,6 +18,7 @@ from typing import Any
 
 from machines._common import (
     after_workdays,
+    clerks,
     data_date,
     end_of_workday_after,
     n_days,
@@ -82,10 +83,6 @@ def requester(ctx: Ctx) -> list[Person]:
     subject = ctx.require_case().subject
     p = ctx.org.person(subject) if subject else None
     return [p] if p is not None else []
-
-
-def clerks(ctx: Ctx) -> list[Person]:
-    return people(ctx, "clerk")
 
 
 def may_decide(ctx: Ctx) -> Refusal | None:

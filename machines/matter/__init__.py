@@ -16,7 +16,9 @@ from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
 
-from machines._common import after_workdays, data_date, n_days, param_date, people, show
+from machines._common import after_workdays, clerks, data_date, n_days, param_date, show
+from machines._common import office_directors as directors
+from machines._common import supervising_leaders as leaders
 from workflow import registry
 from workflow.context import Ctx
 from workflow.definition import DeadlineSpec, Guard, Notice, OpenPlan, Option, ProcessDefinition, Refusal, Transition
@@ -87,18 +89,6 @@ def is_request(data: dict[str, Any]) -> bool:
 def requester(ctx: Ctx) -> list[Person]:
     p = ctx.org.person(str(ctx.data.get("requester", "")))
     return [p] if p is not None and p.active else []
-
-
-def directors(ctx: Ctx) -> list[Person]:
-    return people(ctx, "director", ctx.require_case().office)
-
-
-def clerks(ctx: Ctx) -> list[Person]:
-    return people(ctx, "clerk")
-
-
-def leaders(ctx: Ctx) -> list[Person]:
-    return people(ctx, "supervising_leader")
 
 
 def deciders(ctx: Ctx) -> list[Person]:
