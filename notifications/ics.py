@@ -14,7 +14,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 
-from icalendar import Calendar, Event
+from icalendar import Calendar, Event, vCalAddress
 
 from workflow.timeutil import LOCAL_TZ
 
@@ -28,13 +28,12 @@ _CONTROLS = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 
 @dataclass(frozen=True)
 class DueItem:
-    """One open deadline, as a calendar shows it."""
+    """One thing due, as a calendar shows it (the same entry as the `.ics` of the mails about it)."""
 
     uid: str
     due_at: datetime
     summary: str
     description: str
-    stamp: datetime  # when the deadline was set: stable, so an export twice is byte-identical
     categories: tuple[str, ...] = ()
 
 
@@ -48,10 +47,25 @@ def _calendar(method: str | None = None) -> Calendar:
     return cal
 
 
+def due_day(due_at: datetime) -> date | None:
+    """The local day a deadline "by the end of that day" falls on, None for one at a time of day.
+
+    Due dates are local (Asia/Shanghai) days, R-0.4: "by 25 June" is stored as its last instant, 25 June
+    23:59:59.999999, or as 00:00 on 26 June (e.g. "decided before the leave starts"); both are 25 June."""
+    local = due_at.astimezone(LOCAL_TZ)
+    if (local.hour, local.minute, local.second, local.microsecond) == (0, 0, 0, 0):
+        return local.date() - timedelta(days=1)
+    if (local.hour, local.minute) == (23, 59):
+        return local.date()
+    return None
+
+
 def due_uid(case: int | None, due_at: datetime, domain: str) -> str:
-    """One calendar entry per (case, due instant): every reminder of the same deadline updates it
-    instead of adding another, and a resend of the same mail carries the same UID."""
-    key = f"case{case}:{due_at.astimezone(UTC).isoformat()}"
+    """One calendar entry per (case, thing due): every mail about the same deadline, and the export,
+    carry the same UID, so importing them updates one entry instead of adding another. A deadline by
+    the end of a day is keyed by that day, however its instant was written."""
+    day = due_day(due_at)
+    key = f"case{case}:{day.isoformat() if day else due_at.astimezone(UTC).isoformat()}"
     return f"{hashlib.sha256(key.encode()).hexdigest()[:32]}@{domain}"
 
 
@@ -87,19 +101,27 @@ def _date(day: date) -> str:
     return f"{day.year:04d}{day.month:02d}{day.day:02d}"
 
 
+def _utc(at: datetime) -> str:
+    utc = at.astimezone(UTC)
+    return f"{_date(utc)}T{utc.hour:02d}{utc.minute:02d}{utc.second:02d}Z"
+
+
 def mail_calendar(*, uid: str, due_at: datetime, summary: str, description: str, stamp: datetime,
-                  sequence: int = 0) -> bytes:
-    """A one-event calendar: an all-day event on the local (Asia/Shanghai) due date."""
-    day = due_at.astimezone(LOCAL_TZ).date()
-    utc = stamp.astimezone(UTC)
+                  organizer: str, sequence: int = 0) -> bytes:
+    """A one-event calendar: an all-day event on the local due day (DTEND the next day, RFC 5545
+    3.8.2.2), or, for a deadline at a time of day, that instant without DTEND. ORGANIZER (the sender's
+    address) is required with METHOD:PUBLISH (RFC 5546 3.2.1)."""
+    day = due_day(due_at)
+    when = ((f"DTSTART;VALUE=DATE:{_date(day)}", f"DTEND;VALUE=DATE:{_date(day + timedelta(days=1))}")
+            if day else (f"DTSTART:{_utc(due_at)}",))
     lines = (
         "BEGIN:VCALENDAR", "VERSION:2.0", f"PRODID:{PRODID}", "CALSCALE:GREGORIAN", "METHOD:PUBLISH",
         "BEGIN:VEVENT",
-        f"SUMMARY:{escape_text(summary)}",
-        f"DTSTART;VALUE=DATE:{_date(day)}",
-        f"DTEND;VALUE=DATE:{_date(day + timedelta(days=1))}",
-        f"DTSTAMP:{_date(utc)}T{utc.hour:02d}{utc.minute:02d}{utc.second:02d}Z",
         f"UID:{escape_text(uid)}",
+        f"DTSTAMP:{_utc(stamp)}",
+        f"ORGANIZER:mailto:{organizer}",
+        *when,
+        f"SUMMARY:{escape_text(summary)}",
         f"SEQUENCE:{int(sequence)}",
         f"DESCRIPTION:{escape_text(description)}",
         "TRANSP:TRANSPARENT",
@@ -108,20 +130,28 @@ def mail_calendar(*, uid: str, due_at: datetime, summary: str, description: str,
     return b"\r\n".join(fold(line) for line in lines) + b"\r\n"
 
 
-def deadlines_calendar(items: Iterable[DueItem], name: str = "Outpost") -> bytes:
-    """Every open deadline as a timed event at its due instant (UTC)."""
+def deadlines_calendar(items: Iterable[DueItem], *, stamp: datetime, organizer: str,
+                       name: str = "Outpost") -> bytes:
+    """Every thing due as the mails show it (same UID, day or instant); DTSTAMP is `stamp`, the export's
+    time (RFC 5546: when this calendar was made)."""
     cal = _calendar("PUBLISH")
     cal.add("x-wr-calname", name)
     cal.add("x-wr-timezone", "Asia/Shanghai")
     for item in items:
         ev = Event()
         ev.add("uid", item.uid)
-        ev.add("dtstamp", item.stamp.astimezone(UTC))
-        ev.add("dtstart", item.due_at.astimezone(UTC))
-        ev.add("dtend", item.due_at.astimezone(UTC))
+        ev.add("dtstamp", stamp.astimezone(UTC))
+        ev.add("organizer", vCalAddress(f"mailto:{organizer}"))
+        day = due_day(item.due_at)
+        if day:
+            ev.add("dtstart", day)
+            ev.add("dtend", day + timedelta(days=1))
+        else:
+            ev.add("dtstart", item.due_at.astimezone(UTC))
         ev.add("summary", item.summary)
         ev.add("description", item.description)
         if item.categories:
             ev.add("categories", list(item.categories))
+        ev.add("transp", "TRANSPARENT")
         cal.add_component(ev)
     return bytes(cal.to_ical())

@@ -253,6 +253,12 @@ def _boundaries(seed: str) -> tuple[str, str]:
     return f"=_outpost_{digest}_alt", f"=_outpost_{digest}_mix"
 
 
+def calendar_texts(rendered: Rendered) -> tuple[str, str]:
+    """SUMMARY and DESCRIPTION of the calendar entry for what a mail says is due (the export's too)."""
+    due = f"\n\n{rendered.due.text}" if rendered.due is not None else ""
+    return rendered.title, f"{rendered.what}{due}\n" + "\n".join(rendered.commands)
+
+
 def build_message(mail: Mail, rendered: Rendered, *, sender: str, to_name: str | None, to_email: str) -> Outgoing:
     """Subject, From, To, Message-ID, Date; text with an HTML alternative; `.ics` when something is due."""
     from_header, envelope_from, domain = _sender(sender)
@@ -274,12 +280,10 @@ def build_message(mail: Mail, rendered: Rendered, *, sender: str, to_name: str |
     body = _multipart("alternative", alternative,
                       [_text_part("plain", rendered.text), _text_part("html", rendered.html)])
     if rendered.due is not None:
-        commands = "\n".join(rendered.commands)
+        summary, description = calendar_texts(rendered)
         calendar = ics.mail_calendar(
-            uid=ics.due_uid(mail.case_id, rendered.due.at, domain),
-            due_at=rendered.due.at, summary=rendered.title,
-            description=f"{rendered.what}\n\n{rendered.due.text}\n{commands}",
-            stamp=mail.created_at,
+            uid=ics.due_uid(mail.case_id, rendered.due.at, domain), due_at=rendered.due.at,
+            summary=summary, description=description, stamp=mail.created_at, organizer=envelope_from,
         )
         attachment = _base64_part('text/calendar; charset="utf-8"; method="PUBLISH"', calendar,
                                   f'attachment; filename="outpost-case-{mail.case_id}.ics"')

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
-from collections.abc import Collection
+from collections.abc import Collection, Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -270,6 +270,11 @@ class CaseService:
         """The mail a case's next deadline will send: its pending deadlines fired in due order (each at its
         due time, or now if that has passed) in a transaction that is rolled back, until one queues mail.
         Nothing is written; None when no pending deadline sends any."""
+        return next(self.rehearsals(case_id, limit), None)
+
+    def rehearsals(self, case_id: int, limit: int = 20) -> Iterator[tuple[Deadline, list[Mail]]]:
+        """Each pending deadline that queues mail, with that mail, as `rehearse` finds them (each fired on
+        its own from the case as it is, rolled back), in due order."""
         with self.store.transaction(write=False) as tx:
             self._case(tx, case_id)
             pending = sorted(tx.deadlines(case_id, pending_only=True), key=lambda d: (d.due_at, d.id or 0))
@@ -282,8 +287,7 @@ class CaseService:
             except WorkflowError:  # a deadline that would fail now sends nothing now
                 continue
             if recording.mail:
-                return deadline, recording.mail
-        return None
+                yield deadline, recording.mail
 
     def fire(self, tx: Tx, deadline: Deadline, now: datetime) -> FireOutcome:
         """Fire one deadline inside the caller's transaction (the daemon's tick, which has already

@@ -204,10 +204,10 @@ def calendar_export(
     office: str | None = typer.Option(None, "--office", help="only this office's cases"),
     person: str | None = typer.Option(None, "--person", help="only cases this person is part of or may act on"),
 ) -> None:
-    """iCalendar of every open deadline, on stdout."""
-    from notifications.ics import DueItem, deadlines_calendar
-    from notifications.message import mail_domain
-    from notifications.render import process_names
+    """iCalendar of everything due on open cases (one entry per thing due, as its mails show it), on stdout."""
+    from notifications.agenda import things_due
+    from notifications.ics import deadlines_calendar
+    from notifications.message import sender_address
     from workflow.ports import CaseFilter
 
     application = app_of(ctx)
@@ -216,30 +216,15 @@ def calendar_export(
         raise NotFound("office", office)
     if person is not None and org.person(person) is None:
         raise NotFound("person", person)
-    domain = mail_domain(application.settings.smtp.sender)
-    names = process_names(application.settings.language)
-    cases = application.store.list_cases(CaseFilter(office=office))
-    items: list[DueItem] = []
-    with application.store.transaction(write=False) as tx:
-        pending = {c.id: tx.deadlines(c.id, pending_only=True) for c in cases}
-    for c in cases:
-        if not pending[c.id]:
-            continue
-        if person is not None and not _concerns(application, c, person):
-            continue
-        for d in pending[c.id]:
-            items.append(DueItem(
-                uid=f"outpost-deadline-{d.id}@{domain}",
-                due_at=d.due_at,
-                summary=f"Outpost {c.id} {names.get(c.process, c.process)}"
-                        + (f" {c.period}" if c.period else "") + (f" {c.office}" if c.office else "")
-                        + f": {d.kind} ({d.rule_id})",
-                description=f"{d.why}\n\noutpost case show {c.id}",
-                stamp=d.created_at,
-                categories=(c.process,),
-            ))
-    items.sort(key=lambda i: (i.due_at, i.uid))
-    typer.echo(deadlines_calendar(items).decode("utf-8"), nl=False)
+    cases = [c for c in application.store.list_cases(CaseFilter(office=office))
+             if person is None or _concerns(application, c, person)]
+    try:
+        organizer = sender_address(application.settings.smtp.sender).addr_spec
+    except DeliveryError as exc:
+        raise BadInput(f"smtp.from: {exc}") from None
+    items = things_due(application, cases, person)
+    typer.echo(deadlines_calendar(items, stamp=application.clock.now(), organizer=organizer).decode("utf-8"),
+               nl=False)
 
 
 def _concerns(application: App, case: Any, person: str) -> bool:

@@ -6,17 +6,22 @@ import json
 import subprocess
 import sys
 from collections.abc import Callable
-from datetime import datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 from icalendar import Calendar
 
+from notifications.delivery import ActionFilter, prepare
 from outpost.app import App
 from tests.conftest import OUTPOST, ROOT, local
 from tests.conftest import run_cli as cli
 from tests.notifications.conftest import PASSWORD, USER, SmtpServer, deliver, with_password
+from tests.notifications.libical import libical_errors
+from workflow.model import Mail
 from workflow.outbox import RetryPolicy
+from workflow.ports import CaseFilter
 
 # The CLI runs on the real clock: cases are opened in the past, so their mail is due now.
 OPENED = local(2026, 1, 5, 9, 0)
@@ -206,36 +211,105 @@ def test_mail_preview_rehearses_the_next_deadline_when_nothing_is_queued(
     assert len(sent) == 1 and f"Message-ID: {sent[0].message_id}" in out
 
 
-def test_calendar_export_lists_every_open_deadline(make_app: Callable[..., App], sqlite_url: str,
-                                                   cli_env: Callable[..., None],
-                                                   capsys: pytest.CaptureFixture[str]) -> None:
-    """`calendar export` is one iCalendar with an event per pending deadline; --office and --person filter."""
+def mail_ics(app: App, mail: Mail, lang: str | None = None) -> Any:
+    """The VEVENT of the `.ics` the row is sent with (rendered as delivery renders it)."""
+    with app.store.transaction(write=False) as tx:
+        org = tx.org()
+    out = prepare(mail, org, app.settings, ActionFilter(app), lang=lang)
+    [part] = list(out.message.iter_attachments())
+    [ev] = list(Calendar.from_ical(part.get_content()).walk("VEVENT"))
+    return ev, out.rendered
+
+
+def export(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[bytes, list[Any]]:
+    code, out, err = cli(capsys, "calendar", "export", *args)
+    assert code == 0, err
+    return out.encode("utf-8"), list(Calendar.from_ical(out).walk("VEVENT"))
+
+
+def test_calendar_export_has_one_entry_per_thing_due_as_its_mails_show_it(
+        make_app: Callable[..., App], sqlite_url: str, cli_env: Callable[..., None],
+        capsys: pytest.CaptureFixture[str]) -> None:
+    """`calendar export` is one iCalendar with one event per thing due, not per internal deadline
+    (remind_approver, escalate, undecided_at_start): a leave request's decision, due before the leave
+    starts on 2 March, is an all-day event on 1 March (R-0.4) with the UID, title and text of the mail's
+    .ics, so importing both updates one entry; DTSTAMP is the export time; libical finds no error;
+    --office and --person filter."""
     app = make_app(sqlite_url, at=OPENED)
     cases = requests(app)  # zhao and li (BJ) ask wang; huang (SZ) asks chen
     cli_env(app)
-    pending = {c: [d for d in app.case_view(c)["deadlines"] if d["status"] == "pending"] for c in cases}
-    code, out, _ = cli(capsys, "calendar", "export")
-    assert code == 0
-    events = list(Calendar.from_ical(out).walk("VEVENT"))
-    assert len(events) == sum(len(v) for v in pending.values()) == 9
-    uids = {str(e["uid"]) for e in events}
-    assert len(uids) == 9
-    first = pending[cases[0]][0]
-    [ev] = [e for e in events if str(e["uid"]) == f"outpost-deadline-{first['id']}@localhost"]
-    assert ev.decoded("dtstart") == datetime.fromisoformat(first["due_at"])
-    assert first["why"].split(" (")[0] in str(ev["description"]).replace("\n", " ")
-    code, out2, _ = cli(capsys, "calendar", "export")
-    assert out2 == out  # stable: exporting twice gives the same calendar
-    code, out, _ = cli(capsys, "calendar", "export", "--office", "SZ")
-    assert code == 0 and len(list(Calendar.from_ical(out).walk("VEVENT"))) == 3
-    code, out, _ = cli(capsys, "calendar", "export", "--person", "wang")
-    assert code == 0 and len(list(Calendar.from_ical(out).walk("VEVENT"))) == 6  # the two he decides
-    code, out, _ = cli(capsys, "calendar", "export", "--person", "huang")
-    assert code == 0 and len(list(Calendar.from_ical(out).walk("VEVENT"))) == 3  # her own request
+    before = datetime.now(UTC).replace(microsecond=0)
+    data, events = export(capsys)
+    assert len(events) == 3 and libical_errors([data]) == [[]]
+    kinds = {d["kind"] for c in cases for d in app.case_view(c)["deadlines"]}
+    assert kinds == {"remind_approver", "escalate", "undecided_at_start"}
+    by_uid = {str(e["uid"]): e for e in events}
+    for case in cases:
+        [asked] = [m for m in app.store.mails() if m.case_id == case and m.event == "leave.requested"]
+        sent, rendered = mail_ics(app, asked)
+        ev = by_uid.pop(str(sent["uid"]))  # the mail's entry is in the export
+        assert str(ev["summary"]) == str(sent["summary"]) == rendered.title
+        assert str(ev["description"]) == str(sent["description"])
+        assert (ev.decoded("dtstart"), ev.decoded("dtend")) == (date(2026, 3, 1), date(2026, 3, 2))
+        assert not any(k in str(ev["summary"]) for k in kinds) and "R-2.8" not in str(ev["summary"])
+        assert str(ev["organizer"]) == "mailto:outpost@localhost"
+        assert before <= ev.decoded("dtstamp") <= datetime.now(UTC)
+    again, _ = export(capsys)
+    assert [line for line in again.splitlines() if not line.startswith(b"DTSTAMP")] == [
+        line for line in data.splitlines() if not line.startswith(b"DTSTAMP")]  # only the stamp moves
+    assert len(export(capsys, "--office", "SZ")[1]) == 1
+    assert len(export(capsys, "--person", "wang")[1]) == 2  # the two he decides
+    assert len(export(capsys, "--person", "huang")[1]) == 1  # her own request
     code, _, err = cli(capsys, "calendar", "export", "--office", "XX")
     assert code == 2 and err.strip() == "outpost: unknown office: XX"
     code, _, err = cli(capsys, "calendar", "export", "--person", "nobody")
     assert code == 2 and err.strip() == "outpost: unknown person: nobody"
+
+
+def test_calendar_export_speaks_the_configured_language(
+        make_app: Callable[..., App], sqlite_url: str, cli_env: Callable[..., None],
+        capsys: pytest.CaptureFixture[str]) -> None:
+    """With `language = "en"` the entries carry the English title and text of the mail; the UIDs stay."""
+    app = make_app(sqlite_url, at=OPENED)
+    [case] = requests(app)[:1]
+    cli_env(app)
+    _, zh = export(capsys, "--person", "zhao")
+    cli_env(app, OUTPOST_LANG="en")
+    data, en = export(capsys, "--person", "zhao")
+    [asked] = [m for m in app.store.mails() if m.case_id == case and m.event == "leave.requested"]
+    _, rendered = mail_ics(app, asked, lang="en")
+    assert [str(e["uid"]) for e in en] == [str(e["uid"]) for e in zh]
+    assert [str(e["summary"]) for e in en] == [rendered.title] != [str(e["summary"]) for e in zh]
+    assert "outpost case" in str(en[0]["description"]) and libical_errors([data]) == [[]]
+
+
+def test_a_statement_due_15_april_is_one_entry_on_the_15th(
+        make_app: Callable[..., App], sqlite_url: str, cli_env: Callable[..., None],
+        capsys: pytest.CaptureFixture[str]) -> None:
+    """R-6.1: a quarter's statement due 15 April shows on 15 April — not as its reminders (8, 12, 14 April)
+    nor its 'overdue' at 16 April 00:00 — from the day it opens, before any mail gave the date; later the
+    reminders' .ics carry the same UID."""
+    app = make_app(sqlite_url, at=OPENED)
+    app.ticker.tick(OPENED)
+    app.ticker.tick(local(2026, 4, 1, 9, 0))
+    [bj] = [c for c in app.store.list_cases(CaseFilter(process="fin_statement", office="BJ"))
+            if c.period == "2026-Q1"]
+    cli_env(app)
+
+    def statements(*args: str) -> list[Any]:
+        data, events = export(capsys, *args)
+        assert libical_errors([data]) == [[]]
+        return [e for e in events if e.get("categories").cats == ["fin_statement"]]
+
+    days = {e.decoded("dtstart"): e for e in statements("--office", "BJ")}
+    assert date(2026, 4, 15) in days and not {date(2026, 4, d) for d in (8, 12, 14, 16)} & set(days)
+    ev = days[date(2026, 4, 15)]
+    assert ev.decoded("dtend") == date(2026, 4, 16) and "提交" in str(ev["description"])
+    app.ticker.tick(local(2026, 4, 8, 9, 0))
+    [reminder] = [m for m in app.store.mails() if m.case_id == bj.id and m.event == "fin_statement.reminder"][:1]
+    sent, _ = mail_ics(app, reminder)
+    assert str(sent["uid"]) == str(ev["uid"]) and sent.decoded("dtstart") == date(2026, 4, 15)
+    assert str(ev["uid"]) in {str(e["uid"]) for e in statements("--office", "BJ")}
 
 
 def test_cli_start_imports_no_mail_machinery() -> None:

@@ -70,7 +70,8 @@ def test_mail_arrives_over_starttls_with_auth_and_parses_back(smtp_app: App, smt
 
 
 def test_reminder_carries_an_ics_event_on_the_due_date(smtp_app: App, smtp_server: SmtpServer) -> None:
-    """The R-2.8 reminder's .ics parses with icalendar: one all-day event on 2027-03-01, the leave's start."""
+    """The R-2.8 reminder's .ics parses with icalendar: one all-day event on 2027-02-28, the last day to
+    decide before the leave starts on 1 March (due 1 March 00:00 local, R-0.4)."""
     app = with_password(smtp_app)
     case = open_leave(app, "zhao", date(2027, 3, 1), date(2027, 3, 2))
     app.ticker.tick(local(2027, 1, 5, 9, 30))  # one working day later: the approver is reminded
@@ -86,8 +87,8 @@ def test_reminder_carries_an_ics_event_on_the_due_date(smtp_app: App, smtp_serve
     assert part.get_filename() == f"outpost-case-{case}.ics"
     cal = Calendar.from_ical(part.get_content())
     [event] = list(cal.walk("VEVENT"))
-    assert event.decoded("dtstart") == date(2027, 3, 1)
-    assert event.decoded("dtend") == date(2027, 3, 2)
+    assert event.decoded("dtstart") == date(2027, 2, 28)
+    assert event.decoded("dtend") == date(2027, 3, 1)
     assert str(event["uid"]).endswith("@gov.example.org")
     assert "赵丽" in str(event["summary"])
 
