@@ -86,11 +86,11 @@ def every_definition() -> list[ProcessDefinition]:
 
 def test_the_machine_is_the_only_transition_table_of_a_definition() -> None:
     """A definition keeps no index of its transitions beside the shared Machine: its attributes are its
-    declared fields, and the only mapping among them is the deadline handlers."""
+    declared fields, and the only mappings among them are the deadline handlers and the process's names."""
     for d in every_definition():
         assert set(vars(d)) == {f.name for f in fields(ProcessDefinition)}, d.name
         mappings = [f.name for f in fields(ProcessDefinition) if isinstance(getattr(d, f.name), Mapping)]
-        assert mappings == ["handlers"], d.name
+        assert mappings == ["handlers", "names"], d.name
 
 
 def test_every_trigger_and_source_of_the_spec_is_answered_by_the_machine() -> None:
