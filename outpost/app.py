@@ -153,12 +153,13 @@ class App:
     def compliance(self, year: int, office: str | None = None) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
         """`report compliance`: each office's year, and the ranking of the offices' reports."""
         from store.reports import SqlReports
-        from workflow.compliance import build, ranking
+        from workflow.compliance import build, ranking, read
 
-        data = SqlReports(self._sql).year_data(year)
+        data = read(SqlReports(self._sql), year)
         if office is not None and office not in data.org.offices:
             raise NotFound("office", office)
-        return build(data, self.clock.now(), office), ranking(data)
+        result = build(data, self.clock.now(), office)
+        return result, ranking(build(data, self.clock.now()) if office is not None else result)
 
     def case_process(self, case_id: int) -> ProcessDefinition:
         """The definition (in its own version) of a case: an unknown case is bad input."""

@@ -83,6 +83,18 @@ role_t = Table(
     Column('role', String(32), primary_key=True, nullable=False),
 )
 
+process_record_t = Table(
+    'process_record',
+    metadata,
+    Column('id', Integer(), primary_key=True, autoincrement=True, nullable=False),
+    Column('process', String(64), nullable=False),
+    Column('kind', String(32), nullable=False),
+    Column('key', String(200), nullable=False),
+    Column('data', PortableJSON(), nullable=False),
+    Column('actor', String(64), ForeignKey('person.id'), nullable=True),
+    Column('at', UTCDateTime(), nullable=False),
+)
+
 item_t = Table(
     'case_item',
     metadata,

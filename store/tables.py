@@ -203,6 +203,21 @@ class MetaRow(SQLModel, table=True):
     value: dict[str, Any] = _json_dict()
 
 
+class RecordRow(SQLModel, table=True):
+    """A process's own record that belongs to no case (an office's budget, R-7.2): appended, never changed;
+    the newest of a (process, kind, key) is in force."""
+
+    __tablename__: ClassVar[str] = "process_record"
+    __table_args__ = (Index("ix_process_record_process_kind_key", "process", "kind", "key"),)
+    id: int | None = Field(default=None, sa_column=Column(Integer, primary_key=True, autoincrement=True))
+    process: str = Field(max_length=64)
+    kind: str = Field(max_length=32)
+    key: str = Field(max_length=200)
+    data: dict[str, Any] = _json_dict()
+    actor: str | None = Field(default=None, foreign_key="person.id", max_length=64)
+    at: datetime = _utc()
+
+
 def render_schema() -> str:
     """store/schema.py: these tables as plain SQLAlchemy Core, for the runtime.
 

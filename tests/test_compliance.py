@@ -15,7 +15,7 @@ from machines.investment import add_investment
 from outpost.app import App
 from store.reports import SqlReports
 from tests.conftest import local, set_time
-from workflow.compliance import Incident, YearData, build, ranking
+from workflow.compliance import Incident, YearData, build, ranking, read
 from workflow.errors import RuleViolation
 from workflow.model import Case, Office, OffSite, Org, Person
 from workflow.ports import CaseFilter
@@ -25,7 +25,7 @@ PRODUCT_KEYS = {"office", "year", "investment_total", "investment_target_met", "
 
 
 def compliance(app: App, year: int = 2027, office: str | None = None) -> list[dict[str, Any]]:
-    return build(SqlReports(app.store).year_data(year), app.clock.now(), office)
+    return build(read(SqlReports(app.store), year), app.clock.now(), office)
 
 
 def case_id(app: App, process: str, office: str, period: str) -> int:
@@ -86,9 +86,10 @@ def test_R5_3_offices_ranked_per_period_by_score_equal_scores_share_a_rank() -> 
     out = {o["office"]: {r["period"]: r["rank"] for r in o["reports"]} for o in build(data, local(2028, 1, 1))}
     assert out == {"BJ": {"2027-H1": 2, "2027-Y": None}, "SZ": {"2027-H1": 1, "2027-Y": 1},
                    "TJ": {"2027-H1": 2}}
-    assert ranking(data)[0] == {"period": "2027-H1", "offices": [{"office": "SZ", "score": 92, "rank": 1},
-                                                                 {"office": "BJ", "score": 88, "rank": 2},
-                                                                 {"office": "TJ", "score": 88, "rank": 2}]}
+    assert ranking(build(data, local(2028, 1, 1)))[0] == {
+        "period": "2027-H1", "offices": [{"office": "SZ", "score": 92, "rank": 1},
+                                         {"office": "BJ", "score": 88, "rank": 2},
+                                         {"office": "TJ", "score": 88, "rank": 2}]}
 
 
 def test_incidents_are_listed_under_their_office_in_time_order() -> None:

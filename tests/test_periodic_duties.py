@@ -910,7 +910,7 @@ def test_R1_1_an_office_left_out_of_the_organisation_gets_no_new_duties(started:
 
 def app_compliance(app: App, year: int, office: str | None, every: bool = False) -> Any:
     from store.reports import SqlReports
-    from workflow.compliance import build
+    from workflow.compliance import build, read
 
-    offices = build(SqlReports(app.store).year_data(year), app.clock.now(), office)
+    offices = build(read(SqlReports(app.store), year), app.clock.now(), office)
     return offices if every else offices[0]

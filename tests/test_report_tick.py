@@ -98,7 +98,7 @@ def test_R5_1_half_year_report_is_due_25_June_and_submitted_that_day_is_on_time(
     """The H1 report is due on 25 June (R-5.1): BJ submitting at 09:00 on 25 June itself is on time, gets no
     overdue notice the next day and shows `on_time` in the compliance report; SZ, silent, is overdue on 26 June."""
     from store.reports import SqlReports
-    from workflow.compliance import build
+    from workflow.compliance import build, read
 
     tick(started, 2027, 5, 26, 0, 0)
     cases = reports(started, "2027-H1")
@@ -112,7 +112,7 @@ def test_R5_1_half_year_report_is_due_25_June_and_submitted_that_day_is_on_time(
     assert [h["trigger"] for h in started.case_view(cases["BJ"])["history"]] == ["open", "submit"]
     assert "overdue" not in started.case_view(cases["BJ"])["data"]
     statuses = {o["office"]: [(r["period"], r["status"], r["late"]) for r in o["reports"]]
-                for o in build(SqlReports(started.store).year_data(2027), local(2027, 6, 26, 0, 0))}
+                for o in build(read(SqlReports(started.store), 2027), local(2027, 6, 26, 0, 0))}
     assert statuses == {"BJ": [("2027-H1", "on_time", False)], "SZ": [("2027-H1", "missing", True)]}
 
 

@@ -48,7 +48,7 @@ from machines.investment import add_investment
 from outpost.app import App
 from store.reports import SqlReports
 from tests.conftest import ORG_FILE, local, point_cli_at, set_time
-from workflow.compliance import build
+from workflow.compliance import build, read
 from workflow.errors import RuleViolation
 from workflow.ports import CaseFilter
 
@@ -340,7 +340,7 @@ def test_a_whole_year_of_two_offices(app: App, monkeypatch: pytest.MonkeyPatch, 
     elapsed = time.monotonic() - started
 
     # -- the compliance report ------------------------------------------------------------------------------
-    report = build(SqlReports(app.store).year_data(2027), YEAR_END)
+    report = build(read(SqlReports(app.store), 2027), YEAR_END)
     assert figures(report) == expected_figures(disposal)
 
     # -- deadlines: each fired once, on the first tick after it was due; nothing due is left ------------------

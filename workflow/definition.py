@@ -24,6 +24,7 @@ from transitions import Transition as MachineTransition
 from workflow.errors import DefinitionError
 
 if TYPE_CHECKING:
+    from workflow.compliance import Section
     from workflow.context import Ctx
     from workflow.model import Person
 
@@ -218,6 +219,12 @@ class ProcessDefinition:
     # `open_options` or a transition's `options` that is not here is internal (the daemon's, a command's).
     options: tuple[Option, ...] = ()
     commands: tuple[Command, ...] = ()  # the process's own commands (`info add`, `budget set`, …)
+    # Its section of `report compliance` (workflow/compliance.py): keys it adds to an office's year, and the
+    # lines it adds to the readable report. `compliance_cases`: whether the section reads the year's cases
+    # (the presence section reads only the off-site ledger).
+    compliance: Callable[[Section], dict[str, Any]] | None = None
+    compliance_text: Callable[[dict[str, Any]], list[str]] | None = None
+    compliance_cases: bool = True
     machine: Machine = field(init=False, repr=False)  # the one transition table (module docstring)
 
     def __post_init__(self) -> None:

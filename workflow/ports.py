@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any, Protocol
 
-from workflow.model import Case, Deadline, HistoryEntry, Item, Mail, Office, OffSite, Org, Person
+from workflow.model import Case, Deadline, HistoryEntry, Item, Mail, Office, OffSite, Org, Person, Record
 
 
 @dataclass(frozen=True)
@@ -127,7 +127,27 @@ class MetaTx(Protocol):
     def set_meta(self, key: str, value: dict[str, Any]) -> None: ...
 
 
-class Tx(CaseTx, ItemTx, PresenceTx, OrgTx, MetaTx, Protocol):
+class RecordTx(Protocol):
+    """A process's own records (an office's budget, R-7.2) and what adds up across cases."""
+
+    def add_record(self, record: Record) -> int:
+        """Append a record (records are never changed: the newest of a key is the one in force)."""
+        ...
+
+    def records(self, process: str, kind: str | None = None, key_prefix: str = "") -> list[Record]:
+        """A process's records, oldest first; of one kind, and whose key begins with `key_prefix`."""
+        ...
+
+    def cases_in(self, process: str, office: str | None, states: Sequence[str]) -> list[Case]:
+        """An office's cases of `process` in one of `states`, oldest first (a budget adds up claims)."""
+        ...
+
+    def hold(self, name: str) -> None:
+        """Serialise, until commit, the writers that add up one thing across cases (an office's budget)."""
+        ...
+
+
+class Tx(CaseTx, ItemTx, PresenceTx, OrgTx, MetaTx, RecordTx, Protocol):
     """One database transaction, as the engine uses it: every group above, committed together or not at all."""
 
     def savepoint(self, name: str = "outpost_step") -> AbstractContextManager[None]:

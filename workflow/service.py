@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import hashlib
 import logging
-from collections.abc import Collection, Iterator
-from dataclasses import dataclass
+from collections.abc import Callable, Collection, Iterator
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
@@ -21,7 +21,7 @@ from workflow.context import Ctx
 from workflow.definition import Guard, ProcessDefinition, Transition
 from workflow.errors import BadInput, Conflict, NotFound, NotPermitted, RuleViolation, WorkflowError
 from workflow.hashing import GENESIS, history_hash
-from workflow.model import Case, Deadline, HistoryEntry, Mail, Org, Person
+from workflow.model import Case, Deadline, HistoryEntry, Mail, Org, Person, Record
 from workflow.policy import Policy
 from workflow.ports import CaseStore, Tx
 from workflow.timeutil import parse_date
@@ -265,6 +265,41 @@ class CaseService:
                 if allowed:
                     out.append({"person": person.id, "name": person.name, "triggers": allowed})
             return out
+
+    # -- what a process's own commands use (`budget set`, …): read, and append records ------------------
+    def org(self) -> Org:
+        with self.store.transaction(write=False) as tx:
+            return tx.org()
+
+    def records(self, process: str, kind: str | None = None, key_prefix: str = "") -> list[Record]:
+        with self.store.transaction(write=False) as tx:
+            return tx.records(process, kind, key_prefix)
+
+    def cases_in(self, process: str, office: str | None, states: Collection[str]) -> list[Case]:
+        with self.store.transaction(write=False) as tx:
+            return tx.cases_in(process, office, list(states))
+
+    def add_record(self, process: str, kind: str, key: str, actor_id: str,
+                   authorise: Callable[[Org, Person], tuple[str, str] | None],
+                   build: Callable[[Tx, Org, Person], dict[str, Any]]) -> Record:
+        """Append a process's record in one transaction: the actor must be an active person whom
+        `authorise` does not refuse (its rule id is the refusal's); `build` reads what it needs in the same
+        transaction (under `hold(process:key)`) and returns the record's data, or raises to write nothing."""
+        registry.latest(process)  # an unknown process is bad input
+        with self.store.transaction() as tx:
+            org = tx.org()
+            actor = self._actor(org, actor_id)
+            assert actor is not None
+            refusal = authorise(org, actor)
+            if refusal is not None:
+                raise NotPermitted(refusal[0], f"{actor.id} may not do this: {refusal[1]}")
+            tx.hold(f"{process}:{key}")
+            data = build(tx, org, actor)
+            record = Record(process=process, kind=kind, key=key, data=data, actor=actor.id,
+                            at=require_aware(self.clock.now()))
+            record = replace(record, id=tx.add_record(record))
+            log.info("%s %s %s set by %s", process, kind, key, actor.id)
+            return record
 
     def rehearse(self, case_id: int, limit: int = 20) -> tuple[Deadline, list[Mail]] | None:
         """The mail a case's next deadline will send: its pending deadlines fired in due order (each at its

@@ -24,6 +24,7 @@ from typing import Any
 from machines._common import n_days, office_directors, people, show, supervising_leaders
 from machines._periodic import PeriodicSubmission, parse_year
 from workflow import registry
+from workflow.compliance import Section
 from workflow.context import Ctx
 from workflow.definition import Notice, OpenPlan, Period, ProcessDefinition, Refusal, Transition
 from workflow.errors import BadInput
@@ -131,12 +132,22 @@ def open_audit(ctx: Ctx) -> OpenPlan:
                     details={"rule": RULE, "why": f"year-end audit of {office} for {year}; report due {due} = {why}"})
 
 
+
+# -- its section of `report compliance` (R-6.2) ---------------------------------------------------------------
+def compliance(section: Section) -> dict[str, Any]:
+    audit = next(iter(section.cases), None)
+    return {"annual_audit": None if audit is None else {
+        "period": audit.period, "state": audit.state, "due": audit.data.get("due"),
+        "late": bool(audit.data.get("late")) or bool(audit.data.get("overdue"))}}
+
+
 DEFINITION = registry.register(ProcessDefinition(
     name=PROCESS,
     version=1,
     title="Year-end financial audit (年度财务审计)",
     names={"zh": "年度财务审计", "en": "annual audit"},
     home=HOME,
+    compliance=compliance,
     states=("scheduled", "in_progress", "reported", "closed"),
     initial_states=("scheduled",),
     final_states=("closed",),

@@ -18,10 +18,12 @@ from __future__ import annotations
 from dataclasses import replace
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 from machines._common import clerks, office_directors, people, record_score, score_given, supervising_leaders
 from machines._periodic import PeriodicSubmission, parse_quarter, quarter_bounds
 from workflow import registry
+from workflow.compliance import Section, stamp, submission_status
 from workflow.context import Ctx
 from workflow.definition import Guard, Notice, OpenPlan, Option, Period, ProcessDefinition, Refusal, Transition
 from workflow.errors import BadInput
@@ -85,12 +87,26 @@ def open_statement(ctx: Ctx) -> OpenPlan:
                     details={"rule": RULE, "why": f"{p.key} statement of {office}, due {p.due} = {why}"})
 
 
+
+# -- its section of `report compliance` (R-6.1) ---------------------------------------------------------------
+def compliance(section: Section) -> dict[str, Any]:
+    statements = []
+    for c in section.cases:
+        status = submission_status(c.data, section.now)
+        statements.append({"period": c.period, "state": c.state, "late": status in ("late", "missing"),
+                           "status": status, "due": c.data.get("due"),
+                           "submitted_at": stamp(c.data.get("submitted_at")),
+                           "score": c.data.get("score")})  # version 2's assessment (R-6.1, as R-5.3)
+    return {"fin_statements": statements, "fin_statements_late": [s["period"] for s in statements if s["late"]]}
+
+
 DEFINITION = registry.register(ProcessDefinition(
     name=PROCESS,
     version=2,
     title="Quarterly financial statement (季度财务报表)",
     names={"zh": "财务报表", "en": "financial statement"},
     home=HOME,
+    compliance=compliance,
     options=(
         Option("score", "assess: the assessment score, a whole number (R-6.1, as R-5.3)", "number"),
     ),

@@ -22,6 +22,7 @@ from typing import Any
 from machines._common import clerks, n_days, office_directors, office_members, show, supervising_leaders
 from machines._periodic import at_local, month_bounds, parse_month, schedule_verdict
 from workflow import registry
+from workflow.compliance import Section
 from workflow.context import Ctx
 from workflow.definition import (
     Command,
@@ -249,12 +250,29 @@ def told_of_shortfall(ctx: Ctx) -> list[Person]:
     return office_directors(ctx) + supervising_leaders(ctx)
 
 
+
+# -- its section of `report compliance` (R-6.3) ---------------------------------------------------------------
+def compliance(section: Section) -> dict[str, Any]:
+    months = []
+    for c in section.cases:
+        items = section.items.get(c.id, [])
+        accepted = sum(1 for i in items if i.status == "accepted")
+        quota = int(c.data.get("quota", QUOTA))
+        closes = c.data.get("closes")
+        past = bool(closes) and section.now > end_of_day(date.fromisoformat(str(closes)))
+        short = c.state == "short" or (c.state == "open" and past and accepted < quota)
+        months.append({"month": c.period, "state": c.state, "logged": len(items), "accepted": accepted,
+                       "quota": quota, "short": short})
+    return {"info_months": months, "info_short_months": [m["month"] for m in months if m["short"]]}
+
+
 DEFINITION = registry.register(ProcessDefinition(
     name=PROCESS,
     version=1,
     title="Monthly information (信息报送)",
     names={"zh": "信息报送", "en": "information quota"},
     home=HOME,
+    compliance=compliance,
     commands=(
         Command("info", "add", "Log an information item for your office's month (R-6.3).",
                 run=lambda service, o: cmd_add(service, o),

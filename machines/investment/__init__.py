@@ -30,6 +30,7 @@ from typing import Any
 from machines._common import clerks, office_directors, show, supervising_leaders
 from machines._periodic import at_local, parse_year, schedule_verdict
 from workflow import registry
+from workflow.compliance import Section
 from workflow.context import Ctx
 from workflow.definition import (
     Command,
@@ -328,12 +329,43 @@ def told_of_verdict(ctx: Ctx) -> list[Person]:
     return office_directors(ctx) + supervising_leaders(ctx) + clerks(ctx)
 
 
+
+# -- its section of `report compliance` (R-6.4 progress and verdict, R-6.5 grades) -----------------------------
+def compliance(section: Section) -> dict[str, Any]:
+    inv = next(iter(section.cases), None)
+    data = inv.data if inv is not None else {}
+    credited: dict[str, int] = {str(k): int(v) for k, v in dict(data.get("credited", {})).items()}
+    grades: dict[str, Any] = dict(data.get("grades", {}))
+    members = [p for p in sorted(section.org.people.values(), key=lambda p: p.id)
+               if p.active and p.office == section.office]
+    people_ = []
+    for pid in [p.id for p in members] + sorted(set(credited) - {p.id for p in members}):
+        p = section.org.person(pid)
+        people_.append({"person": pid, "name": p.name if p else pid, "roles": sorted(p.roles) if p and p.active else [],
+                        "credited": credited.get(pid, 0), "grade": grades.get(pid)})
+    if inv is None:
+        target_met = False
+    elif inv.state in ("met", "missed"):
+        target_met = inv.state == "met"
+    else:
+        target_met = bool(data.get("target_met"))
+    investments = [
+        {"id": i.id, "date": i.data.get("date"), "amount": int(i.data["amount"]), "source": i.data.get("source"),
+         "project": i.data.get("project"), "credits": dict(i.data.get("credits", {})), "recorded_by": i.created_by}
+        for i in (section.items.get(inv.id, []) if inv is not None else [])
+    ]
+    return {"investment_total": int(data.get("total", 0)), "investment_target": int(data.get("target", 0)) or None,
+            "investment_target_met": target_met, "investment_state": inv.state if inv is not None else None,
+            "investments": investments, "people": people_}
+
+
 DEFINITION = registry.register(ProcessDefinition(
     name=PROCESS,
     version=1,
     title="Investment target (招商引资)",
     names={"zh": "招商引资", "en": "investment promotion"},
     home=HOME,
+    compliance=compliance,
     commands=(
         Command("invest", "add", "Record an investment attracted by your office (R-6.4) and who is credited (R-6.5).",
                 run=lambda service, o: cmd_add(service, o),

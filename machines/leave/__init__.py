@@ -29,6 +29,7 @@ from machines._common import (
     start_of,
 )
 from workflow import registry
+from workflow.compliance import Section
 from workflow.context import Ctx
 from workflow.definition import DeadlineSpec, Guard, Notice, OpenPlan, Option, ProcessDefinition, Refusal, Transition
 from workflow.errors import BadInput, NotFound, RuleViolation
@@ -363,12 +364,36 @@ def remind_return(ctx: Ctx) -> None:
                due_at=ctx.deadline.due_at if ctx.deadline else None)
 
 
+
+# -- its section of `report compliance`: presence (R-2.5), from the off-site ledger --------------------------
+def _days_off_site(rows: list[OffSite], person: str, year: int) -> int:
+    """Days off site in the year; overlapping records (an extension next to its leave) count once."""
+    days: set[date] = set()
+    for r in rows:
+        if r.person == person:
+            first = max(r.start, date(year, 1, 1))
+            days.update(first + timedelta(days=n) for n in range(overlap_days(r.start, r.end, year)))
+    return len(days)
+
+
+def compliance(section: Section) -> dict[str, Any]:
+    limit = presence_limit(section.year)
+    presence = []
+    for p in sorted(section.org.people.values(), key=lambda p: p.id):
+        if p.active and p.office == section.office:
+            days = _days_off_site(section.off_site, p.id, section.year)
+            presence.append({"person": p.id, "off_site_days": days, "limit": limit, "over": days > limit})
+    return {"presence": presence}
+
+
 DEFINITION = registry.register(ProcessDefinition(
     name=PROCESS,
     version=1,
     title="Leave from post (离岗请假)",
     names={"zh": "离岗请假", "en": "leave from post"},
     home=HOME,
+    compliance=compliance,
+    compliance_cases=False,
     options=(
         Option("start", "first day of the leave, YYYY-MM-DD", "date", required=True),
         Option("end", "last day of the leave, YYYY-MM-DD (days counted inclusive, R-0.5)", "date", required=True),

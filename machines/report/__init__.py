@@ -13,6 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 from machines._common import (
     clerks,
@@ -25,6 +26,7 @@ from machines._common import (
 )
 from machines._periodic import PeriodicSubmission
 from workflow import registry
+from workflow.compliance import Section, stamp, submission_status
 from workflow.context import Ctx
 from workflow.definition import (
     Guard,
@@ -37,6 +39,7 @@ from workflow.definition import (
     Transition,
 )
 from workflow.errors import BadInput
+from workflow.model import Case
 from workflow.policy import Policy
 from workflow.timeutil import local_midnight
 
@@ -117,12 +120,34 @@ def open_report(ctx: Ctx) -> OpenPlan:
                     details={"rule": "R-5.4", "why": f"{period} report of {office}, due {due} ({rule})"})
 
 
+
+# -- its section of `report compliance` (R-5.3: reviewed, assessed and ranked) ------------------------------
+def _ranks(cases: list[Case]) -> dict[int, int]:
+    """R-5.3: offices ranked by their assessment score, per period; equal scores share a rank."""
+    scored = [(int(c.data["score"]), c.id) for c in cases if c.data.get("score") is not None]
+    return {cid: 1 + sum(1 for s, _ in scored if s > score) for score, cid in scored}
+
+
+def compliance(section: Section) -> dict[str, Any]:
+    ranks: dict[int, int] = {}
+    for period in sorted({c.period for c in section.every_office}, key=str):
+        ranks.update(_ranks([c for c in section.every_office if c.period == period]))
+    reports = []
+    for c in section.cases:
+        status = submission_status(c.data, section.now)
+        reports.append({"period": c.period, "state": c.state, "late": status in ("late", "missing"),
+                        "status": status, "due": c.data.get("due"), "submitted_at": stamp(c.data.get("submitted_at")),
+                        "score": c.data.get("score"), "rank": ranks.get(c.id)})
+    return {"reports": reports}
+
+
 DEFINITION = registry.register(ProcessDefinition(
     name=PROCESS,
     version=1,
     title="Work report (工作报告)",
     names={"zh": "工作报告", "en": "work report"},
     home=HOME,
+    compliance=compliance,
     options=(
         Option("plan", "submit/resubmit of the annual report: next year's work plan (R-5.2)"),
         Option("score", "assess: the assessment score, a whole number (R-5.3)", "number"),

@@ -45,6 +45,8 @@ def _print_compliance(result: list[dict[str, Any]], ranks: list[dict[str, Any]])
     from rich.console import Console
     from rich.table import Table
 
+    from workflow.compliance import text_lines
+
     console = Console(highlight=False, soft_wrap=True)
 
     def yes(flag: bool) -> str:
@@ -90,6 +92,8 @@ def _print_compliance(result: list[dict[str, Any]], ranks: list[dict[str, Any]])
                               f"{i['trigger']} by {i['actor'] or 'system'}", markup=False)
         else:
             console.print("  compliance incidents: none")
+        for line in text_lines(o):  # the sections of processes that print their own
+            console.print(line, markup=False)
         console.print("")
     if ranks:
         table = Table(title="ranking of the offices (R-5.3, by assessment score)", title_justify="left")
