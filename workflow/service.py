@@ -21,7 +21,7 @@ from workflow.context import Ctx
 from workflow.definition import Guard, ProcessDefinition, Transition
 from workflow.errors import BadInput, Conflict, NotFound, NotPermitted, RuleViolation, WorkflowError
 from workflow.hashing import GENESIS, history_hash
-from workflow.model import Case, Deadline, HistoryEntry, Mail, Org, Person, Record
+from workflow.model import Case, Deadline, HistoryEntry, Item, Mail, Org, Person, Record
 from workflow.policy import Policy
 from workflow.ports import CaseStore, Tx
 from workflow.timeutil import parse_date
@@ -278,6 +278,46 @@ class CaseService:
     def cases_in(self, process: str, office: str | None, states: Collection[str]) -> list[Case]:
         with self.store.transaction(write=False) as tx:
             return tx.cases_in(process, office, list(states))
+
+    def case(self, case_id: int) -> Case:
+        with self.store.transaction(write=False) as tx:
+            return self._case(tx, case_id)
+
+    def item(self, item_id: int) -> tuple[Item, Case] | None:
+        """An item logged against a case, with its case (None when there is no such item)."""
+        with self.store.transaction(write=False) as tx:
+            item = tx.get_item(item_id)
+            case = tx.get_case(item.case_id) if item is not None else None
+        return None if item is None or case is None else (item, case)
+
+    def item_of_step(self, case_id: int, seq: int) -> Item:
+        """The item the step `seq` of a case logged (its history row names it)."""
+        with self.store.transaction(write=False) as tx:
+            entry = tx.history(case_id)[seq - 1]
+            item = tx.get_item(int(entry.details["item"]))
+        if item is None:
+            raise NotFound("item of step", f"{case_id}#{seq}")
+        return item
+
+    def log_in_period(self, process: str, actor_id: str, period: str, trigger: str,
+                      options: dict[str, Any]) -> Item:
+        """A person's entry (an information item, an investment) in their office's case of `period`.
+
+        The period's case is the daemon's; when it does not exist yet the entry opens it (the opener logs it:
+        same definition, same unique key, so a daemon opening it meanwhile makes this a `Conflict`: retry);
+        otherwise `trigger` logs it. Either way one step, one transaction, the rules asked as usual."""
+        definition = registry.latest(process)
+        with self.store.transaction() as tx:
+            actor = self._actor(tx.org(), actor_id)
+            assert actor is not None
+            if actor.office is None:
+                raise RuleViolation("R-1.3", f"{actor_id} is not in an office; this is logged by the offices")
+            case = tx.find_case(process, actor.office, period)
+            if case is None:
+                case = self.open_in(tx, definition, actor_id, {"office": actor.office, "period": period, **options})
+                return tx.items(case.id)[-1]
+        case = self.advance(case.id, trigger, actor_id, options=options)
+        return self.item_of_step(case.id, case.history_count)
 
     def add_record(self, process: str, kind: str, key: str, actor_id: str,
                    authorise: Callable[[Org, Person], tuple[str, str] | None],
