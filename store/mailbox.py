@@ -17,7 +17,7 @@ from sqlalchemy import bindparam, func, or_, select, update
 from store.sql import SqlStore, _mail_from, mail_t
 from workflow.errors import BadInput, NotFound
 from workflow.model import Mail
-from workflow.outbox import FAILED, QUEUED, SENT, RetryPolicy
+from workflow.outbox import FAILED, QUEUED, SENT, SUPERSEDED, RetryPolicy
 
 MAX_ERROR = 500  # last_error is a diagnosis, not a log
 
@@ -82,6 +82,14 @@ class SqlMailbox:
             updated = tx.conn.execute(select(mail_t).where(mail_t.c.id == mail_id)).one()
         return _mail_from(updated)
 
+    def mark_superseded(self, mail_id: int, owner: str, now: datetime, why: str) -> bool:
+        with self.store.transaction() as tx:
+            done = tx.conn.execute(update(mail_t).where(mail_t.c.id == mail_id, mail_t.c.status == QUEUED,
+                                                        mail_t.c.lock_owner == owner)
+                                   .values(status=SUPERSEDED, last_error=_short(why), lock_owner=None,
+                                           lock_expires_at=None))
+        return int(done.rowcount) == 1
+
     def release(self, mail_id: int | None, *owners: str) -> int:
         """Give back a claim: one row (`mail_id`) if still `owners`' own, or with `mail_id` None every queued
         row they hold (processes known to be gone: workflow/orphans.py). Returns how many rows."""
@@ -132,7 +140,8 @@ class SqlMailbox:
         stmt = select(mail_t.c.status, func.count()).group_by(mail_t.c.status)
         with self.store.transaction(write=False) as tx:
             found = {str(s): int(n) for s, n in tx.conn.execute(stmt)}
-        return {QUEUED: found.pop(QUEUED, 0), SENT: found.pop(SENT, 0), FAILED: found.pop(FAILED, 0), **found}
+        return {QUEUED: found.pop(QUEUED, 0), SENT: found.pop(SENT, 0), FAILED: found.pop(FAILED, 0),
+                SUPERSEDED: found.pop(SUPERSEDED, 0), **found}
 
 
 def _mark_sent() -> Any:

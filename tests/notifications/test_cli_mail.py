@@ -135,7 +135,7 @@ def test_mail_deliver_without_smtp_writes_eml_files(make_app: Callable[..., App]
     cli_env(app)
     code, out, _ = cli(capsys, "mail", "deliver", "--json")
     assert code == 0
-    assert json.loads(out) | {"errors": []} == {"claimed": 3, "sent": 3, "retried": 0, "failed": 0,
+    assert json.loads(out) | {"errors": []} == {"claimed": 3, "sent": 3, "retried": 0, "failed": 0, "superseded": 0,
                                                 "mode": "outbox_dir", "connection_error": None, "errors": []}
     assert len(list(app.settings.outbox_dir.glob("*.eml"))) == 3
     code, out, _ = cli(capsys, "mail", "deliver")
