@@ -95,18 +95,19 @@ def approvers(ctx: Ctx) -> list[Person]:
 
 
 def superiors(ctx: Ctx) -> list[Person]:
-    """The level above whoever decides the request now (R-2.8), never the approver themselves: the
-    supervising leader above a director; above the supervising leader (routed there, escalated there, or
-    standing in for an absent director, R-2.4) there is nobody in the regulation, so the General Office's
-    clerks are told."""
+    """The level above the approver the request is routed to (R-2.8), never that approver: the supervising
+    leader above a director; above the supervising leader (routed there, or standing in for an absent
+    director, R-2.4) there is nobody in the regulation, so the General Office's clerks are told."""
     case = ctx.require_case()
-    deciding = approvers(ctx)
-    if case.data.get("approver_role") == "director" and not any(p.has("supervising_leader") for p in deciding):
+    routed_to = approvers(ctx) if not case.data.get("escalated") else [
+        p for p in approvers(ctx) if p.has("director") and p.office == case.office]
+    if case.data.get("approver_role") == "director" and routed_to and not any(
+            p.has("supervising_leader") for p in routed_to):
         found = people(ctx, "supervising_leader", exclude=case.subject)
     else:
         found = people(ctx, "clerk", exclude=case.subject)
-    decided_by = {p.id for p in deciding}
-    return [p for p in found if p.id not in decided_by]
+    routed_ids = {p.id for p in routed_to}
+    return [p for p in found if p.id not in routed_ids]
 
 
 def requester(ctx: Ctx) -> list[Person]:

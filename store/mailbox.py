@@ -140,8 +140,7 @@ class SqlMailbox:
         stmt = select(mail_t.c.status, func.count()).group_by(mail_t.c.status)
         with self.store.transaction(write=False) as tx:
             found = {str(s): int(n) for s, n in tx.conn.execute(stmt)}
-        return {QUEUED: found.pop(QUEUED, 0), SENT: found.pop(SENT, 0), FAILED: found.pop(FAILED, 0),
-                SUPERSEDED: found.pop(SUPERSEDED, 0), **found}
+        return {QUEUED: found.pop(QUEUED, 0), SENT: found.pop(SENT, 0), FAILED: found.pop(FAILED, 0), **found}
 
 
 def _mark_sent() -> Any:

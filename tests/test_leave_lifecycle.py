@@ -169,7 +169,7 @@ def test_R2_3_only_the_clerk_or_the_persons_director_records_a_leave_that_has_be
     at the way to record it."""
     params = {"start": "2027-01-03", "end": "2027-01-04", "subject": "zhao"}
     for outsider in ("huang", "chen"):
-        with pytest.raises(NotPermitted, match="R-2.3"):
+        with pytest.raises(NotPermitted, match=r"R-2\.3"):
             app.service.open("leave", outsider, params)
     with pytest.raises(RuleViolation, match="--subject zhao"):
         app.service.open("leave", "zhao", {"start": "2027-01-03", "end": "2027-01-04"})

@@ -194,7 +194,12 @@ def test_mail_preview_rehearses_the_next_deadline_when_nothing_is_queued(
     deliver_pass(app, now=OPENED + timedelta(minutes=1))
     cli_env(app)
     before = dump(db_url)
-    code, out, _ = cli(capsys, "mail", "preview", str(case))
+    from freezegun import freeze_time
+
+    # the CLI's clock on the day of the requests: rehearsed later than the leave's last day, the reminder to
+    # decide it would not be sent at all (issue 16: a tick sends nothing stale), only its lapse
+    with freeze_time(OPENED + timedelta(minutes=2)):
+        code, out, _ = cli(capsys, "mail", "preview", str(case))
     assert code == 0, out
     reminder = next(d for d in app.case_view(case)["deadlines"] if d["kind"] == "remind_approver")
     assert out.splitlines()[0] == (f"not queued yet: deadline {reminder['id']} (remind_approver, due "
@@ -217,9 +222,9 @@ def test_calendar_export_lists_every_open_deadline(make_app: Callable[..., App],
     code, out, _ = cli(capsys, "calendar", "export")
     assert code == 0
     events = list(Calendar.from_ical(out).walk("VEVENT"))
-    assert len(events) == sum(len(v) for v in pending.values()) == 9
+    assert len(events) == sum(len(v) for v in pending.values()) == 12  # 4 per request, the lapse included
     uids = {str(e["uid"]) for e in events}
-    assert len(uids) == 9
+    assert len(uids) == 12
     first = pending[cases[0]][0]
     [ev] = [e for e in events if str(e["uid"]) == f"outpost-deadline-{first['id']}@localhost"]
     assert ev.decoded("dtstart") == datetime.fromisoformat(first["due_at"])
@@ -227,11 +232,11 @@ def test_calendar_export_lists_every_open_deadline(make_app: Callable[..., App],
     code, out2, _ = cli(capsys, "calendar", "export")
     assert out2 == out  # stable: exporting twice gives the same calendar
     code, out, _ = cli(capsys, "calendar", "export", "--office", "SZ")
-    assert code == 0 and len(list(Calendar.from_ical(out).walk("VEVENT"))) == 3
+    assert code == 0 and len(list(Calendar.from_ical(out).walk("VEVENT"))) == 4
     code, out, _ = cli(capsys, "calendar", "export", "--person", "wang")
-    assert code == 0 and len(list(Calendar.from_ical(out).walk("VEVENT"))) == 6  # the two he decides
+    assert code == 0 and len(list(Calendar.from_ical(out).walk("VEVENT"))) == 8  # the two he decides
     code, out, _ = cli(capsys, "calendar", "export", "--person", "huang")
-    assert code == 0 and len(list(Calendar.from_ical(out).walk("VEVENT"))) == 3  # her own request
+    assert code == 0 and len(list(Calendar.from_ical(out).walk("VEVENT"))) == 4  # her own request
     code, _, err = cli(capsys, "calendar", "export", "--office", "XX")
     assert code == 2 and err.strip() == "outpost: unknown office: XX"
     code, _, err = cli(capsys, "calendar", "export", "--person", "nobody")
