@@ -405,13 +405,15 @@ def test_a_whole_year_of_two_offices(app: App, monkeypatch: pytest.MonkeyPatch, 
     # The departure audit (R-4.5, policy: reminders 3 and 1 days before each due date at 09:00, the step
     # after it at 00:00 the next day). Opened Thu 1 July, the notice is due by the end of Thu 8 July (5
     # working days, issue 16 point 10): reminded at 09:00 on Mon 5 July, before zhou issues it at 10:00,
-    # which cancels the second reminder and the escalation. Materials due Mon 19 July (10 working days after Mon 5 July),
+    # which cancels the second reminder and the escalation. Materials due Mon 19 July (10 working days
+    # after Mon 5 July),
     # submitted that day; feedback due Thu 19 August (10 days after the draft of 9 August), none, so no
     # objection at 00:00 on 20 August; final report 23 August with the finding open: rectification starts
     # at once, due Fri 22 October (60 days), the finding rectified 21 October and the audit closed
     # on the due date, before the escalation.
     assert outcomes(audit) == {
-        "fired": [("notice_reminder", "2027-07-05T09:00"), ("materials_reminder", "2027-07-16T09:00"), ("materials_reminder", "2027-07-18T09:00"),
+        "fired": [("notice_reminder", "2027-07-05T09:00"),
+                  ("materials_reminder", "2027-07-16T09:00"), ("materials_reminder", "2027-07-18T09:00"),
                   ("feedback_reminder", "2027-08-16T09:00"), ("feedback_reminder", "2027-08-18T09:00"),
                   ("no_objection", "2027-08-20T00:00"), ("rectification_start", "2027-08-23T10:00"),
                   ("rectification_reminder", "2027-10-19T09:00"), ("rectification_reminder", "2027-10-21T09:00")],
