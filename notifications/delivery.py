@@ -373,6 +373,23 @@ class ActionFilter:
                 self._cache[key] = None
         return self._cache[key]
 
+    def superseded(self, mail: Mail) -> str | None:
+        """Why the row is not to be sent, or None: it invites its recipient to act, none of those actions is
+        open to them now, and the case has moved on since it was written (a request already decided). A
+        mail inviting actions its recipient never had (the requester told of an escalation) is information,
+        and goes; so does every mail that invites nothing."""
+        allowed = self(mail)
+        if allowed is None or allowed or self.app is None or mail.case_id is None:
+            return None
+        written_in = mail.params.get("state")
+        with self.app.store.transaction(write=False) as tx:
+            case = tx.get_case(mail.case_id)
+        if case is not None and case.state == written_in:
+            return None
+        now = case.state if case is not None else "gone"
+        return (f"superseded: case {mail.case_id} is {now} (was {written_in}); "
+                f"{', '.join(mail.params.get('actions') or ())} no longer open to its recipient")
+
 
 def recipient_of(mail: Mail, org: Org | None) -> tuple[str | None, str | None]:
     """(name, address) of the row's recipient, as the organisation has them now: a person removed from
@@ -515,6 +532,12 @@ def deliver_pass(app: Parts, now: datetime | None = None, should_stop: Callable[
                     run.release(fresh[i:])  # a slow server: claim afresh, so a lease always covers a send
                     break
                 done.add(mail.id)
+                why = actions.superseded(addressed_now(mail, org))
+                if why is not None:
+                    if run.outbox.mark_superseded(mail.id, run.owner, clock(), why):
+                        run.report.superseded += 1
+                        log.info("mail %s (%s) not sent: %s", mail.id, mail.event, why)
+                    continue
                 try:
                     out = ahead.take(mail)
                 except (BadAddress, TemplateProblem) as exc:

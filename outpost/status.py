@@ -40,6 +40,7 @@ def gather(app: App) -> dict[str, Any]:
         "mail_queued": mail.get("queued", 0),
         "mail_failed": mail.get("failed", 0),
         "mail_sent": mail.get("sent", 0),
+        "mail_superseded": mail.get("superseded", 0),  # not sent: the case moved on before delivery
         "failed_deadlines": failed,
         "daemons": daemons,
         "warnings": warnings,

@@ -20,7 +20,7 @@ from store.schema import mail_t
 from store.txbase import Transactions, TxBase
 from workflow.errors import BadInput, NotFound
 from workflow.model import Mail
-from workflow.outbox import FAILED, QUEUED, SENT, RetryPolicy
+from workflow.outbox import FAILED, QUEUED, SENT, SUPERSEDED, RetryPolicy
 
 __all__ = ["MailTx", "SqlMailbox", "mail_counts", "mails"]
 
@@ -127,6 +127,14 @@ class SqlMailbox:
             tx.conn.execute(update(mail_t).where(mail_t.c.id == mail_id).values(**values))
             updated = tx.conn.execute(select(mail_t).where(mail_t.c.id == mail_id)).one()
         return mail_from(updated)
+
+    def mark_superseded(self, mail_id: int, owner: str, now: datetime, why: str) -> bool:
+        with self.store.transaction() as tx:
+            done = tx.conn.execute(update(mail_t).where(mail_t.c.id == mail_id, mail_t.c.status == QUEUED,
+                                                        mail_t.c.lock_owner == owner)
+                                   .values(status=SUPERSEDED, last_error=_short(why), lock_owner=None,
+                                           lock_expires_at=None))
+        return int(done.rowcount) == 1
 
     def release(self, mail_id: int | None, *owners: str) -> int:
         """Give back a claim: one row (`mail_id`) if still `owners`' own, or with `mail_id` None every queued

@@ -318,7 +318,7 @@ def test_R2_8_a_decision_cancels_the_pending_reminders(app: App) -> None:
     app.service.advance(case, "approve", "wang")
     statuses = {d["kind"]: d["status"] for d in app.case_view(case)["deadlines"]}
     assert statuses == {"remind_approver": "cancelled", "escalate": "cancelled",
-                        "undecided_at_start": "cancelled", "start": "pending"}
+                        "undecided_at_start": "cancelled", "lapse": "cancelled", "start": "pending"}
     assert fired(app, case, local(2027, 2, 1, 0, 0)) == []
 
 

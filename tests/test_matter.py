@@ -296,8 +296,9 @@ def test_R3_5_no_outcome_after_the_planned_date_reminds_the_director_once(app: A
 
 # -- R-3.6 decision SLA -------------------------------------------------------------------------------------
 def test_R3_6_reminder_exactly_3_and_escalation_5_working_days_after_submission(app: App) -> None:
-    """Submitted Mon 4 Jan 09:00: reminder Thu 7 Jan 09:00 (not a minute before), escalation to the
-    supervising leader Mon 11 Jan 09:00, recorded in the history, each once."""
+    """Submitted Mon 4 Jan 09:00: reminder Thu 7 Jan 09:00 (not a minute before), escalation Mon 11 Jan
+    09:00 to the level above the supervising leader who decides it (the General Office clerks), recorded in
+    the history, each once."""
     case = open_matter(app, "zhao", "other", "request")
     assert pending(app, case) == {"decision_reminder": "2027-01-07T09:00:00+08:00",
                                   "decision_escalation": "2027-01-11T09:00:00+08:00"}
@@ -310,10 +311,22 @@ def test_R3_6_reminder_exactly_3_and_escalation_5_working_days_after_submission(
     v = view(app, case)
     assert v["data"]["escalated"] is True
     assert v["history"][-1]["trigger"] == "escalate" and v["history"][-1]["details"]["rule"] == "R-3.6"
-    assert mails(app, "matter.escalated") == ["liu@gov.example.org", "sun@gov.example.org"]
+    assert mails(app, "matter.escalated") == ["sun@gov.example.org"]  # above liu, who decides (R-3.6)
     assert mails(app, "matter.reminder") == ["liu@gov.example.org"]
     assert {m.params["reason"] for m in app.store.mails(case_id=case) if m.event == "matter.escalated"} == \
         {"overdue"}
+
+
+def test_R3_6_escalation_never_goes_to_the_one_who_decides(app: App) -> None:
+    """A request (decided by liu) escalates to the clerk sun, inviting no action; a report (acknowledged by
+    the clerks) escalates to the supervising leader liu, who may acknowledge it."""
+    request = open_matter(app, "zhao", "other", "request")
+    report = open_matter(app, "li", "other", "report")
+    app.ticker.tick(local(2027, 1, 11, 9, 0))
+    sent = {m.case_id: (m.to, m.params["actions"]) for m in app.store.mails() if m.event == "matter.escalated"}
+    assert sent == {request: (["sun@gov.example.org"], []), report: (["liu@gov.example.org"], ["acknowledge"])}
+    assert [view(app, c)["history"][-1]["details"]["to"] for c in (request, report)] == ["clerk",
+                                                                                         "supervising_leader"]
 
 
 def test_R3_6_a_report_reminds_the_clerk(app: App) -> None:
@@ -330,7 +343,7 @@ def test_R3_6_planned_date_2_working_days_away_escalates_at_once(app: App) -> No
     assert v["data"]["escalated"] is True
     assert [h["trigger"] for h in v["history"]] == ["open", "escalate"]
     assert "planned_date_near" not in pending(app, case)
-    assert mails(app, "matter.escalated") == ["liu@gov.example.org", "sun@gov.example.org"]
+    assert mails(app, "matter.escalated") == ["sun@gov.example.org"]  # above liu, who decides (R-3.6)
     # the mail says why: the planned date is near, not "not dealt with in time" seconds after submission
     from notifications.render import render
 
@@ -351,7 +364,7 @@ def test_R3_6_planned_date_3_working_days_away_escalates_when_it_is_2_away(app: 
     assert view(app, case)["data"]["escalated"] is True
     app.ticker.tick(local(2027, 1, 11, 9, 0))
     assert [h["trigger"] for h in view(app, case)["history"]].count("escalate") == 1
-    assert mails(app, "matter.escalated") == ["liu@gov.example.org", "sun@gov.example.org"]
+    assert mails(app, "matter.escalated") == ["sun@gov.example.org"]  # above liu, who decides (R-3.6)
 
 
 def test_R3_6_planned_date_after_a_weekend(app: App) -> None:

@@ -114,6 +114,7 @@ def build_leave(app: App, org: str) -> list[Probe]:
     staff_escalated = ask("zhao", "2027-03-01", "2027-03-02")
     director_long = ask("wang", "2027-04-01", "2027-04-10")
     deputy_escalated = ask("li", "2027-03-10", "2027-03-11")
+    lapsed = ask("huang", "2027-01-05", "2027-01-05")  # still undecided after its day: lapses (issue 16)
     tick_at(app, local(2027, 1, 7, 9, 0))
     staff = ask("huang", "2027-03-01", "2027-03-02")
     approved = ask("huang", "2027-05-03", "2027-05-04")
@@ -144,6 +145,7 @@ def build_leave(app: App, org: str) -> list[Probe]:
         Probe("returned", back, "returned", "SZ", "chen"),
         Probe("rejected", rejected, "rejected", "SZ", "huang", (director,)),
         Probe("withdrawn", withdrawn, "withdrawn", "SZ", "huang", (director,)),
+        Probe("lapsed", lapsed, "lapsed", "SZ", "huang", (director,)),
     ]
 
 
@@ -440,6 +442,8 @@ WHO: dict[str, dict[str, tuple[str, Who]]] = {
         "withdraw": ("the requester", subject),
         "start": (DAEMON, NOBODY),
         "return": ("the requester or their director", any_of(subject, director)),
+        "lapse": (DAEMON, NOBODY),  # undecided after its last day (issue 16, R-2.8)
+        "extend": (DAEMON, NOBODY),  # an extension granted moves the expected return (issue 16, R-2.6)
     },
     "matter": {
         "acknowledge": ("clerk or supervising leader", CLERK_OR_LEADER),

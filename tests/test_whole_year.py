@@ -403,17 +403,22 @@ def test_a_whole_year_of_two_offices(app: App, monkeypatch: pytest.MonkeyPatch, 
         "fired": [("decision_reminder", "2027-10-21T10:00")],
         "cancelled": [("decision_escalation", "2027-10-25T10:00"), ("planned_date_near", "2027-11-26T00:00")]}
     # The departure audit (R-4.5, policy: reminders 3 and 1 days before each due date at 09:00, the step
-    # after it at 00:00 the next day). Materials due Mon 19 July (10 working days after Mon 5 July),
+    # after it at 00:00 the next day). Opened Thu 1 July, the notice is due by the end of Thu 8 July (5
+    # working days, issue 16 point 10): reminded at 09:00 on Mon 5 July, before zhou issues it at 10:00,
+    # which cancels the second reminder and the escalation. Materials due Mon 19 July (10 working days
+    # after Mon 5 July),
     # submitted that day; feedback due Thu 19 August (10 days after the draft of 9 August), none, so no
     # objection at 00:00 on 20 August; final report 23 August with the finding open: rectification starts
     # at once, due Fri 22 October (60 days), the finding rectified 21 October and the audit closed
     # on the due date, before the escalation.
     assert outcomes(audit) == {
-        "fired": [("materials_reminder", "2027-07-16T09:00"), ("materials_reminder", "2027-07-18T09:00"),
+        "fired": [("notice_reminder", "2027-07-05T09:00"),
+                  ("materials_reminder", "2027-07-16T09:00"), ("materials_reminder", "2027-07-18T09:00"),
                   ("feedback_reminder", "2027-08-16T09:00"), ("feedback_reminder", "2027-08-18T09:00"),
                   ("no_objection", "2027-08-20T00:00"), ("rectification_start", "2027-08-23T10:00"),
                   ("rectification_reminder", "2027-10-19T09:00"), ("rectification_reminder", "2027-10-21T09:00")],
-        "cancelled": [("materials_overdue", "2027-07-20T00:00"), ("rectification_overdue", "2027-10-23T00:00")]}
+        "cancelled": [("notice_reminder", "2027-07-07T09:00"), ("notice_overdue", "2027-07-09T00:00"),
+                      ("materials_overdue", "2027-07-20T00:00"), ("rectification_overdue", "2027-10-23T00:00")]}
 
     def history(case_id: int) -> list[tuple[str, str, str, str | None]]:
         return [(h["trigger"], h["from"], h["to"], h["actor"]) for h in app.case_view(case_id)["history"]]
@@ -449,7 +454,8 @@ def test_a_whole_year_of_two_offices(app: App, monkeypatch: pytest.MonkeyPatch, 
                              "departure_audit.no_objection")}
     assert sent_to == {
         "matter.reminder": ["liu@gov.example.org"] * 2,  # a request's decider, once per matter
-        "matter.escalated": ["liu@gov.example.org", "sun@gov.example.org"],
+        # the car's escalation goes above liu, who decides it, to the clerk (issue 16 point 2, R-3.6)
+        "matter.escalated": ["sun@gov.example.org"],
         "matter.compliance_incident": ["liu@gov.example.org", "sun@gov.example.org"],
         "departure_audit.no_objection": ["liu@gov.example.org", "zhou@gov.example.org"]}
 

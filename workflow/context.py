@@ -32,6 +32,18 @@ class PendingRecord:
 
 
 @dataclass
+class FollowUp:
+    """A step of another case that this step entails (a leave's extensions withdrawn with it, R-2.6): run
+    by the engine in the same transaction, after this step, with this step's actor, its permission not
+    asked again (the rules are)."""
+
+    case_id: int
+    trigger: str
+    params: dict[str, Any]
+    details: dict[str, Any]
+
+
+@dataclass
 class Ctx:
     tx: Tx
     org: Org
@@ -51,6 +63,7 @@ class Ctx:
     mail: list[PendingMail] = field(default_factory=list)
     records: list[PendingRecord] = field(default_factory=list)
     scheduled: list[Deadline] = field(default_factory=list)
+    follow_ups: list[FollowUp] = field(default_factory=list)
     queued: int = 0  # mail rows written by this step
     next_due: datetime | None = None  # the earliest deadline this step set (the tick fires one already due)
 
@@ -88,6 +101,12 @@ class Ctx:
     def record(self, trigger: str, details: dict[str, Any], comment: str | None = None) -> None:
         """Add a history row that changes no state (an escalation, a flag, a finding)."""
         self.records.append(PendingRecord(trigger, details, comment))
+
+    def follow(self, case_id: int, trigger: str, params: dict[str, Any] | None = None,
+               **details: Any) -> None:
+        """After this step, fire `trigger` on case `case_id` too, in the same transaction (`FollowUp`);
+        `details` go to that case's history row. Skipped if that case cannot take the trigger by then."""
+        self.follow_ups.append(FollowUp(case_id, trigger, dict(params or {}), details))
 
     def schedule(self, deadline: Deadline) -> None:
         self.scheduled.append(deadline)

@@ -17,6 +17,9 @@ from workflow.model import Mail
 from workflow.policy import Policy
 
 QUEUED, SENT, FAILED = "queued", "sent", "failed"
+# Not sent on purpose: by delivery time nothing the mail invites its recipient to do is open to them any
+# more (the case moved on: a request already decided). Listed by `mail list`, counted by `status`.
+SUPERSEDED = "superseded"
 
 
 @dataclass(frozen=True)
@@ -49,12 +52,14 @@ class DeliveryReport:
     sent: int = 0
     retried: int = 0  # failed this time, queued again with back-off
     failed: int = 0  # failed for good (last attempt, or a permanent refusal)
+    superseded: int = 0  # not sent: what it invites is no longer open to its recipient
     mode: str = "smtp"  # smtp | outbox_dir
     connection_error: str | None = None  # the server could not be reached: every claimed row retries
     errors: list[str] = field(default_factory=list)
 
     def as_json(self) -> dict[str, object]:
         return {"claimed": self.claimed, "sent": self.sent, "retried": self.retried, "failed": self.failed,
+                "superseded": self.superseded,
                 "mode": self.mode, "connection_error": self.connection_error, "errors": list(self.errors)}
 
 
@@ -75,6 +80,10 @@ class Outbox(Protocol):
 
         Does nothing (returns None) when `owner` no longer holds the row.
         """
+        ...
+
+    def mark_superseded(self, mail_id: int, owner: str, now: datetime, why: str) -> bool:
+        """Not sent, on purpose (`SUPERSEDED`, `why` kept as its note); False if `owner` no longer holds it."""
         ...
 
     def release(self, mail_id: int | None, *owners: str) -> int:

@@ -145,6 +145,7 @@ class CaseService:
             if not n.states or plan.state in n.states:
                 ctx.notify(n.event, n.to(ctx), n.rule_id, actions=n.actions, due_at=n.due(ctx) if n.due else None)
         self._finish(ctx, "open", None, plan.state, expected_version=None)
+        self._follow_ups(ctx)
         return case
 
     def advance(self, case_id: int, trigger: str, actor_id: str | None, comment: str | None = None,
@@ -390,6 +391,7 @@ class CaseService:
             definition.handlers[deadline.action](ctx)
             self._finish(ctx, None, case.state, case.state, expected_version=case.version,
                          keep_deadline=deadline.id)
+            self._follow_ups(ctx)
         return FireOutcome(case, "fired", ctx.queued, ctx.next_due is not None and ctx.next_due <= now)
 
     # -- steps -------------------------------------------------------------------------------------
@@ -454,6 +456,23 @@ class CaseService:
             if not n.states or after in n.states:
                 ctx.notify(n.event, n.to(ctx), n.rule_id, actions=n.actions, due_at=n.due(ctx) if n.due else None)
         self._finish(ctx, spec.trigger, before, after, expected_version=expected, keep_deadline=keep_deadline)
+        self._follow_ups(ctx)
+
+    def _follow_ups(self, ctx: Ctx) -> None:
+        """The steps of other cases this step entails (`Ctx.follow`), in the same transaction: each with the
+        step's actor and time, its rules checked (a refusal refuses the whole step), permission not asked
+        again. A case that can no longer take its trigger is left alone (already where it should be)."""
+        for f in ctx.follow_ups:
+            case = self._case(ctx.tx, f.case_id)
+            definition = registry.get(case.process, case.definition_version)
+            spec = definition.transition(f.trigger, case.state)
+            if spec is None:
+                continue
+            sub = Ctx(tx=ctx.tx, org=ctx.org, definition=definition, case=case, actor=ctx.actor, now=ctx.now,
+                      policy=self.policy, calendar=self.calendar, trigger=f.trigger, params=dict(f.params),
+                      comment=ctx.comment, details=dict(f.details))
+            self._guards(sub, spec)
+            self._apply(sub, spec)
 
     def _finish(self, ctx: Ctx, trigger: str | None, before: str | None, after: str,
                 expected_version: int | None, keep_deadline: int | None = None) -> None:

@@ -228,6 +228,15 @@ def _remind_days(ctx: Ctx) -> list[int]:
     return sorted(set(ctx.policy.ints("departure_audit.remind_days_before")), reverse=True)
 
 
+def notice_due(ctx: Ctx) -> tuple[datetime, date, str]:
+    """The auditor issues the audit notice within the policy's working days of the opening (R-4.2, R-4.5):
+    an audit opened automatically must not wait on nobody."""
+    n = ctx.policy.int("departure_audit.notice_due_workdays")
+    opened = ctx.require_case().opened_at.astimezone(LOCAL_TZ).date()
+    due, day, note = end_of_workday_after(ctx, opened, n)
+    return due, day, f"audit notice due {day} = {n_days(n, 'working')} after the opening on {opened} (R-4.5){note}"
+
+
 def materials_due(ctx: Ctx) -> tuple[datetime, date, str]:
     n = ctx.policy.int("departure_audit.materials_due_workdays")
     notice = data_date(ctx.data, "notice_on")
@@ -331,6 +340,16 @@ def _after(day: date, why: str, then: str) -> tuple[datetime, str]:
     return at, f"{why}; {then} {show(at)}, the day after"
 
 
+def due_notice_reminders(ctx: Ctx) -> list[tuple[datetime, str]]:
+    _due, day, why = notice_due(ctx)
+    return _reminders(ctx, day, why)
+
+
+def due_notice_overdue(ctx: Ctx) -> tuple[datetime, str]:
+    _due, day, why = notice_due(ctx)
+    return _after(day, why, "escalated to the supervising leader")
+
+
 def due_materials_reminders(ctx: Ctx) -> list[tuple[datetime, str]]:
     _due, day, why = materials_due(ctx)
     return _reminders(ctx, day, why)
@@ -365,6 +384,20 @@ def due_rectification_reminders(ctx: Ctx) -> list[tuple[datetime, str]]:
 def due_rectification_overdue(ctx: Ctx) -> tuple[datetime, str]:
     _due, day, why = rectification_due(ctx)
     return _after(day, why, "escalated to the supervising leader")
+
+
+def remind_notice(ctx: Ctx) -> None:
+    due, _day, _why = notice_due(ctx)
+    ctx.notify("departure_audit.notice_reminder", auditors(ctx), "R-4.5", actions=("issue_notice",), due_at=due)
+
+
+def notice_overdue(ctx: Ctx) -> None:
+    due, day, _why = notice_due(ctx)
+    ctx.data["notice_overdue"] = True
+    ctx.record("escalate", {"rule": "R-4.5", "to": "supervising_leader",
+                            "why": f"the audit notice was due by the end of {day} and has not been issued"})
+    ctx.notify("departure_audit.notice_overdue", auditors_and_leaders(ctx), "R-4.5", actions=("issue_notice",),
+               due_at=due)
 
 
 def remind_materials(ctx: Ctx) -> None:
@@ -510,6 +543,9 @@ DEFINITION = registry.register(ProcessDefinition(
                    options=frozenset({"assets", "date"}), effects=(record_handover,)),
     ),
     deadlines=(
+        DeadlineSpec("notice_reminder", "opened", "R-4.5", due_notice_reminders, "remind_notice",
+                     skip_superseded=True, superseded_by=("notice_overdue",)),
+        DeadlineSpec("notice_overdue", "opened", "R-4.5", due_notice_overdue, "notice_overdue"),
         DeadlineSpec("materials_reminder", "notified", "R-4.5", due_materials_reminders, "remind_materials",
                      skip_superseded=True, superseded_by=("materials_overdue",)),
         DeadlineSpec("materials_overdue", "notified", "R-4.5", due_materials_overdue, "materials_overdue"),
@@ -523,11 +559,14 @@ DEFINITION = registry.register(ProcessDefinition(
         DeadlineSpec("rectification_overdue", "rectifying", "R-4.5", due_rectification_overdue,
                      "rectification_overdue"),
     ),
-    events=("departure_audit.notice_issued", "departure_audit.draft_delivered",
+    events=("departure_audit.notice_reminder", "departure_audit.notice_overdue",
+            "departure_audit.notice_issued", "departure_audit.draft_delivered",
             "departure_audit.rectification_started", "departure_audit.materials_reminder",
             "departure_audit.materials_overdue", "departure_audit.feedback_reminder",
             "departure_audit.rectification_reminder", "departure_audit.rectification_overdue"),
     handlers={
+        "remind_notice": remind_notice,
+        "notice_overdue": notice_overdue,
         "remind_materials": remind_materials,
         "materials_overdue": materials_overdue,
         "remind_feedback": remind_feedback,

@@ -6,8 +6,20 @@ Routing is decided when the request is made and kept in the case data:
 - anyone else asks their office's director, whatever the length (R-2.3);
 - nobody approves their own leave; an absent or vacant approver passes the request up (R-2.4);
 - an extension is routed on the total length of the leave it extends (R-2.6).
+Mail and refusals cite the rule the case was routed by (`route_rule`), not always R-2.1.
 Approval checks the presence rule (R-2.5); the daemon starts the leave on its first day and chases
-an unrecorded return (R-2.7) and an undecided request (R-2.8).
+an unrecorded return (R-2.7) and an undecided request (R-2.8). A request still undecided when its last day
+has passed *lapses* (state `lapsed`, the requester and the clerks told); a tick catching up after
+downtime sends no reminder to decide a leave that is over.
+
+A leave and its extensions are one absence (R-2.6): withdrawing or rejecting the leave withdraws or
+refuses what extends it, an approved extension moves the expected return (销假) to its own end, and one
+`return` closes the whole chain.
+
+A leave that has begun (sick leave) is recorded after the fact by a General Office clerk or the
+person's director (`--subject`): routed and decided as a request, its days counted off site at once
+(R-2.5); rejecting it needs a reason. A return later than the day after the last day is flagged and the
+days in between count off site.
 """
 
 from __future__ import annotations
@@ -31,8 +43,8 @@ from machines._common import (
 from workflow import registry
 from workflow.compliance import Section
 from workflow.context import Ctx
-from workflow.definition import DeadlineSpec, Guard, Notice, OpenPlan, Option, ProcessDefinition, Refusal, Transition
-from workflow.errors import BadInput, NotFound, RuleViolation
+from workflow.definition import DeadlineSpec, Guard, OpenPlan, Option, ProcessDefinition, Refusal, Transition
+from workflow.errors import BadInput, NotFound, NotPermitted, RuleViolation
 from workflow.model import OFFICE_ROLES, OffSite, Person
 from workflow.timeutil import days_in_year, overlap_days
 
@@ -40,6 +52,23 @@ DIRECTOR_APPROVAL_DAYS = 7  # R-2.1 / R-0.1: "一周以上" = 7 days or more
 HOME = Path(__file__).parent  # templates/ and policy.toml of this process
 
 PROCESS = "leave"
+ROUTE_RULES = ("R-2.1", "R-2.2", "R-2.3", "R-2.4", "R-2.5", "R-2.6")  # what a case can be routed by
+
+
+def route_rule(ctx: Ctx) -> str:
+    """The rule this case was routed by (R-2.1 director ≥ 7 days, R-2.2 recorded, R-2.3 staff, R-2.4 next
+    level up, R-2.5 over the presence limit, R-2.6 extension): cited in its mail and refusals."""
+    return str(ctx.require_case().data.get("route_rule", "R-2.3"))
+
+
+def after_the_fact(ctx: Ctx) -> bool:
+    return bool(ctx.require_case().data.get("after_the_fact"))
+
+
+def base_of(data: dict[str, Any]) -> int | None:
+    """The leave this one extends or continues (one absence, R-2.6)."""
+    base = data.get("extends", data.get("continues"))
+    return int(base) if base is not None else None
 
 
 # -- who ---------------------------------------------------------------------------------------------
@@ -71,13 +100,19 @@ def approvers(ctx: Ctx) -> list[Person]:
 
 
 def superiors(ctx: Ctx) -> list[Person]:
-    """The level above the approver the request was routed to (R-2.8): the supervising leader above a
-    director; above the supervising leader there is nobody in the regulation, so the General Office's
-    clerks are told."""
+    """The level above the approver the request is routed to (R-2.8), never that approver: the supervising
+    leader above a director; above the supervising leader (routed there, or standing in for an absent
+    director, R-2.4) there is nobody in the regulation, so the General Office's clerks are told."""
     case = ctx.require_case()
-    if case.data.get("approver_role") == "director":
-        return people(ctx, "supervising_leader", exclude=case.subject)
-    return people(ctx, "clerk", exclude=case.subject)
+    routed_to = approvers(ctx) if not case.data.get("escalated") else [
+        p for p in approvers(ctx) if p.has("director") and p.office == case.office]
+    if case.data.get("approver_role") == "director" and routed_to and not any(
+            p.has("supervising_leader") for p in routed_to):
+        found = people(ctx, "supervising_leader", exclude=case.subject)
+    else:
+        found = people(ctx, "clerk", exclude=case.subject)
+    routed_ids = {p.id for p in routed_to}
+    return [p for p in found if p.id not in routed_ids]
 
 
 def requester(ctx: Ctx) -> list[Person]:
@@ -143,10 +178,25 @@ def before_start(ctx: Ctx) -> str | None:
     return None
 
 
+def routed(rule: str, check: Any) -> Guard:
+    """`check` as a guard that names the rule the case was routed by (one guard per route; only the
+    case's own route asks)."""
+    def guard(ctx: Ctx) -> str | None:
+        return check(ctx) if route_rule(ctx) == rule else None
+
+    return Guard(rule, guard)
+
+
+def reject_reason(ctx: Ctx) -> None:
+    """A leave that has already been taken is rejected only with the reason (it stays off site, R-2.5)."""
+    if after_the_fact(ctx) and not (ctx.comment or "").strip():
+        raise BadInput("reject: this leave was recorded after it began; give the reason with --comment TEXT")
+
+
 def return_date_valid(ctx: Ctx) -> str | None:
     day = param_date(ctx, "date", required=False) or ctx.today
     start = data_date(ctx.data, "start")
-    if day < start:
+    if day < start and "with" not in ctx.details:  # with the leave it extends: closed on its first day
         return f"the return date {day} is before the leave started ({start})"
     if day > ctx.today:
         return f"the return date {day} is in the future; record it when it happens"
@@ -155,9 +205,11 @@ def return_date_valid(ctx: Ctx) -> str | None:
 
 # -- effects -----------------------------------------------------------------------------------------
 def count_off_site(ctx: Ctx, source: str = "leave") -> None:
-    """The case's days (its data's start and end) counted off site for its subject (R-2.5)."""
+    """The case's days (its data's start and end) counted off site for its subject (R-2.5), once (a leave
+    recorded after the fact is counted from the start)."""
     case = ctx.require_case()
     assert case.subject is not None
+    ctx.tx.remove_off_site(case.id)
     ctx.tx.add_off_site(OffSite(person=case.subject, start=data_date(case.data, "start"),
                                 end=data_date(case.data, "end"), case_id=case.id, source=source))
 
@@ -168,11 +220,98 @@ def uncount_off_site(ctx: Ctx) -> None:
 
 def record_return(ctx: Ctx) -> None:
     case = ctx.require_case()
+    assert case.subject is not None
     day = param_date(ctx, "date", required=False) or ctx.today
+    start, end = data_date(case.data, "start"), data_date(case.data, "end")
+    if day < start:  # closed with the leave it extends, before its own first day (R-2.6)
+        day = start
     case.data["returned_on"] = day.isoformat()
     ctx.details["returned_on"] = day.isoformat()
-    if day - timedelta(days=1) < data_date(case.data, "end"):
+    if day - timedelta(days=1) < end:
         ctx.tx.trim_off_site(case.id, day - timedelta(days=1))  # back early: fewer days off site
+    elif day - timedelta(days=1) > end and not case.data.get("extended_by"):
+        # back later than the day after the last day: flagged, and the days in between were off site too
+        late = (day - end).days - 1
+        case.data["late_return_days"] = late
+        ctx.details.update(late_return_days=late, rule="R-2.7",
+                           why=f"back on {day}, {n_days(late)} after the day after the last day {end}: "
+                               "counted off site (R-2.5)")
+        ctx.tx.remove_off_site(case.id)
+        ctx.tx.add_off_site(OffSite(person=case.subject, start=start, end=day - timedelta(days=1),
+                                    case_id=case.id, source="leave"))
+    n = ctx.policy.int("leave.return_reminder_after_workdays")
+    expected, _day, _note = end_of_workday_after(ctx, end, n)
+    if ctx.now > expected and not case.data.get("extended_by"):
+        case.data["return_recorded_late"] = True
+        ctx.details["recorded_late"] = True
+    close_chain(ctx, day)
+
+
+# -- one absence: a leave and its extensions (R-2.6) -----------------------------------------------------
+def extensions(ctx: Ctx) -> list[Any]:
+    """The active cases that extend (or continue) this one."""
+    case = ctx.require_case()
+    assert case.subject is not None
+    return [c for c in ctx.tx.cases_of(PROCESS, case.subject, ACTIVE) if base_of(c.data) == case.id]
+
+
+def _because(ctx: Ctx, what: str) -> dict[str, Any]:
+    case = ctx.require_case()
+    return {"rule": "R-2.6", "with": case.id, "why": f"the leave it extends (case {case.id}) {what}"}
+
+
+def withdraw_chain(ctx: Ctx) -> None:
+    """Withdrawn with the leave it extends: what extends it is withdrawn too (R-2.6: one absence)."""
+    for ext in extensions(ctx):
+        ctx.follow(ext.id, "withdraw", **_because(ctx, "was withdrawn"))
+
+
+def reject_chain(ctx: Ctx) -> None:
+    """The leave refused: a pending extension is refused with it, an approved one withdrawn (R-2.6)."""
+    for ext in extensions(ctx):
+        trigger = "reject" if ext.state == "pending" else "withdraw"
+        ctx.follow(ext.id, trigger, **_because(ctx, "was rejected"))
+
+
+def extend_base(ctx: Ctx) -> None:
+    """An extension granted (approved or recorded): the leave it extends expects the return at the
+    extension's end, so its own 销假 reminder is dropped (R-2.6, R-2.7)."""
+    case = ctx.require_case()
+    base = base_of(case.data)
+    if base is not None and case.state == "approved":
+        ctx.follow(base, "extend", extension=case.id, expected_end=case.data["end"], rule="R-2.6")
+
+
+def record_extension(ctx: Ctx) -> None:
+    case = ctx.require_case()
+    case.data["extended_by"] = int(ctx.details["extension"])
+    case.data["expected_end"] = str(ctx.details["expected_end"])
+    if case.state == "on_leave":
+        ctx.tx.cancel_deadlines(case.id, ctx.now)  # the 销假 reminder of this leave's own end (R-2.7)
+
+
+def close_chain(ctx: Ctx, day: date) -> None:
+    """One `return` closes the whole absence: the leave it extends and the extensions under way are
+    returned on the same day; extensions not begun yet (or not decided) are withdrawn (R-2.6)."""
+    case = ctx.require_case()
+    base = base_of(case.data)
+    if base is not None:
+        ctx.follow(base, "return", {"date": day.isoformat()},
+                   **{"rule": "R-2.6", "with": case.id, "why": f"returned with its extension (case {case.id})"})
+    for ext in extensions(ctx):
+        if ext.state == "on_leave":
+            ctx.follow(ext.id, "return", {"date": day.isoformat()}, **_because(ctx, f"was returned on {day}"))
+        else:
+            ctx.follow(ext.id, "withdraw", **_because(ctx, f"was returned on {day}, before this began"))
+
+
+def tell_chain(ctx: Ctx) -> None:
+    """A leave withdrawn because of the leave it extends: the requester (and whoever was to decide it)
+    is told (R-2.6)."""
+    if "with" not in ctx.details:
+        return
+    deciders = approvers(ctx) if ctx.require_case().data.get("approver_role") != "none" else []
+    ctx.notify("leave.cancelled", requester(ctx) + deciders, "R-2.6", base=ctx.details["with"])
 
 
 # -- opening -----------------------------------------------------------------------------------------
@@ -211,15 +350,39 @@ def _continued(mine: list[Any], start: date) -> Any:
     return None
 
 
+def _subject(ctx: Ctx, recorder: Person) -> Person | None:
+    """`--subject PERSON`: the person whose leave that has begun the clerk or their director records;
+    None when the actor asks for their own leave."""
+    raw = ctx.params.get("subject")
+    if raw is None or str(raw).strip() == recorder.id:
+        return None
+    person = ctx.org.person(str(raw).strip())
+    if person is None or not person.active:
+        raise NotFound("person", str(raw).strip()[:40])
+    if not (recorder.has("clerk") or (recorder.has("director") and recorder.office == person.office
+                                      and person.office is not None)):
+        raise NotPermitted("R-2.3", f"{recorder.id} may not record leave for {person.id}: a leave that has "
+                                    "begun is recorded by a General Office clerk or the person's director")
+    return person
+
+
 def open_leave(ctx: Ctx) -> OpenPlan:
-    actor = ctx.actor
-    if actor is None:
+    recorder = ctx.actor
+    if recorder is None:
         raise BadInput("a leave request needs --as PERSON")
+    subject = _subject(ctx, recorder)
+    actor = subject or recorder  # whose leave it is (the requester)
     if actor.office is None or not (actor.roles & OFFICE_ROLES):
         raise RuleViolation("R-2.3", f"{actor.id} is not staff of an office; R-2 covers the offices' people")
     start, end, days = span(ctx, "a leave")
     if ctx.override is not None:
         raise BadInput("--override is given by the approver when deciding (R-2.5), not when asking for leave")
+    if subject is not None:
+        if start > ctx.today:
+            raise RuleViolation("R-2.3", f"the leave starts {start}, after today: {actor.id} asks for it "
+                                         "before it starts; only a leave that has begun is recorded for someone")
+        if start < ctx.today - timedelta(days=366):
+            raise BadInput("--start: more than a year in the past")
     mine = held_leave(ctx, actor.id)
     clash = day_clash(ctx, actor.id, start, end, mine)
     if clash:
@@ -228,6 +391,8 @@ def open_leave(ctx: Ctx) -> OpenPlan:
     data: dict[str, Any] = {"start": start.isoformat(), "end": end.isoformat(), "days": days}
     if ctx.params.get("reason") is not None:
         data["reason"] = str(ctx.params["reason"])
+    if subject is not None:
+        data.update(after_the_fact=True, recorded_by=recorder.id)
     extends = ctx.params.get("extends")
     if extends is not None:
         try:
@@ -282,23 +447,43 @@ def open_leave(ctx: Ctx) -> OpenPlan:
             why = f"the director {director.id} is away: next level up"
         else:
             route, rule, why = "director", "R-2.3", f"staff ask their office's director ({director.id})"
-    if start <= ctx.today:  # the leave starts at 00:00 of its first day (the daemon starts it then)
-        raise RuleViolation(rule if rule in ("R-2.1", "R-2.3", "R-2.6") else
-                            "R-2.1" if actor.has("director") else "R-2.3",
-                            f"leave is asked before it starts; it starts {start} 00:00, which has passed")
+    if start <= ctx.today and subject is None:  # the leave starts at 00:00 of its first day
+        raise RuleViolation(rule, f"leave is asked before it starts; it starts {start} 00:00, which has "
+                                  "passed (a leave that has begun is recorded by a General Office clerk or "
+                                  f"the director: --subject {actor.id})")
     candidates = [p for p in ctx.org.holders(route, actor.office if route == "director" else None)
                   if p.id != actor.id]
     if not candidates:
         raise RuleViolation("R-2.4", f"nobody can approve this request (no {route.replace('_', ' ')} "
                                      "other than the requester)")
     data.update(approver_role=route, route_rule=rule, escalated=False)
-    return OpenPlan(state="pending", office=actor.office, subject=actor.id, data=data,
-                    details={"route": route, "rule": rule, "why": why})
+    details: dict[str, Any] = {"route": route, "rule": rule, "why": why}
+    if subject is not None:
+        details.update(after_the_fact=True, recorded_by=recorder.id)
+    return OpenPlan(state="pending", office=actor.office, subject=actor.id, data=data, details=details)
 
 
 def count_recorded(ctx: Ctx) -> None:
-    if ctx.require_case().state == "approved":
+    """A recorded leave (R-2.2), or one recorded after it began, counts off site at once (R-2.5)."""
+    if ctx.require_case().state == "approved" or after_the_fact(ctx):
         count_off_site(ctx)
+    extend_base(ctx)
+
+
+def notify_opened(ctx: Ctx) -> None:
+    """The approver is asked (a leave recorded after the fact too); a director's recorded short leave is
+    reported to the General Office (R-2.2). Each cites the rule the case was routed by."""
+    case = ctx.require_case()
+    if case.state == "pending":
+        due = None if after_the_fact(ctx) else start_of(data_date(case.data, "start"))
+        ctx.notify("leave.requested", approvers(ctx), route_rule(ctx), actions=("approve", "reject"), due_at=due)
+    else:
+        ctx.notify("leave.recorded", clerks(ctx), route_rule(ctx))
+
+
+def notify_decision(ctx: Ctx) -> None:
+    event = "leave.approved" if ctx.require_case().state == "approved" else "leave.rejected"
+    ctx.notify(event, requester(ctx), route_rule(ctx))
 
 
 # -- deadlines ---------------------------------------------------------------------------------------
@@ -315,6 +500,8 @@ def due_escalate(ctx: Ctx) -> tuple[Any, str] | None:
 
 
 def due_undecided(ctx: Ctx) -> tuple[Any, str] | None:
+    if after_the_fact(ctx):
+        return None  # recorded once begun: nothing to flag at its start
     start = data_date(ctx.data, "start")
     due = start_of(start)
     return due, f"flagged at {show(due)}: the leave starts {start} and is still undecided (R-2.8)"
@@ -326,7 +513,17 @@ def due_start(ctx: Ctx) -> tuple[Any, str] | None:
     return due, f"on leave from {show(due)}, the first day {start} (R-2.5 counts it off site)"
 
 
+def due_lapse(ctx: Ctx) -> tuple[Any, str] | None:
+    if after_the_fact(ctx):
+        return None  # a leave recorded after it began waits for its decision, however long
+    end = data_date(ctx.data, "end")
+    due = start_of(end + timedelta(days=1))
+    return due, f"lapses at {show(due)}: the last day {end} has passed and the request is still undecided (R-2.8)"
+
+
 def due_return(ctx: Ctx) -> tuple[Any, str] | None:
+    if ctx.data.get("extended_by"):
+        return None  # the return is expected at the end of the extension, and chased there (R-2.6)
     n = ctx.policy.int("leave.return_reminder_after_workdays")
     end = data_date(ctx.data, "end")
     due, _day, note = end_of_workday_after(ctx, end, n)
@@ -334,29 +531,59 @@ def due_return(ctx: Ctx) -> tuple[Any, str] | None:
                  f"{end} (R-2.7){note}")
 
 
+def is_over(ctx: Ctx) -> bool:
+    """The leave's last day has passed (a tick catching up after downtime): asking to decide it before it
+    starts makes no sense any more; it lapses instead (R-2.8). Not for a leave recorded after the fact,
+    which is decided whenever it is."""
+    return not after_the_fact(ctx) and ctx.today > data_date(ctx.data, "end")
+
+
 def remind_approver(ctx: Ctx) -> None:
-    ctx.notify("leave.reminder", approvers(ctx), "R-2.8", actions=("approve", "reject"),
-               due_at=start_of(data_date(ctx.data, "start")))
+    if is_over(ctx):
+        return
+    due = None if after_the_fact(ctx) else start_of(data_date(ctx.data, "start"))
+    ctx.notify("leave.reminder", approvers(ctx), "R-2.8", actions=("approve", "reject"), due_at=due)
 
 
 def escalate(ctx: Ctx) -> None:
+    """R-2.8: the level above whoever decides now, never the approver itself: a director's request goes
+    up to the supervising leader, who may then decide it; above the supervising leader the General
+    Office's clerks are told, to follow it up."""
     case = ctx.require_case()
-    if case.data.get("escalated") or case.data["approver_role"] == "supervising_leader":
-        ctx.notify("leave.escalated", people(ctx, "supervising_leader", exclude=case.subject), "R-2.8")
+    if is_over(ctx) or case.data.get("escalated"):
         return
-    case.data["escalated"] = True
-    ctx.record("escalate", {"rule": "R-2.8", "to": "supervising_leader",
-                            "why": "no decision 2 working days after the request"})
-    ctx.notify("leave.escalated", people(ctx, "supervising_leader", exclude=case.subject), "R-2.8",
-               actions=("approve", "reject"), due_at=start_of(data_date(case.data, "start")))
+    due = None if after_the_fact(ctx) else start_of(data_date(case.data, "start"))
+    n = ctx.policy.int("leave.escalate_after_workdays")
+    why = f"no decision {n_days(n, 'working')} after the request"
+    to = superiors(ctx)
+    if case.data["approver_role"] == "director" and any(p.has("supervising_leader") for p in to):
+        case.data["escalated"] = True
+        ctx.record("escalate", {"rule": "R-2.8", "to": "supervising_leader", "why": why})
+        ctx.notify("leave.escalated", to, "R-2.8", actions=("approve", "reject"), due_at=due)
+        return
+    case.data["escalated_to_clerks"] = True
+    ctx.record("escalate", {"rule": "R-2.8", "to": "clerk", "why": why + " (the supervising leader decides it: "
+                                                                      "the General Office follows it up)"})
+    ctx.notify("leave.escalated", to, "R-2.8", due_at=due)
 
 
 def flag_undecided(ctx: Ctx) -> None:
     case = ctx.require_case()
+    if is_over(ctx):
+        return  # it lapses at once (the next deadline): one mail, not a stale "starts today"
+    start = data_date(case.data, "start")
     case.data["flagged"] = True
-    ctx.record("flag", {"rule": "R-2.8", "why": "the leave starts today and is still undecided"})
+    today = ctx.today == start
+    ctx.record("flag", {"rule": "R-2.8", "why": "the leave starts today and is still undecided" if today else
+                        f"the leave started {start} and is still undecided"})
     ctx.notify("leave.undecided_at_start", requester(ctx) + superiors(ctx), "R-2.8",
-               actions=("approve", "reject"))
+               actions=("approve", "reject"), started=start.isoformat(), starts_today=today)
+
+
+def record_lapse(ctx: Ctx) -> None:
+    end = data_date(ctx.data, "end")
+    ctx.details.update(rule="R-2.8", why=f"still undecided after its last day {end}: the request lapses")
+    ctx.notify("leave.lapsed", requester(ctx) + clerks(ctx), route_rule(ctx))
 
 
 def remind_return(ctx: Ctx) -> None:
@@ -399,45 +626,51 @@ DEFINITION = registry.register(ProcessDefinition(
         Option("end", "last day of the leave, YYYY-MM-DD (days counted inclusive, R-0.5)", "date", required=True),
         Option("reason", "why (kept in the case; never mailed, R-7.3)"),
         Option("extends", "the leave case this one extends (R-2.6: routed on the total length)", "id"),
+        Option("subject", "the person whose leave it is, when the clerk or their director records a leave "
+               "that has begun (R-2.3)", "person"),
         Option("date", "return: the day of return, YYYY-MM-DD (default: today)", "date"),
     ),
     policy_order=(("leave.remind_approver_after_workdays", "leave.escalate_after_workdays",
                    "R-2.8: remind before escalating"),),
-    states=("pending", "approved", "rejected", "withdrawn", "on_leave", "returned"),
+    states=("pending", "approved", "rejected", "withdrawn", "on_leave", "returned", "lapsed"),
     initial_states=("pending", "approved"),
-    final_states=("rejected", "withdrawn", "returned"),
+    final_states=("rejected", "withdrawn", "returned", "lapsed"),
     opener=open_leave,
-    open_options=frozenset({"start", "end", "reason", "extends"}),
-    open_effects=(count_recorded,),
-    open_notices=(
-        Notice("leave.requested", approvers, "R-2.1", states=("pending",), actions=("approve", "reject"),
-               due=lambda ctx: start_of(data_date(ctx.data, "start"))),
-        Notice("leave.recorded", clerks, "R-2.2", states=("approved",)),
-    ),
+    open_options=frozenset({"start", "end", "reason", "extends", "subject"}),
+    open_effects=(count_recorded, notify_opened),
     transitions=(
         Transition("approve", ("pending",), "approved", may_decide,
                    "the approver of R-2.1/R-2.3/R-2.4 (not the requester)",
                    guards=(Guard("R-2.5", within_presence_limit, overridable=True),),
-                   effects=(count_off_site,),
-                   notices=(Notice("leave.approved", requester, "R-2.1"),)),
+                   effects=(count_off_site, notify_decision, extend_base)),
         Transition("reject", ("pending",), "rejected", may_decide,
-                   "the approver of R-2.1/R-2.3/R-2.4 (not the requester)",
-                   notices=(Notice("leave.rejected", requester, "R-2.1"),)),
+                   "the approver of R-2.1/R-2.3/R-2.4 (not the requester); with the reason for a leave "
+                   "recorded after it began",
+                   effects=(reject_reason, notify_decision, reject_chain)),
         Transition("withdraw", ("pending", "approved"), "withdrawn", is_requester, "the requester",
-                   guards=(Guard("R-2.1", before_start),), effects=(uncount_off_site,)),
+                   guards=tuple(routed(rule, before_start) for rule in ROUTE_RULES),
+                   effects=(uncount_off_site, withdraw_chain, tell_chain)),
         Transition("start", ("approved",), "on_leave", None, "the daemon, on the first day"),
         Transition("return", ("on_leave",), "returned", requester_or_director,
                    "the requester or their director", guards=(Guard("R-2.7", return_date_valid),),
                    options=frozenset({"date"}), effects=(record_return,)),
+        Transition("lapse", ("pending",), "lapsed", None,
+                   "the daemon, when the last day has passed undecided (R-2.8)", effects=(record_lapse,)),
+        # R-2.6: an extension granted; the return is expected at its end (state and deadlines kept).
+        Transition("extend", ("approved", "on_leave"), None, None,
+                   "the engine, when an extension of this leave is granted (R-2.6)", effects=(record_extension,)),
     ),
     deadlines=(
         DeadlineSpec("remind_approver", "pending", "R-2.8", due_remind, "remind_approver"),
         DeadlineSpec("escalate", "pending", "R-2.8", due_escalate, "escalate"),
         DeadlineSpec("undecided_at_start", "pending", "R-2.8", due_undecided, "flag_undecided"),
+        DeadlineSpec("lapse", "pending", "R-2.8", due_lapse, "trigger:lapse"),
         DeadlineSpec("start", "approved", "R-2.5", due_start, "trigger:start"),
         DeadlineSpec("return_overdue", "on_leave", "R-2.7", due_return, "remind_return"),
     ),
-    events=("leave.reminder", "leave.escalated", "leave.undecided_at_start", "leave.return_overdue"),
+    events=("leave.requested", "leave.recorded", "leave.approved", "leave.rejected", "leave.reminder",
+            "leave.escalated", "leave.undecided_at_start", "leave.return_overdue", "leave.lapsed",
+            "leave.cancelled"),
     handlers={
         "remind_approver": remind_approver,
         "escalate": escalate,

@@ -96,6 +96,15 @@ def deciders(ctx: Ctx) -> list[Person]:
     return leaders(ctx) if is_request(ctx.data) else clerks(ctx)
 
 
+def above_deciders(ctx: Ctx) -> list[Person]:
+    """Where an escalation goes (R-3.6): the level above whoever decides, never the decider itself. A
+    report's clerks have the supervising leader above them; above the supervising leader, who decides a
+    request, the regulation names nobody, so the General Office's clerks follow it up."""
+    deciding = {p.id for p in deciders(ctx)}
+    found = clerks(ctx) if is_request(ctx.data) else leaders(ctx)
+    return [p for p in found if p.id not in deciding]
+
+
 def requester_and_director(ctx: Ctx) -> list[Person]:
     return requester(ctx) + directors(ctx)
 
@@ -249,7 +258,8 @@ def due_reminder(ctx: Ctx) -> tuple[datetime, str]:
 def due_escalation(ctx: Ctx) -> tuple[datetime, str]:
     n = ctx.policy.int("matter.escalate_after_workdays")
     due, note = after_workdays(ctx, ctx.now, n)
-    return due, f"escalated to the supervising leader {show(due)} = {n_days(n, 'working')} after the submission " \
+    above = "the General Office clerks" if is_request(ctx.data) else "the supervising leader"
+    return due, f"escalated to {above} {show(due)} = {n_days(n, 'working')} after the submission " \
                 f"without a decision (R-3.6){note}"
 
 
@@ -282,16 +292,19 @@ def _mail_extra(ctx: Ctx) -> dict[str, Any]:
 
 
 def escalate(ctx: Ctx, why: str, reason: str = "overdue") -> None:
-    """Escalate this submission round to the supervising leader, once (R-3.6). `reason` tells the mail
-    which: "overdue" (no decision in time) or "near" (the planned date is close, undecided)."""
+    """Escalate this submission round once, to the level above whoever decides it (R-3.6): a report to
+    the supervising leader, who may then acknowledge it; a request (decided by the supervising leader) to
+    the General Office clerks, to follow it up. `reason` tells the mail which: "overdue" (no decision in
+    time) or "near" (the planned date is close, undecided)."""
     data = ctx.data
     if data.get("escalated"):
         return
     data["escalated"] = True
-    ctx.record("escalate", {"rule": "R-3.6", "to": "supervising_leader", "why": why})
-    actions = ("approve", "reject", "request_revision") if is_request(data) else ("acknowledge",)
+    ctx.record("escalate", {"rule": "R-3.6", "to": "clerk" if is_request(data) else "supervising_leader",
+                            "why": why})
+    actions = () if is_request(data) else ("acknowledge",)
     due, _ = decide_by(ctx)
-    ctx.notify("matter.escalated", leaders(ctx) + clerks(ctx), "R-3.6", actions=actions, due_at=due,
+    ctx.notify("matter.escalated", above_deciders(ctx), "R-3.6", actions=actions, due_at=due,
                reason=reason, **_mail_extra(ctx))
 
 

@@ -359,7 +359,8 @@ def status(ctx: typer.Context, as_json: bool = typer.Option(False, "--json")) ->
     typer.echo(f"due now: {data['due_now']} deadline(s); failed deadlines: {len(data['failed_deadlines'])}")
     for d in data["failed_deadlines"]:
         typer.echo(f"  FAILED deadline {d['id']} ({d['kind']} on case {d['case']}): {d['error']}")
-    typer.echo(f"mail: {data['mail_queued']} queued, {data['mail_failed']} failed, {data['mail_sent']} sent")
+    typer.echo(f"mail: {data['mail_queued']} queued, {data['mail_failed']} failed, {data['mail_sent']} sent, "
+               f"{data['mail_superseded']} superseded")
     for d in data["daemons"]:
         typer.echo(f"daemon {d['owner']}: heartbeat {d['heartbeat_at']} ({'alive' if d['alive'] else 'silent'})")
     for w in data["warnings"]:

@@ -90,7 +90,7 @@ def mail_list(
     import sys
 
     def note(m: dict[str, Any]) -> str:
-        if m["status"] == "failed":
+        if m["status"] in ("failed", "superseded"):
             return str(m["last_error"] or "")
         return str(m["sent_at"]) if m["status"] == "sent" else f"next attempt {m['next_attempt_at']}"
 
