@@ -5,8 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from workflow.app import App
-
+from outpost.app import App
 from tests.conftest import local
 from tests.test_departure_audit import WANG, fired, mails, open_audit, org_with, pending, step, view
 from workflow.ports import CaseFilter

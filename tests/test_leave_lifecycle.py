@@ -8,8 +8,8 @@ from datetime import date
 from typing import Any
 
 import pytest
-from workflow.app import App
 
+from outpost.app import App
 from tests.conftest import local, set_time
 from tests.test_leave import fired, mails, open_leave, state
 from workflow.errors import BadInput, NotPermitted, RuleViolation

@@ -8,9 +8,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from workflow.app import App
-
 from notifications.delivery import deliver_pass
+from outpost.app import App
 from outpost.status import gather
 from tests.conftest import run_cli
 
