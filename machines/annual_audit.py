@@ -27,6 +27,7 @@ from workflow.errors import BadInput
 from workflow.model import Person
 from workflow.policy import Policy
 from workflow.timeutil import end_of_day, local_midnight
+from workflow.wording import ordinal
 
 PROCESS = "annual_audit"
 RULE = "R-6.2"
@@ -38,7 +39,7 @@ def report_due(year: int, policy: Policy) -> tuple[date, str]:
     y, m = divmod(12 + months - 1, 12)
     due_year, due_month = year + y, m + 1
     due = date(due_year, due_month, _calendar.monthrange(due_year, due_month)[1])
-    return due, (f"the end of the {months}th month after {year} ({RULE}, policy "
+    return due, (f"the end of the {ordinal(months)} month after {year} ({RULE}, policy "
                  "annual_audit.report_due_months_after_year_end)")
 
 

@@ -214,6 +214,7 @@ def case_list(
     """List cases."""
     from workflow import registry
     from workflow.ports import CaseFilter
+    from workflow.timeutil import local_date
     from workflow.views import case_json
 
     application = _app(ctx)
@@ -240,7 +241,7 @@ def case_list(
         table.add_column(col)
     for c in cases:
         table.add_row(str(c.id), c.process, c.office or "", c.subject or "", c.period or "", c.state,
-                      c.opened_at.date().isoformat())
+                      local_date(c.opened_at).isoformat())  # the day in Asia/Shanghai (R-0.4)
     _console().print(table)
 
 
@@ -275,7 +276,7 @@ def case_show(ctx: typer.Context, case: str = typer.Argument(...),
 def case_triggers(ctx: typer.Context, case: str = typer.Argument(...),
                   as_: str | None = typer.Option(None, "--as", help="the person; without it, who may act now"),
                   as_json: bool = typer.Option(False, "--json")) -> None:
-    """What this person may do now (rules included); without --as, everyone who may act (by permission)."""
+    """What this person may do now (rules included); without --as, everyone who may act now (the same)."""
     if as_ is None:
         people = _app(ctx).service.may_act(_case_id(case))
         if as_json:
@@ -347,7 +348,9 @@ def audit_verify(
     if not result.ok:
         if not as_json:
             typer.echo(f"outpost: audit FAILED: {result.problem}", err=True)
-        raise typer.Exit(1)
+        from workflow.errors import IntegrityError
+
+        raise typer.Exit(IntegrityError.exit_code)  # 5: verification failed
     if not as_json:
         since = f"; all {seal['rows']} rows of the seal of {seal['at']} are intact" if seal is not None else ""
         typer.echo(f"audit ok: {result.rows} history rows in {result.cases} cases chain correctly{since}")

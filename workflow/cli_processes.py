@@ -143,7 +143,7 @@ def invest_add(
         _print_json(investment_json(item, case))
         return
     total, target = case["data"].get("total", 0), case["data"].get("target", 0)
-    typer.echo(f"investment {item.id} of {int(item.data['amount']):,} yuan recorded for {case['office']} "
+    typer.echo(f"investment recorded (id {item.id}): {int(item.data['amount']):,} yuan for {case['office']} "
                f"{case['period']} (case {item.case_id}); {total:,} of {target:,} yuan this year")
 
 

@@ -15,6 +15,7 @@ from datetime import datetime
 from typing import Any
 
 from workflow import registry
+from workflow.amounts import parse_score
 from workflow.calendar import WorkCalendar
 from workflow.clock import Clock, require_aware
 from workflow.context import Ctx
@@ -80,10 +81,13 @@ class _RecordingTx:
     def __init__(self, tx: Tx) -> None:
         self._tx = tx
         self.mail: list[Mail] = []
+        self.queued = 0  # rows the outbox took (a row already there by its dedupe key is not counted)
 
     def queue_mail(self, rows: list[Mail]) -> int:
         self.mail.extend(rows)
-        return self._tx.queue_mail(rows)
+        done = self._tx.queue_mail(rows)
+        self.queued += done
+        return done
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._tx, name)
@@ -147,6 +151,14 @@ class CaseService:
         self._finish(ctx, "open", None, plan.state, expected_version=None)
         return case
 
+    def open_counted(self, tx: Tx, definition: ProcessDefinition, params: dict[str, Any],
+                     now: datetime) -> tuple[Case, int]:
+        """A case opened by the daemon in the caller's transaction, and how much mail its opening queued
+        (the tick's summary counts the opening notices too)."""
+        recording = _RecordingTx(tx)
+        case = self.open_in(recording, definition, None, params, now=now)  # type: ignore[arg-type]
+        return case, recording.queued
+
     def advance(self, case_id: int, trigger: str, actor_id: str | None, comment: str | None = None,
                 override: str | None = None, options: dict[str, Any] | None = None) -> Case:
         comment = check_text(comment, "--comment")
@@ -173,6 +185,8 @@ class CaseService:
                 # guard that records its refusal (R-3.3) never records one for a mistyped date
                 for key in DATE_OPTIONS & ctx.params.keys():
                     parse_date(str(ctx.params[key]), f"--{key.replace('_', '-')}")
+                if "score" in ctx.params:  # `--score 九十` is malformed (exit 2), not refused by R-5.3
+                    parse_score(ctx.params["score"])
                 self._authorise(ctx, spec)
                 self._guards(ctx, spec)
                 self._apply(ctx, spec)
@@ -226,24 +240,33 @@ class CaseService:
                 ctx = Ctx(tx=tx, org=org, definition=definition, case=case, actor=actor,
                           now=require_aware(self.clock.now()), policy=self.policy, calendar=self.calendar,
                           trigger=trig)
-                assert spec.who is not None
-                refusal = spec.who(ctx)
-                if refusal is not None:
-                    out.append(TriggerInfo(trig, False, f"{refusal[0]}: {refusal[1]}"))
-                    continue
-                reason, overridable = None, False
-                for g in spec.guards:
-                    msg = g.check(ctx)
-                    if msg:
-                        overridable = g.overridable
-                        reason = f"{g.rule_id}: {msg}" + (" (needs --override REASON)" if overridable else "")
-                        break
-                out.append(TriggerInfo(trig, reason is None or overridable, reason, overridable))
+                out.append(self._judge(ctx, spec))
             return out
 
+    @staticmethod
+    def _judge(ctx: Ctx, spec: Transition) -> TriggerInfo:
+        """Whether ctx.actor may fire `spec` now: permission first, then the rules (guards)."""
+        assert spec.who is not None
+        refusal = spec.who(ctx)
+        if refusal is not None:
+            return TriggerInfo(spec.trigger, False, f"{refusal[0]}: {refusal[1]}")
+        for g in spec.guards:
+            msg = g.check(ctx)
+            if msg:
+                hint = " (needs --override REASON)" if g.overridable else ""
+                return TriggerInfo(spec.trigger, g.overridable, f"{g.rule_id}: {msg}{hint}", g.overridable)
+        return TriggerInfo(spec.trigger, True, None)
+
+    @staticmethod
+    def _wants_option(spec: Transition, info: TriggerInfo) -> bool:
+        """A refusal asked without the trigger's options that only asks for one of them ("give --plan",
+        "--score N"): the step is open to this person now, given that option."""
+        return bool(info.reason) and any(f"--{o.replace('_', '-')}" in str(info.reason) for o in spec.options)
+
     def may_act(self, case_id: int) -> list[dict[str, Any]]:
-        """Who may fire which trigger of the case now, by permission alone (a rule may still refuse the step:
-        `triggers` says which), among every active person. Daemon triggers are left out."""
+        """Who may fire which trigger of the case now, among every active person: what `triggers` with
+        `--as` would say is allowed (permission and the rules; a rule passable with --override counts, and
+        a rule that only asks for one of the trigger's options). Daemon triggers are left out."""
         with self.store.transaction(write=False) as tx:
             case = self._case(tx, case_id)
             definition = registry.get(case.process, case.definition_version)
@@ -259,9 +282,9 @@ class CaseService:
                           policy=self.policy, calendar=self.calendar, trigger="")
                 allowed = []
                 for spec in specs:
-                    assert spec.who is not None
                     ctx.trigger = spec.trigger
-                    if spec.who(ctx) is None:
+                    info = self._judge(ctx, spec)
+                    if info.allowed or self._wants_option(spec, info):
                         allowed.append(spec.trigger)
                 if allowed:
                     out.append({"person": person.id, "name": person.name, "triggers": allowed})

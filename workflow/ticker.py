@@ -115,7 +115,7 @@ class Ticker:
         for process, office, period in self.due_periods(now):
             try:
                 with self.store.transaction() as tx:
-                    case = self._open_period(tx, process, office, period, now)
+                    case, queued = self._open_period(tx, process, office, period, now)
             except Conflict:
                 continue  # the unique (process, office, period) key: someone else opened it
             except WorkflowError as exc:  # one period that cannot open must not stop the tick
@@ -123,15 +123,16 @@ class Ticker:
                 continue
             if case is None:
                 continue  # another daemon was quicker
+            report.mail_queued += queued  # the opening notices are mail this tick queued too
             report.add("opened", {"case": case.id, "process": process, "office": office, "period": period})
             log.info("opened %s %s for %s (case %s)", process, period, office, case.id)
 
-    def _open_period(self, tx: Any, process: str, office: str, period: str, now: datetime) -> Any:
-        """The period's case opened in the caller's transaction; None when it exists already."""
+    def _open_period(self, tx: Any, process: str, office: str, period: str, now: datetime) -> tuple[Any, int]:
+        """The period's case opened in the caller's transaction (None when it exists already), and the mail
+        its opening queued."""
         if tx.find_case(process, office, period) is not None:
-            return None
-        return self.service.open_in(tx, registry.latest(process), None, {"office": office, "period": period},
-                                    now=now)
+            return None, 0
+        return self.service.open_counted(tx, registry.latest(process), {"office": office, "period": period}, now)
 
     @staticmethod
     def _not_opened(report: TickReport, process: str, office: str, period: str, exc: Exception,
@@ -191,13 +192,14 @@ class Ticker:
             for process, office, period in periods:
                 try:
                     with tx.savepoint():
-                        case = self._open_period(tx, process, office, period, now)
+                        case, queued = self._open_period(tx, process, office, period, now)
                 except TransactionLost:
                     raise
                 except WorkflowError as exc:  # as the real tick: one period that cannot open is reported
                     self._not_opened(report, process, office, period, exc, "would not open")
                     continue
                 if case is not None:
+                    report.mail_queued += queued
                     new[case.id] = {"process": process, "office": office, "period": period}
                     report.add("opened", {"case": None, **new[case.id]})
             seen = 0
