@@ -24,6 +24,7 @@ from apscheduler.schedulers.base import STATE_STOPPED
 from apscheduler.schedulers.blocking import BlockingScheduler
 
 from workflow.errors import BadInput, WorkflowError
+from workflow.settings import check_configuration
 from workflow.timeutil import LOCAL_TZ
 
 if TYPE_CHECKING:
@@ -193,6 +194,7 @@ def run(app: App, tick_seconds: float | None = None, deliver_seconds: float | No
     setup_logging()
     from store import check_schema
 
+    check_configuration(app.settings)  # the configuration as a whole, as at init and org load
     check_schema(app.store)
     app.policy  # noqa: B018 - validate the policy file before starting
     from notifications.render import validate_templates

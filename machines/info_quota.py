@@ -28,6 +28,7 @@ from machines._periodic import (
     parse_month,
     schedule_verdict,
     supervising_leaders,
+    untracked,
 )
 from workflow import registry
 from workflow.context import Ctx
@@ -220,6 +221,8 @@ def due_judge(ctx: Ctx) -> tuple[datetime, str]:
 
 
 def remind(ctx: Ctx) -> None:
+    if untracked(ctx, date.fromisoformat(ctx.data["first"])):
+        return  # the month began before the tracking date: its count is not the office's (no verdict either)
     accepted = accepted_count(ctx)
     if accepted >= QUOTA:
         return
@@ -233,6 +236,8 @@ def remind(ctx: Ctx) -> None:
 
 
 def judge(ctx: Ctx) -> None:
+    if untracked(ctx, date.fromisoformat(ctx.data["first"]), "judge"):
+        return
     n = accepted_count(ctx)
     verdict = "met" if n >= QUOTA else "short"
     schedule_verdict(ctx, verdict, RULE, f"{ctx.data['month']}: {n} accepted items, quota {QUOTA} ({RULE}): "

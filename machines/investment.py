@@ -32,6 +32,7 @@ from machines._periodic import (
     parse_year,
     schedule_verdict,
     supervising_leaders,
+    untracked,
 )
 from workflow import registry
 from workflow.amounts import parse_yuan
@@ -274,6 +275,8 @@ def due_judge(ctx: Ctx) -> tuple[datetime, str]:
 
 
 def progress(ctx: Ctx) -> None:
+    if untracked(ctx, date(int(ctx.data["year"]), 1, 1)):
+        return  # the year began before the tracking date: "0 yuan so far" would be noise
     assert ctx.deadline is not None
     quarter = ctx.deadline.occurrence
     total = total_of(ctx)
@@ -284,6 +287,8 @@ def progress(ctx: Ctx) -> None:
 
 
 def judge(ctx: Ctx) -> None:
+    if untracked(ctx, date(int(ctx.data["year"]), 1, 1), "judge"):
+        return
     total = total_of(ctx)
     verdict = "met" if total >= TARGET else "missed"
     schedule_verdict(ctx, verdict, RULE, f"{ctx.data['year']}: {total:,} yuan against {TARGET:,} ({RULE}): "

@@ -11,12 +11,12 @@ import hashlib
 import logging
 from collections.abc import Collection
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 from workflow import registry
 from workflow.amounts import parse_score
-from workflow.calendar import WorkCalendar
+from workflow.calendar import WorkCalendar, fallback_years
 from workflow.clock import Clock, require_aware
 from workflow.context import Ctx
 from workflow.definition import Guard, ProcessDefinition, Transition
@@ -25,7 +25,7 @@ from workflow.hashing import GENESIS, history_hash
 from workflow.model import Case, Deadline, HistoryEntry, Mail, Org, Person
 from workflow.policy import Policy
 from workflow.ports import CaseStore, Tx
-from workflow.timeutil import parse_date
+from workflow.timeutil import local_iso, parse_date
 
 log = logging.getLogger("outpost.engine")
 
@@ -95,13 +95,14 @@ class _RecordingTx:
 
 class CaseService:
     def __init__(self, store: CaseStore, clock: Clock, policy: Policy, calendar: WorkCalendar,
-                 mail_domain: str = "outpost.local", lang: str = "zh") -> None:
+                 mail_domain: str = "outpost.local", lang: str = "zh", tracking_from: date | None = None) -> None:
         self.store = store
         self.clock = clock
         self.policy = policy
         self.calendar = calendar
         self.mail_domain = mail_domain
         self.lang = lang
+        self.tracking_override = tracking_from  # outpost.toml's `tracking_from` (workflow/tracking.py)
 
     # -- public API --------------------------------------------------------------------------------
     def open(self, process: str, actor_id: str | None, params: dict[str, Any],
@@ -290,6 +291,88 @@ class CaseService:
                     out.append({"person": person.id, "name": person.name, "triggers": allowed})
             return out
 
+    def recompute_workdays(self, year: int, marked: list[Deadline], source: str) -> list[dict[str, Any]]:
+        """R-0.6: after a holiday notice for `year` is loaded (self.calendar knows it now), every pending
+        deadline in `marked` whose due time was computed Monday–Friday for want of that year's notice is
+        computed again, as its definition computes it, at the time it was set. A deadline that moves, or only
+        loses its fallback note, is replaced: the old row cancelled, a new one pending (same kind, occurrence
+        and time it was set), and the case's history records each change — old → new and why — in one row
+        per case (its version bumped, so a step racing with it retries). A deadline its definition cannot
+        compute again (one a handler scheduled, such as a repeating overdue reminder) is left as it is and
+        keeps its note (`outpost status` lists it). Returns one entry per deadline: `deadline`, `case`,
+        `kind`, `old`, `new` (None when left as it was), `moved`, `why`."""
+        by_case: dict[int, list[Deadline]] = {}
+        for d in marked:
+            if year in fallback_years(d.why):
+                by_case.setdefault(d.case_id, []).append(d)
+        out: list[dict[str, Any]] = []
+        for case_id, rows in by_case.items():
+            for _attempt in range(3):
+                try:
+                    out += self._recompute_case(case_id, {d.id for d in rows}, year, source)
+                    break
+                except Conflict:
+                    continue  # the case moved on meanwhile (a step, a firing): read it again
+        return out
+
+    def _recompute_case(self, case_id: int, ids: set[int | None], year: int, source: str) -> list[dict[str, Any]]:
+        now = require_aware(self.clock.now())
+        out: list[dict[str, Any]] = []
+        with self.store.transaction() as tx:
+            case = self._case(tx, case_id)
+            definition = registry.get(case.process, case.definition_version)
+            org = tx.org()
+            ctx = Ctx(tx=tx, org=org, definition=definition, case=case, actor=None, now=now, policy=self.policy,
+                      calendar=self.calendar, trigger="recompute_workdays", tracking_override=self.tracking_override)
+            changes: list[dict[str, Any]] = []
+            for d in tx.deadlines(case_id, pending_only=True):
+                if d.id not in ids:
+                    continue  # fired, cancelled or replaced since it was listed
+                entry: dict[str, Any] = {"deadline": d.id, "case": case_id, "kind": d.kind,
+                                         "old": local_iso(d.due_at), "new": None, "moved": False, "why": d.why}
+                out.append(entry)
+                again = self._due_again(ctx, definition, d)
+                if again is None or (again[0] == d.due_at and again[1] == d.why):
+                    continue
+                due_at, why = again
+                tx.set_deadline_status(d, "cancelled", now)
+                ctx.schedule(Deadline(case_id=case_id, kind=d.kind, due_at=due_at, rule_id=d.rule_id, why=why,
+                                      action=d.action, for_state=d.for_state, created_at=d.created_at,
+                                      occurrence=d.occurrence, created_seq=d.created_seq, payload=dict(d.payload)))
+                entry.update(new=local_iso(due_at), moved=due_at != d.due_at, why=why)
+                changes.append({"deadline": d.id, "kind": d.kind, "old": entry["old"], "new": entry["new"],
+                                "why": why})
+            if changes:
+                moved = sum(1 for c in changes if c["old"] != c["new"])
+                ctx.record("deadlines_recomputed", {
+                    "rule": "R-0.6", "year": year, "source": source, "changes": changes,
+                    "why": f"the holiday notice for {year} was loaded ({source or 'no source given'}): "
+                           f"{len(changes)} deadline(s) computed Monday–Friday computed again, {moved} moved"})
+                self._finish(ctx, None, case.state, case.state, expected_version=case.version)
+        return out
+
+    @staticmethod
+    def _due_again(ctx: Ctx, definition: ProcessDefinition, d: Deadline) -> tuple[datetime, str] | None:
+        """The deadline's due time and explanation computed again with today's calendar, as of when it was
+        set; None when its definition does not compute it (scheduled by a handler) or cannot now."""
+        spec = definition.deadline_spec(d.kind, d.for_state)
+        if spec is None:
+            return None
+        now, ctx.now = ctx.now, d.created_at
+        try:
+            due = spec.due(ctx)
+        except WorkflowError:
+            return None
+        finally:
+            ctx.now = now
+        if due is None:
+            return None
+        found = due if isinstance(due, list) else [due]
+        if not 1 <= d.occurrence <= len(found):
+            return None
+        at, why = found[d.occurrence - 1]
+        return require_aware(at), why
+
     def rehearse(self, case_id: int, limit: int = 20) -> tuple[Deadline, list[Mail]] | None:
         """The mail a case's next deadline will send: its pending deadlines fired in due order (each at its
         due time, or now if that has passed) in a transaction that is rolled back, until one queues mail.
@@ -323,7 +406,8 @@ class CaseService:
             return FireOutcome(case, "skipped", 0)
         org = tx.org()
         ctx = Ctx(tx=tx, org=org, definition=definition, case=case, actor=None, now=now,
-                  policy=self.policy, calendar=self.calendar, trigger=deadline.action, deadline=deadline)
+                  policy=self.policy, calendar=self.calendar, trigger=deadline.action, deadline=deadline,
+                  tracking_override=self.tracking_override)
         if deadline.action.startswith("trigger:"):
             trig = deadline.action.split(":", 1)[1]
             ctx.trigger = trig
