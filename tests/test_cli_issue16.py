@@ -21,6 +21,7 @@ from tests.test_matter import open_matter
 from workflow.amounts import parse_yuan
 from workflow.app import App
 from workflow.errors import BadInput
+from workflow.ports import CaseFilter
 from workflow.wording import ordinal
 
 history_t = HistoryRow.__table__  # type: ignore[attr-defined]
@@ -250,3 +251,178 @@ def test_an_unknown_process_lists_the_processes(app: App, monkeypatch: pytest.Mo
         rc, _out, err = call(*argv)
         assert rc == 2 and err.count("\n") == 1, err
         assert "unknown process: leav (known: " in err and "leave" in err and "matter" in err
+
+
+# -- 5. a holiday notice loaded later moves the deadlines computed Monday–Friday (R-0.6) -------------------------
+def test_R0_6_loading_a_notice_recomputes_the_deadlines_computed_mon_fri(make_app: Callable[..., App], db_url: str,
+                                                                        monkeypatch: pytest.MonkeyPatch,
+                                                                        tmp_path: Path,
+                                                                        capsys: pytest.CaptureFixture[str]) -> None:
+    """A leave asked on Thu 4 February 2027, with no notice for 2027: reminder Fri 5, escalation Mon 8 February,
+    both marked Mon–Fri. Loading the notice (Spring Festival 6–12 February, Sunday the 14th a working day)
+    moves the escalation to Sun 14 February, keeps the reminder's time without its mark, records both changes
+    (old → new, why) in the case's history and says how many moved; status no longer warns about them."""
+    from freezegun import freeze_time
+
+    from tests.conftest import NOTICE_2027
+
+    app = make_app(db_url, at=local(2027, 2, 4, 10, 0))
+    case = open_leave(app, "zhao", date(2027, 3, 1), date(2027, 3, 2))
+    marked = {d["kind"]: d for d in app.case_view(case)["deadlines"] if "Mon–Fri fallback" in d["why"]}
+    assert {k: d["due_at"] for k, d in marked.items()} == {
+        "remind_approver": "2027-02-05T10:00:00+08:00", "escalate": "2027-02-08T10:00:00+08:00"}
+    point_cli_at(monkeypatch, app.settings.database_url, tmp_path)
+    notice = tmp_path / "notice-2027.toml"
+    notice.write_text(NOTICE_2027, encoding="utf-8")
+    with freeze_time("2027-02-04 03:00:00"):  # 11:00 in Beijing
+        rc, out, err = run_cli(capsys, "status", "--json")
+        assert any("2 pending deadline(s) computed that way" in w for w in json.loads(out)["warnings"]), out
+        rc, out, err = run_cli(capsys, "calendar", "holidays", "load", str(notice))
+        assert rc == 0, err
+        assert "2 pending deadline(s) had been computed Monday–Friday for 2027: 1 moved, 1 kept their time" in out
+        assert f"case {case} escalate: 2027-02-08T10:00:00+08:00 → 2027-02-14T10:00:00+08:00" in out
+        rc, out, err = run_cli(capsys, "status", "--json")
+        assert not [w for w in json.loads(out)["warnings"] if "2027" in w], out
+        rc, out, err = run_cli(capsys, "calendar", "holidays", "load", str(notice))  # again: nothing left to do
+        assert rc == 0 and "already loaded" in out and "had been computed" not in out
+    view = app.case_view(case)
+    pending = {d["kind"]: d for d in view["deadlines"] if d["status"] == "pending"}
+    assert pending["escalate"]["due_at"] == "2027-02-14T10:00:00+08:00"
+    assert pending["remind_approver"]["due_at"] == "2027-02-05T10:00:00+08:00"
+    assert not any("fallback" in d["why"] for d in pending.values())
+    assert {d["id"] for d in view["deadlines"] if d["status"] == "cancelled"} == {d["id"] for d in marked.values()}
+    [row] = [h for h in view["history"] if h["trigger"] == "deadlines_recomputed"]
+    assert row["details"]["rule"] == "R-0.6" and row["from"] == row["to"] == "pending"
+    changes = {c["kind"]: (c["old"], c["new"]) for c in row["details"]["changes"]}
+    assert changes == {"escalate": ("2027-02-08T10:00:00+08:00", "2027-02-14T10:00:00+08:00"),
+                       "remind_approver": ("2027-02-05T10:00:00+08:00", "2027-02-05T10:00:00+08:00")}
+    assert app.verify().ok
+
+
+def test_R0_6_a_deadline_that_cannot_be_recomputed_keeps_the_status_warning(app: App) -> None:
+    """An overdue reminder a handler scheduled (every 3 working days, computed Mon–Fri) cannot be computed again
+    from its definition: after the 2027 notice is loaded it stays as it was, and `outpost status` still says
+    so, naming it, instead of the warning disappearing."""
+    from tests.conftest import NOTICE_2027
+    from workflow.holidays import parse_notice
+    from workflow.status import gather
+
+    for at in (local(2027, 5, 26, 9, 0), local(2027, 6, 26, 9, 0)):  # H1 opens; SZ's and BJ's overdue
+        set_time(app, at)
+        app.ticker.tick(at)
+    repeats = [d for d in app.ticker.queue.pending_marked("Mon–Fri fallback") if d.kind == "overdue_reminder"]
+    assert repeats
+    _changed, recomputed = app.load_holidays(parse_notice(NOTICE_2027, "notice"))
+    kept = {r["deadline"] for r in recomputed if r["new"] is None}
+    assert {d.id for d in repeats} <= kept
+    warnings = [w for w in gather(app)["warnings"] if "keep that time" in w]
+    assert len(warnings) == 1 and str(repeats[0].id) in warnings[0] and "2027" in warnings[0]
+
+
+# -- 6. a backwards `tick --at` ----------------------------------------------------------------------------------
+def test_tick_at_before_the_last_tick_is_refused_unless_forced(frozen_cli: Callable[..., tuple[int, str, str]]
+                                                               ) -> None:
+    """After a tick at 11 May 2027, `tick --at 2020-01-01` is exit 2 in one line naming --force, and status still
+    shows the 2027 tick; with --force it runs, says what it does, and the last tick stays; a plain `tick` on a
+    wall clock behind the last tick (a clock stepped back) is not refused."""
+    assert frozen_cli("tick", "--at", "2027-05-11T09:00")[0] == 0
+    rc, out, err = frozen_cli("tick", "--at", "2020-01-01T00:00")
+    assert (rc, out, err.count("\n")) == (2, "", 1) and "before the last tick" in err and "--force" in err
+    rc, out, err = frozen_cli("tick", "--at", "2020-01-01T00:00", "--dry-run")
+    assert rc == 2
+    rc, out, _err = frozen_cli("status", "--json")
+    assert json.loads(out)["last_tick"] == "2027-05-11T09:00:00+08:00"
+    rc, out, err = frozen_cli("tick", "--at", "2020-01-01T00:00", "--force")
+    assert rc == 0 and "--force: ticking at 2020-01-01T00:00:00+08:00, before the last tick" in err
+    assert json.loads(frozen_cli("status", "--json")[1])["last_tick"] == "2027-05-11T09:00:00+08:00"
+    rc, out, err = frozen_cli("tick")  # the CLI's clock: 10 May 2027, before the last tick
+    assert rc == 0 and "0 fired" in out, (out, err)
+
+
+# -- 7. the configuration is checked as a whole at setup -----------------------------------------------------------
+@pytest.mark.parametrize("policy", ['"nope.toml"', '"bad.toml"', '"unknown.toml"'])
+def test_a_policy_file_that_is_missing_or_wrong_fails_init_org_load_and_the_daemon(
+        policy: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    """`policy_file = "nope.toml"` (or one that does not parse, or has an unknown key) fails `init`, `org load`
+    and `daemon` there, exit 2 in one line naming the file, and `init` creates no database."""
+    from tests.conftest import ORG_FILE
+
+    (tmp_path / "bad.toml").write_text("this is = = not toml\n", encoding="utf-8")
+    (tmp_path / "unknown.toml").write_text("[leave]\nfrobnicate = 3\n", encoding="utf-8")
+    url = f"sqlite:///{tmp_path / 'outpost.db'}"
+    point_cli_at(monkeypatch, url, tmp_path)
+    config = tmp_path / "outpost.toml"
+    config.write_text(f"policy_file = {policy}\n", encoding="utf-8")
+    rc, _out, err = run_cli(capsys, "init")
+    assert (rc, err.count("\n")) == (2, 1) and "policy file" in err and policy.strip('"') in err, err
+    assert not (tmp_path / "outpost.db").exists()
+    config.unlink()
+    assert run_cli(capsys, "init")[0] == 0  # a good configuration: set up
+    config.write_text(f"policy_file = {policy}\n", encoding="utf-8")
+    before = dump(url)
+    for argv in (("org", "load", str(ORG_FILE)), ("daemon",), ("init",)):
+        rc, _out, err = run_cli(capsys, *argv)
+        assert (rc, err.count("\n")) == (2, 1) and policy.strip('"') in err, (argv, err)
+    assert dump(url) == before
+
+
+# -- 8. tracking_from: no noise about periods Outpost did not see ------------------------------------------------
+def test_installed_on_8_december_2026_sends_no_verdict_on_2026(make_app: Callable[..., App], db_url: str) -> None:
+    """Installed on 8 December 2026 (the tracking date is the day of the first init): the first tick opens the
+    2026 investment and December information cases but sends no "progress … 0 yuan" and no reminder; on 1 January
+    neither is judged ("missed", "short"): each records why, and no mail about them goes out. The third quarter's
+    statement (due 15 October) is not opened at all; January 2027 is followed and judged as usual."""
+    app = make_app(db_url, at=local(2026, 12, 8, 11, 0))
+    with app.store.transaction(write=False) as tx:
+        assert tx.get_meta("tracking_from")["date"] == "2026-12-08"
+    for at in (local(2026, 12, 8, 11, 5), local(2026, 12, 26, 9, 0), local(2027, 1, 1, 0, 0),
+               local(2027, 1, 4, 0, 0), local(2027, 2, 1, 0, 0)):
+        set_time(app, at)
+        app.ticker.tick(at)
+    cases = {(c.process, c.office, c.period): c for c in app.store.list_cases(CaseFilter())}
+    assert ("fin_statement", "BJ", "2026-Q3") not in cases
+    investment, info = cases[("investment", "BJ", "2026-Y")], cases[("info_quota", "BJ", "2026-12")]
+    assert (investment.state, info.state) == ("open", "open")
+    for case in (investment, info):
+        [row] = [h for h in app.case_view(case.id)["history"] if h["trigger"] == "not_judged"]
+        assert row["details"]["tracking_from"] == "2026-12-08"
+    noise = {"investment.progress", "investment.missed", "investment.met", "info_quota.short",
+             "info_quota.reminder", "info_quota.items_waiting"}
+    sent = [(m.event, m.case_id) for m in app.store.mails() if m.event in noise]
+    assert not [s for s in sent if s[1] in (investment.id, info.id)], sent
+    assert cases[("info_quota", "BJ", "2027-01")].state == "short"  # followed from its first day: judged
+
+
+def test_tracking_from_set_earlier_on_purpose_judges_the_period(make_app: Callable[..., App], db_url: str) -> None:
+    """The General Office sets `tracking_from = 2026-12-01` in outpost.toml on purpose: December 2026's
+    information is then judged on 1 January (short, with its mail)."""
+    app = make_app(db_url, at=local(2026, 12, 8, 11, 0), tracking_from=date(2026, 12, 1))
+    for at in (local(2026, 12, 8, 11, 5), local(2027, 1, 4, 0, 0)):
+        set_time(app, at)
+        app.ticker.tick(at)
+    with app.store.transaction(write=False) as tx:
+        info = tx.find_case("info_quota", "BJ", "2026-12")
+    assert info.state == "short"
+    assert any(m.event == "info_quota.short" and m.case_id == info.id for m in app.store.mails())
+
+
+def test_tracking_from_is_set_by_the_first_init_and_overridden_by_outpost_toml(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    """The first `init` stores its day and says so; a later `init` keeps it; `tracking_from` in outpost.toml
+    overrides it (status shows the date in force); a malformed one is exit 2."""
+    from freezegun import freeze_time
+
+    url = f"sqlite:///{tmp_path / 'outpost.db'}"
+    point_cli_at(monkeypatch, url, tmp_path)
+    with freeze_time("2026-12-08 03:00:00"):
+        rc, out, _err = run_cli(capsys, "init")
+    assert rc == 0 and "tracking from 2026-12-08" in out
+    with freeze_time("2027-03-01 03:00:00"):
+        rc, out, _err = run_cli(capsys, "init")
+        assert rc == 0 and "tracking from 2026-12-08" in out
+        assert json.loads(run_cli(capsys, "status", "--json")[1])["tracking_from"] == "2026-12-08"
+        (tmp_path / "outpost.toml").write_text("tracking_from = 2026-11-01\n", encoding="utf-8")
+        assert json.loads(run_cli(capsys, "status", "--json")[1])["tracking_from"] == "2026-11-01"
+        (tmp_path / "outpost.toml").write_text('tracking_from = "last year"\n', encoding="utf-8")
+        rc, _out, err = run_cli(capsys, "status")
+        assert rc == 2 and "tracking_from" in err and err.count("\n") == 1

@@ -296,7 +296,7 @@ class CaseService:
         deadline in `marked` whose due time was computed Monday–Friday for want of that year's notice is
         computed again, as its definition computes it, at the time it was set. A deadline that moves, or only
         loses its fallback note, is replaced: the old row cancelled, a new one pending (same kind, occurrence
-        and time it was set), and the case's history records each change — old → new and why — in one row
+        and time it was set; set by the history row of this step), and the case's history records each change — old → new and why — in one row
         per case (its version bumped, so a step racing with it retries). A deadline its definition cannot
         compute again (one a handler scheduled, such as a repeating overdue reminder) is left as it is and
         keeps its note (`outpost status` lists it). Returns one entry per deadline: `deadline`, `case`,
@@ -338,7 +338,7 @@ class CaseService:
                 tx.set_deadline_status(d, "cancelled", now)
                 ctx.schedule(Deadline(case_id=case_id, kind=d.kind, due_at=due_at, rule_id=d.rule_id, why=why,
                                       action=d.action, for_state=d.for_state, created_at=d.created_at,
-                                      occurrence=d.occurrence, created_seq=d.created_seq, payload=dict(d.payload)))
+                                      occurrence=d.occurrence, payload=dict(d.payload)))  # created_seq: this step's
                 entry.update(new=local_iso(due_at), moved=due_at != d.due_at, why=why)
                 changes.append({"deadline": d.id, "kind": d.kind, "old": entry["old"], "new": entry["new"],
                                 "why": why})
