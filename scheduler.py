@@ -191,10 +191,10 @@ def setup_logging() -> None:
 
 
 def run(app: App, tick_seconds: float | None = None, deliver_seconds: float | None = None) -> int:
+    check_configuration(app.settings)  # the configuration as a whole, as at init and org load: one line
     setup_logging()
     from store import check_schema
 
-    check_configuration(app.settings)  # the configuration as a whole, as at init and org load
     check_schema(app.store)
     app.policy  # noqa: B018 - validate the policy file before starting
     from notifications.render import validate_templates

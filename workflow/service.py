@@ -296,8 +296,9 @@ class CaseService:
         deadline in `marked` whose due time was computed Monday–Friday for want of that year's notice is
         computed again, as its definition computes it, at the time it was set. A deadline that moves, or only
         loses its fallback note, is replaced: the old row cancelled, a new one pending (same kind, occurrence
-        and time it was set; set by the history row of this step), and the case's history records each change — old → new and why — in one row
-        per case (its version bumped, so a step racing with it retries). A deadline its definition cannot
+        and time it was set; set by the history row of this step), and the case's history records each
+        change — old → new and why — in one row per case (its version bumped, so a step racing with it
+        retries). A deadline its definition cannot
         compute again (one a handler scheduled, such as a repeating overdue reminder) is left as it is and
         keeps its note (`outpost status` lists it). Returns one entry per deadline: `deadline`, `case`,
         `kind`, `old`, `new` (None when left as it was), `moved`, `why`."""
