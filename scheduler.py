@@ -24,6 +24,7 @@ from apscheduler.schedulers.base import STATE_STOPPED
 from apscheduler.schedulers.blocking import BlockingScheduler
 
 from workflow.errors import BadInput, WorkflowError
+from workflow.settings import check_configuration
 from workflow.timeutil import LOCAL_TZ
 
 if TYPE_CHECKING:
@@ -188,6 +189,7 @@ def setup_logging() -> None:
 
 
 def run(app: App, tick_seconds: float | None = None, deliver_seconds: float | None = None) -> int:
+    check_configuration(app.settings)  # the configuration as a whole, as at init and org load: one line
     setup_logging()
     app.check_schema()
     app.policy  # noqa: B018 - validate the policy file before starting

@@ -82,6 +82,22 @@ def schedule_verdict(ctx: Ctx, trigger: str, rule_id: str, why: str) -> None:
                           action=f"trigger:{trigger}", for_state=case.state, created_at=ctx.now))
 
 
+# -- the tracking date (workflow/tracking.py) ---------------------------------------------------------------
+def untracked(ctx: Ctx, first: date, what: str | None = None) -> bool:
+    """Whether the case's period began (`first`) before the tracking date: Outpost did not see all of it, so
+    it gives no verdict on it and sends nothing that counts it. With `what`, the history says what was not
+    done and why (the judgment; a reminder or a progress report just stays silent)."""
+    since = ctx.tracking_from()
+    if since is None or first >= since:
+        return False
+    if what is not None:
+        ctx.record("not_judged", {"rule": "tracking_from", "not": what, "period_began": first.isoformat(),
+                                  "tracking_from": since.isoformat(),
+                                  "why": f"the period began {first}, before Outpost's tracking date {since}: "
+                                         "no verdict on a period it did not follow from its start"})
+    return True
+
+
 # -- the R-5.5-shaped submission cycle ---------------------------------------------------------------------
 @dataclass(frozen=True)
 class PeriodicSubmission:

@@ -6,14 +6,14 @@ Entry points (CLI, daemon, tests) build one `App`; the engine below it only sees
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import datetime
+from datetime import date, datetime
 from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from workflow.clock import Clock, SystemClock
 from workflow.errors import NotFound
-from workflow.settings import Settings
+from workflow.settings import Settings, check_configuration
 from workflow.views import case_json
 
 if TYPE_CHECKING:  # imported where used: `case show` needs neither the machines nor the calendar
@@ -22,6 +22,7 @@ if TYPE_CHECKING:  # imported where used: `case show` needs neither the machines
     from workflow.audit import AuditResult
     from workflow.calendar import WorkCalendar
     from workflow.definition import ProcessDefinition
+    from workflow.holidays import HolidayNotice
     from workflow.orphans import Released
     from workflow.outbox import DeliveryReport
     from workflow.policy import Policy
@@ -34,6 +35,7 @@ class App:
     def __init__(self, settings: Settings, clock: Clock | None = None) -> None:
         self.settings = settings
         self.clock: Clock = clock or SystemClock()
+        self.tracking_from: date | None = None  # the tracking date in force, once `init` has run
 
     @cached_property
     def _sql(self) -> SqlStore:
@@ -67,7 +69,7 @@ class App:
         addr = parseaddr(self.settings.smtp.sender)[1]  # "Outpost <outpost@gov.example.org>" or a bare address
         domain = addr.rsplit("@", 1)[-1] if "@" in addr else "outpost.local"
         return CaseService(self.store, self.clock, self.policy, self.calendar, mail_domain=domain,
-                           lang=self.settings.language)
+                           lang=self.settings.language, tracking_from=self.settings.tracking_from)
 
     @cached_property
     def ticker(self) -> Ticker:
@@ -102,14 +104,22 @@ class App:
     # -- use cases that span more than one step ---------------------------------------------------------
     def init(self) -> tuple[str | None, str]:
         from store import migrate
+        from workflow.timeutil import local_date
+        from workflow.tracking import record_first_init
 
-        return migrate(self.settings.database_url, busy_timeout_ms=self.settings.busy_timeout_ms)
+        check_configuration(self.settings)  # before anything is written
+        done = migrate(self.settings.database_url, busy_timeout_ms=self.settings.busy_timeout_ms)
+        now = self.clock.now()
+        with self.store.transaction() as tx:
+            self.tracking_from = record_first_init(tx, local_date(now), self.settings.tracking_from, now)
+        return done
 
     def load_org(self, path: Path) -> dict[str, Any]:
         from workflow import registry
         from workflow.org import read_org_file
         from workflow.timeutil import local_date
 
+        check_configuration(self.settings)  # the policy file too: a setup mistake is found at setup
         spec = read_org_file(path)  # validated as a whole before the database is touched
         audits: list[int] = []
         with self.store.transaction() as tx:
@@ -134,6 +144,18 @@ class App:
             "cadre_changes": [c[0] for c in change.cadre_changes],
             "departure_audits_opened": audits,
         }
+
+    def load_holidays(self, notice: HolidayNotice) -> tuple[bool, list[dict[str, Any]]]:
+        """Load a year's holiday notice (R-0.6), then compute again every pending deadline that was computed
+        Monday–Friday for want of it (CaseService.recompute_workdays). Returns whether the notice changed
+        anything, and one entry per such deadline."""
+        from workflow.calendar import FALLBACK_MARK, WorkCalendar
+
+        changed = self.store.replace_holidays(notice.year, notice.days)
+        self.__dict__["calendar"] = calendar = WorkCalendar(self.store.holidays())
+        self.service.calendar = calendar
+        marked = self.ticker.queue.pending_marked(FALLBACK_MARK)
+        return bool(changed), self.service.recompute_workdays(notice.year, marked, notice.source)
 
     def case_view(self, case_id: int, with_history: bool = True) -> dict[str, Any]:
         with self.store.transaction(write=False) as tx:

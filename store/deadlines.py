@@ -122,6 +122,14 @@ class SqlDeadlineQueue:
         with self.store.transaction(write=False) as tx:
             return {str(o) for o in tx.conn.execute(stmt).scalars()}
 
+    def pending_marked(self, fragment: str) -> list[Deadline]:
+        """Pending deadlines whose explanation contains `fragment` (R-0.6: those computed Monday–Friday for
+        want of a holiday notice), in case and due order."""
+        stmt = (select(deadline_t).where(_PENDING, deadline_t.c.why.contains(fragment, autoescape=True))
+                .order_by(deadline_t.c.case_id, deadline_t.c.due_at, deadline_t.c.id))
+        with self.store.transaction(write=False) as tx:
+            return [deadline_from(r) for r in tx.conn.execute(stmt)]
+
     def failed(self) -> list[Deadline]:
         with self.store.transaction(write=False) as tx:
             rows = tx.conn.execute(select(deadline_t).where(deadline_t.c.status == "failed")

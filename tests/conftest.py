@@ -12,7 +12,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from datetime import datetime
+from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
@@ -143,12 +143,22 @@ def local(*args: int) -> datetime:
     return datetime(*args, tzinfo=LOCAL_TZ)  # type: ignore[misc]
 
 
+TRACKED_FROM = date(2027, 1, 1)  # the example installation's tracking date (make_app)
+
+
 @pytest.fixture
 def make_app(tmp_path: Path) -> Iterator[Callable[..., App]]:
-    """Build an initialised App on a URL with the example organisation loaded, at a fixed time."""
+    """Build an initialised App on a URL with the example organisation loaded, at a fixed time.
+
+    The example installation follows the year 2027 from its first day: built on 4 January 2027 (or later in
+    2027), it is given `tracking_from = 2027-01-01`, as a General Office would set it on purpose, so that
+    January's information and the year's investment are judged (issue 16, point 8). Built before 2027, or
+    with `tracking_from=None`, the tracking date is the day of its first init, the product's default."""
     apps: list[App] = []
 
     def build(url: str, at: datetime | None = None, org: Path | None = ORG_FILE, **options: Any) -> App:
+        if (at or local(2027, 1, 4, 9, 0)) >= local(2027, 1, 1, 0, 0):
+            options.setdefault("tracking_from", TRACKED_FROM)
         settings = load_settings({"database_url": url, "outbox_dir": tmp_path / "outbox", **options},
                                  env={}, cwd=tmp_path)
         application = App(settings, clock=FixedClock(at or local(2027, 1, 4, 9, 0)))

@@ -75,7 +75,7 @@ def test_removing_the_newest_row_and_rewinding_the_head_is_caught_by_the_seal(
     engine.dispose()
     assert cli("audit", "verify")[0] == 0  # a consistent rewind: nothing inside the database shows it
     rc, out, err = cli("audit", "verify", "--seal", str(seal))
-    assert rc == 1 and out == ""
+    assert rc == 5 and out == ""
     assert re.fullmatch(rf"outpost: audit FAILED: case {ids[0]}: the seal of \S+\+08:00 counted 2 history rows, "
                         r"now 1: rows were removed\n", err)
 
@@ -91,7 +91,7 @@ def test_deleting_a_whole_case_is_caught_by_the_seal(sealed: tuple[list[int], Pa
     engine.dispose()
     assert cli("audit", "verify")[0] == 0
     rc, _out, err = cli("audit", "verify", "--seal", str(seal))
-    assert rc == 1 and f"case {ids[2]}: in the seal of " in err
+    assert rc == 5 and f"case {ids[2]}: in the seal of " in err
     assert "+08:00 with 1 history rows, now missing from the database (1 sealed case(s) missing)" in err
 
 
@@ -111,7 +111,7 @@ def test_a_rewritten_chain_differs_from_the_seal(sealed: tuple[list[int], Path, 
     engine.dispose()
     assert cli("audit", "verify")[0] == 0
     rc, _out, err = cli("audit", "verify", "--seal", str(seal))
-    assert rc == 1 and f"(case {ids[1]}, seq 1): differs from the seal" in err
+    assert rc == 5 and f"(case {ids[1]}, seq 1): differs from the seal" in err
 
 
 def test_a_damaged_or_foreign_seal_is_bad_input_and_writes_nothing(sealed: tuple[list[int], Path, Cli],

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Callable
 from datetime import date, datetime, timedelta
 from typing import Any
 
@@ -15,7 +16,7 @@ from outpost.app import App
 from tests.conftest import local, set_time
 from tests.walks import CaseWalk
 from workflow.definition import Transition
-from workflow.errors import NotPermitted, RuleViolation, WorkflowError
+from workflow.errors import BadInput, NotPermitted, RuleViolation, WorkflowError
 from workflow.model import Case
 from workflow.ports import CaseFilter
 from workflow.timeutil import local_midnight
@@ -197,7 +198,7 @@ def test_R5_3_review_cycle_by_the_general_office(started: App) -> None:
     started.service.advance(bj, "request_revision", "sun", comment="add the investment figures")
     started.service.advance(bj, "resubmit", "wang")
     started.service.advance(bj, "accept", "liu")
-    with pytest.raises(RuleViolation):
+    with pytest.raises(BadInput):  # malformed input, exit 2 (issue 16)
         started.service.advance(bj, "assess", "sun", options={"score": "101"})
     started.service.advance(bj, "assess", "sun", options={"score": "92"})
     view = started.case_view(bj)
@@ -206,8 +207,10 @@ def test_R5_3_review_cycle_by_the_general_office(started: App) -> None:
                                                       "accept", "assess"]
 
 
-def test_periods_due_before_the_first_tick_are_not_created(app: App) -> None:
-    """A first tick in July creates nothing for a half-year already past due before Outpost ran."""
+def test_periods_due_before_the_tracking_date_are_not_created(make_app: Callable[..., App], db_url: str) -> None:
+    """Installed on 1 July (the tracking date is the day of the first init), the first tick creates nothing for
+    a half-year already past due before Outpost ran."""
+    app = make_app(db_url, at=local(2027, 7, 1, 8, 0), tracking_from=None)
     assert tick(app, 2027, 7, 1, 9, 0)["opened"] == []
     assert reports(app, "2027-H1") == {}
 
@@ -374,9 +377,11 @@ class ReportCases(CaseWalk):
     @initialize(period=st.sampled_from(("H1", "Y")), hours=st.integers(0, 24 * 20))
     def first_reports(self, period: str, hours: int) -> None:
         """Outpost's first tick opens the reports of both offices (R-5.4): the H1 reports on 26 May 2027, or
-        the Y reports on 25 November (R-5.2's plan), some hours after their opening."""
+        the Y reports on 25 November (R-5.2's plan), some hours after their opening; Outpost tracks the duties
+        from that day (tracking_from, as outpost.toml sets it), so H1 is not opened in November."""
         opens = local(2027, 5, 26, 0, 0) if period == "H1" else local(2027, 11, 25, 0, 0)
         self.clock.set(opens + timedelta(hours=hours))
+        self.app.service.tracking_override = self.clock.now().astimezone(opens.tzinfo).date()
         self.app.ticker.tick(self.clock.now())
         assert len(self.app.store.list_cases(CaseFilter(process="report"))) == 2
 

@@ -5,7 +5,9 @@ with scripted actions: work reports on time, late and never (R-5), quarterly sta
 (R-2), two major-matter requests (R-3) and a departure audit opened by an organisation change (R-4). At
 the end the compliance report matches the expected figures exactly (SZ's one incident included), every
 deadline fired at most once and on the first tick after it was due (the matters' and the audit's each
-checked by kind and due time), none is left due, and the history verifies.
+checked by kind and due time), none is left due, and the history verifies. The installation tracks the
+whole of 2027 (`tracking_from = 2027-01-01`, set by the `app` fixture on purpose, issue 16): without it,
+installed on 4 January, January's information quotas and the year's investment targets would get no verdict.
 
 The script (local time; actions at 10:00 unless a time is given):
 - reports: H1 — BJ at 23:59 on 25 June (on time), SZ on 28 June (late); assessed 88 and 75.

@@ -7,11 +7,20 @@ to Monday–Friday; that is never silent: `fallback_years` lists it and each res
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date, timedelta
 
 log = logging.getLogger("outpost.calendar")
+
+FALLBACK_MARK = "[Mon–Fri fallback: no holiday notice for "  # in the `why` of every deadline computed so
+_FALLBACK_NOTE = re.compile(r"\[Mon–Fri fallback: no holiday notice for ([0-9, ]+) \(R-0\.6\)\]")
+
+
+def fallback_years(why: str) -> set[int]:
+    """The years a deadline's explanation says were computed Monday–Friday (its note, `WorkdayResult.note`)."""
+    return {int(y) for m in _FALLBACK_NOTE.finditer(why) for y in m.group(1).split(",") if y.strip()}
 
 
 @dataclass(frozen=True)
@@ -24,7 +33,7 @@ class WorkdayResult:
         if not self.fallback_years:
             return ""
         years = ", ".join(str(y) for y in self.fallback_years)
-        return f" [Mon–Fri fallback: no holiday notice for {years} (R-0.6)]"
+        return f" {FALLBACK_MARK}{years} (R-0.6)]"
 
 
 class WorkCalendar:

@@ -13,6 +13,7 @@ from workflow.model import Case, Deadline, Org, Person
 from workflow.policy import Policy
 from workflow.ports import Tx
 from workflow.timeutil import local_date
+from workflow.tracking import tracking_from
 
 
 @dataclass
@@ -66,11 +67,16 @@ class Ctx:
     follow_ups: list[FollowUp] = field(default_factory=list)
     queued: int = 0  # mail rows written by this step
     next_due: datetime | None = None  # the earliest deadline this step set (the tick fires one already due)
+    tracking_override: date | None = None  # outpost.toml's `tracking_from`, over the stored one
 
     def pass_rule(self, rule_id: str, was: str) -> None:
         """A rule passed on purpose with --override: said in the history row with what it had refused."""
         self.overridden.append(rule_id)
         self.details.setdefault("overridden", []).append({"rule": rule_id, "was": was})
+
+    def tracking_from(self) -> date | None:
+        """The day from which Outpost follows the periodic duties (workflow/tracking.py); read when asked."""
+        return tracking_from(self.tx, self.tracking_override)
 
     @property
     def today(self) -> date:

@@ -25,10 +25,10 @@ class BadInput(WorkflowError):
 class NotFound(BadInput):
     """An id that names nothing (case, person, office, process)."""
 
-    def __init__(self, kind: str, ident: object) -> None:
+    def __init__(self, kind: str, ident: object, known: list[str] | None = None) -> None:
         self.kind = kind
         self.ident = ident
-        super().__init__(f"unknown {kind}: {ident!s}")
+        super().__init__(f"unknown {kind}: {ident!s}" + (f" (known: {', '.join(known)})" if known else ""))
 
 
 class RuleViolation(WorkflowError):
@@ -87,4 +87,7 @@ class DeliveryError(WorkflowError):
 
 
 class IntegrityError(WorkflowError):
-    """`audit verify` found a history row that does not chain: exit 1."""
+    """`audit verify` found a history row that does not chain, or a row of the seal missing: exit 5
+    ("verification failed", PRODUCT.md), apart from 1, which means an internal error."""
+
+    exit_code = 5

@@ -3,7 +3,9 @@ bad input for every way it can be wrong."""
 
 from __future__ import annotations
 
+import tomllib
 from pathlib import Path
+from typing import Any
 
 from workflow.errors import BadInput
 
@@ -26,3 +28,11 @@ def read_text_file(path: Path, what: str, max_bytes: int) -> str:
         return raw.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
         raise BadInput(f"{what} {path}: not UTF-8 text (byte {exc.start})") from None
+
+
+def read_toml(path: Path, what: str, max_bytes: int = 5_000_000) -> dict[str, Any]:
+    """A TOML file as a table; every failure is one line of bad input naming the file."""
+    try:
+        return tomllib.loads(read_text_file(path, what, max_bytes))
+    except tomllib.TOMLDecodeError as exc:
+        raise BadInput(f"{what} {path}: not valid TOML ({exc})") from None

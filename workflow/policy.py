@@ -138,7 +138,7 @@ def load_policy(path: Path | None = None) -> Policy:
     defaults_ = defaults()
     if path is None:
         return Policy(defaults_)
-    from workflow.settings import read_toml
+    from workflow.files import read_toml
 
     given = read_toml(path, "policy file", max_bytes=1_000_000)
     if given.get("v", POLICY_VERSION) != POLICY_VERSION:

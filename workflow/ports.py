@@ -179,6 +179,10 @@ class DeadlineQueue(Protocol):
 
     def claim_owners(self) -> set[str]: ...
 
+    def pending_marked(self, fragment: str) -> list[Deadline]:
+        """Pending deadlines whose `why` contains `fragment`, in case and due order."""
+        ...
+
     def failed(self) -> list[Deadline]: ...
 
 

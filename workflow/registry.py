@@ -86,7 +86,7 @@ def latest(name: str) -> ProcessDefinition:
     load_machines()
     versions = _registry.get(name)
     if not versions:
-        raise NotFound("process", name)
+        raise NotFound("process", name, known=sorted(_registry))  # as an unknown trigger lists the triggers
     return versions[max(versions)]
 
 

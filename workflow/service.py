@@ -11,11 +11,12 @@ import hashlib
 import logging
 from collections.abc import Callable, Collection, Iterator
 from dataclasses import dataclass, replace
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 from workflow import registry
-from workflow.calendar import WorkCalendar
+from workflow.amounts import parse_score
+from workflow.calendar import WorkCalendar, fallback_years
 from workflow.clock import Clock, require_aware
 from workflow.context import Ctx
 from workflow.definition import Guard, ProcessDefinition, Transition
@@ -24,7 +25,7 @@ from workflow.hashing import GENESIS, history_hash
 from workflow.model import Case, Deadline, HistoryEntry, Item, Mail, Org, Person, Record
 from workflow.policy import Policy
 from workflow.ports import CaseStore, Tx
-from workflow.timeutil import parse_date
+from workflow.timeutil import local_iso, parse_date
 
 log = logging.getLogger("outpost.engine")
 
@@ -80,10 +81,13 @@ class _RecordingTx:
     def __init__(self, tx: Tx) -> None:
         self._tx = tx
         self.mail: list[Mail] = []
+        self.queued = 0  # rows the outbox took (a row already there by its dedupe key is not counted)
 
     def queue_mail(self, rows: list[Mail]) -> int:
         self.mail.extend(rows)
-        return self._tx.queue_mail(rows)
+        done = self._tx.queue_mail(rows)
+        self.queued += done
+        return done
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._tx, name)
@@ -91,13 +95,14 @@ class _RecordingTx:
 
 class CaseService:
     def __init__(self, store: CaseStore, clock: Clock, policy: Policy, calendar: WorkCalendar,
-                 mail_domain: str = "outpost.local", lang: str = "zh") -> None:
+                 mail_domain: str = "outpost.local", lang: str = "zh", tracking_from: date | None = None) -> None:
         self.store = store
         self.clock = clock
         self.policy = policy
         self.calendar = calendar
         self.mail_domain = mail_domain
         self.lang = lang
+        self.tracking_override = tracking_from  # outpost.toml's `tracking_from` (workflow/tracking.py)
 
     # -- public API --------------------------------------------------------------------------------
     def open(self, process: str, actor_id: str | None, params: dict[str, Any],
@@ -148,6 +153,14 @@ class CaseService:
         self._follow_ups(ctx)
         return case
 
+    def open_counted(self, tx: Tx, definition: ProcessDefinition, params: dict[str, Any],
+                     now: datetime) -> tuple[Case, int]:
+        """A case opened by the daemon in the caller's transaction, and how much mail its opening queued
+        (the tick's summary counts the opening notices too)."""
+        recording = _RecordingTx(tx)
+        case = self.open_in(recording, definition, None, params, now=now)  # type: ignore[arg-type]
+        return case, recording.queued
+
     def advance(self, case_id: int, trigger: str, actor_id: str | None, comment: str | None = None,
                 override: str | None = None, options: dict[str, Any] | None = None) -> Case:
         comment = check_text(comment, "--comment")
@@ -174,6 +187,8 @@ class CaseService:
                 # guard that records its refusal (R-3.3) never records one for a mistyped date
                 for key in DATE_OPTIONS & ctx.params.keys():
                     parse_date(str(ctx.params[key]), f"--{key.replace('_', '-')}")
+                if "score" in ctx.params:  # `--score 九十` is malformed (exit 2), not refused by R-5.3
+                    parse_score(ctx.params["score"])
                 self._authorise(ctx, spec)
                 self._guards(ctx, spec)
                 self._apply(ctx, spec)
@@ -227,24 +242,33 @@ class CaseService:
                 ctx = Ctx(tx=tx, org=org, definition=definition, case=case, actor=actor,
                           now=require_aware(self.clock.now()), policy=self.policy, calendar=self.calendar,
                           trigger=trig)
-                assert spec.who is not None
-                refusal = spec.who(ctx)
-                if refusal is not None:
-                    out.append(TriggerInfo(trig, False, f"{refusal[0]}: {refusal[1]}"))
-                    continue
-                reason, overridable = None, False
-                for g in spec.guards:
-                    msg = g.check(ctx)
-                    if msg:
-                        overridable = g.overridable
-                        reason = f"{g.rule_id}: {msg}" + (" (needs --override REASON)" if overridable else "")
-                        break
-                out.append(TriggerInfo(trig, reason is None or overridable, reason, overridable))
+                out.append(self._judge(ctx, spec))
             return out
 
+    @staticmethod
+    def _judge(ctx: Ctx, spec: Transition) -> TriggerInfo:
+        """Whether ctx.actor may fire `spec` now: permission first, then the rules (guards)."""
+        assert spec.who is not None
+        refusal = spec.who(ctx)
+        if refusal is not None:
+            return TriggerInfo(spec.trigger, False, f"{refusal[0]}: {refusal[1]}")
+        for g in spec.guards:
+            msg = g.check(ctx)
+            if msg:
+                hint = " (needs --override REASON)" if g.overridable else ""
+                return TriggerInfo(spec.trigger, g.overridable, f"{g.rule_id}: {msg}{hint}", g.overridable)
+        return TriggerInfo(spec.trigger, True, None)
+
+    @staticmethod
+    def _wants_option(spec: Transition, info: TriggerInfo) -> bool:
+        """A refusal asked without the trigger's options that only asks for one of them ("give --plan",
+        "--score N"): the step is open to this person now, given that option."""
+        return bool(info.reason) and any(f"--{o.replace('_', '-')}" in str(info.reason) for o in spec.options)
+
     def may_act(self, case_id: int) -> list[dict[str, Any]]:
-        """Who may fire which trigger of the case now, by permission alone (a rule may still refuse the step:
-        `triggers` says which), among every active person. Daemon triggers are left out."""
+        """Who may fire which trigger of the case now, among every active person: what `triggers` with
+        `--as` would say is allowed (permission and the rules; a rule passable with --override counts, and
+        a rule that only asks for one of the trigger's options). Daemon triggers are left out."""
         with self.store.transaction(write=False) as tx:
             case = self._case(tx, case_id)
             definition = registry.get(case.process, case.definition_version)
@@ -259,9 +283,9 @@ class CaseService:
                           policy=self.policy, calendar=self.calendar, trigger="")
                 allowed = []
                 for spec in specs:
-                    assert spec.who is not None
                     ctx.trigger = spec.trigger
-                    if spec.who(ctx) is None:
+                    info = self._judge(ctx, spec)
+                    if info.allowed or self._wants_option(spec, info):
                         allowed.append(spec.trigger)
                 if allowed:
                     out.append({"person": person.id, "name": person.name, "triggers": allowed})
@@ -342,6 +366,89 @@ class CaseService:
             log.info("%s %s %s set by %s", process, kind, key, actor.id)
             return record
 
+    def recompute_workdays(self, year: int, marked: list[Deadline], source: str) -> list[dict[str, Any]]:
+        """R-0.6: after a holiday notice for `year` is loaded (self.calendar knows it now), every pending
+        deadline in `marked` whose due time was computed Monday–Friday for want of that year's notice is
+        computed again, as its definition computes it, at the time it was set. A deadline that moves, or only
+        loses its fallback note, is replaced: the old row cancelled, a new one pending (same kind, occurrence
+        and time it was set; set by the history row of this step), and the case's history records each
+        change — old → new and why — in one row per case (its version bumped, so a step racing with it
+        retries). A deadline its definition cannot
+        compute again (one a handler scheduled, such as a repeating overdue reminder) is left as it is and
+        keeps its note (`outpost status` lists it). Returns one entry per deadline: `deadline`, `case`,
+        `kind`, `old`, `new` (None when left as it was), `moved`, `why`."""
+        by_case: dict[int, list[Deadline]] = {}
+        for d in marked:
+            if year in fallback_years(d.why):
+                by_case.setdefault(d.case_id, []).append(d)
+        out: list[dict[str, Any]] = []
+        for case_id, rows in by_case.items():
+            for _attempt in range(3):
+                try:
+                    out += self._recompute_case(case_id, {d.id for d in rows}, year, source)
+                    break
+                except Conflict:
+                    continue  # the case moved on meanwhile (a step, a firing): read it again
+        return out
+
+    def _recompute_case(self, case_id: int, ids: set[int | None], year: int, source: str) -> list[dict[str, Any]]:
+        now = require_aware(self.clock.now())
+        out: list[dict[str, Any]] = []
+        with self.store.transaction() as tx:
+            case = self._case(tx, case_id)
+            definition = registry.get(case.process, case.definition_version)
+            org = tx.org()
+            ctx = Ctx(tx=tx, org=org, definition=definition, case=case, actor=None, now=now, policy=self.policy,
+                      calendar=self.calendar, trigger="recompute_workdays", tracking_override=self.tracking_override)
+            changes: list[dict[str, Any]] = []
+            for d in tx.deadlines(case_id, pending_only=True):
+                if d.id not in ids:
+                    continue  # fired, cancelled or replaced since it was listed
+                entry: dict[str, Any] = {"deadline": d.id, "case": case_id, "kind": d.kind,
+                                         "old": local_iso(d.due_at), "new": None, "moved": False, "why": d.why}
+                out.append(entry)
+                again = self._due_again(ctx, definition, d)
+                if again is None or (again[0] == d.due_at and again[1] == d.why):
+                    continue
+                due_at, why = again
+                tx.set_deadline_status(d, "cancelled", now)
+                ctx.schedule(Deadline(case_id=case_id, kind=d.kind, due_at=due_at, rule_id=d.rule_id, why=why,
+                                      action=d.action, for_state=d.for_state, created_at=d.created_at,
+                                      occurrence=d.occurrence, payload=dict(d.payload)))  # created_seq: this step's
+                entry.update(new=local_iso(due_at), moved=due_at != d.due_at, why=why)
+                changes.append({"deadline": d.id, "kind": d.kind, "old": entry["old"], "new": entry["new"],
+                                "why": why})
+            if changes:
+                moved = sum(1 for c in changes if c["old"] != c["new"])
+                ctx.record("deadlines_recomputed", {
+                    "rule": "R-0.6", "year": year, "source": source, "changes": changes,
+                    "why": f"the holiday notice for {year} was loaded ({source or 'no source given'}): "
+                           f"{len(changes)} deadline(s) computed Monday–Friday computed again, {moved} moved"})
+                self._finish(ctx, None, case.state, case.state, expected_version=case.version)
+        return out
+
+    @staticmethod
+    def _due_again(ctx: Ctx, definition: ProcessDefinition, d: Deadline) -> tuple[datetime, str] | None:
+        """The deadline's due time and explanation computed again with today's calendar, as of when it was
+        set; None when its definition does not compute it (scheduled by a handler) or cannot now."""
+        spec = definition.deadline_spec(d.kind, d.for_state)
+        if spec is None:
+            return None
+        now, ctx.now = ctx.now, d.created_at
+        try:
+            due = spec.due(ctx)
+        except WorkflowError:
+            return None
+        finally:
+            ctx.now = now
+        if due is None:
+            return None
+        found = due if isinstance(due, list) else [due]
+        if not 1 <= d.occurrence <= len(found):
+            return None
+        at, why = found[d.occurrence - 1]
+        return require_aware(at), why
+
     def rehearse(self, case_id: int, limit: int = 20) -> tuple[Deadline, list[Mail]] | None:
         """The mail a case's next deadline will send: its pending deadlines fired in due order (each at its
         due time, or now if that has passed) in a transaction that is rolled back, until one queues mail.
@@ -379,7 +486,8 @@ class CaseService:
             return FireOutcome(case, "skipped", 0)
         org = tx.org()
         ctx = Ctx(tx=tx, org=org, definition=definition, case=case, actor=None, now=now,
-                  policy=self.policy, calendar=self.calendar, trigger=deadline.action, deadline=deadline)
+                  policy=self.policy, calendar=self.calendar, trigger=deadline.action, deadline=deadline,
+                  tracking_override=self.tracking_override)
         if deadline.action.startswith("trigger:"):
             trig = deadline.action.split(":", 1)[1]
             ctx.trigger = trig

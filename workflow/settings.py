@@ -7,15 +7,19 @@ from __future__ import annotations
 
 import os
 import sys
-import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
 from workflow.errors import BadInput
+from workflow.files import read_toml
+from workflow.policy import load_policy
+from workflow.timeutil import parse_date
 
-_KNOWN_TOP = {"database_url", "outbox_dir", "policy_file", "timezone", "language", "smtp", "busy_timeout_ms"}
+_KNOWN_TOP = {"database_url", "outbox_dir", "policy_file", "timezone", "language", "smtp", "busy_timeout_ms",
+              "tracking_from"}
 _KNOWN_SMTP = {"host", "port", "username", "starttls", "ssl", "from", "timeout"}
 
 
@@ -45,6 +49,7 @@ class Settings:
     smtp: SmtpSettings = field(default_factory=SmtpSettings)
     debug: bool = False
     busy_timeout_ms: int = 5000  # how long a writer waits for a lock before "database busy" (exit 4)
+    tracking_from: date | None = None  # overrides the date stored by the first init (workflow/tracking.py)
 
 
 def default_data_dir(env: Mapping[str, str]) -> Path:
@@ -91,16 +96,6 @@ def _text(value: Any, key: str) -> str:
     if not isinstance(value, (str, Path)):
         raise BadInput(f"{key}: expected text, got {str(value)[:40]!r}")
     return str(value)
-
-
-def read_toml(path: Path, what: str, max_bytes: int = 5_000_000) -> dict[str, Any]:
-    """A TOML file as a table; every failure is one line of bad input naming the file."""
-    from workflow.files import read_text_file
-
-    try:
-        return tomllib.loads(read_text_file(path, what, max_bytes))
-    except tomllib.TOMLDecodeError as exc:
-        raise BadInput(f"{what} {path}: not valid TOML ({exc})") from None
 
 
 def _read_config(path: Path) -> dict[str, Any]:
@@ -181,6 +176,11 @@ def load_settings(
     )
     if smtp.ssl and smtp.starttls:
         raise BadInput("smtp: choose ssl or starttls, not both")
+    tracking = pick("tracking_from", None, None)
+    if tracking is not None and (isinstance(tracking, datetime) or not isinstance(tracking, date)):
+        # TOML writes a date bare (tracking_from = 2026-12-08); a date-time or anything else is bad input
+        text = str(tracking) if isinstance(tracking, date) else _text(tracking, "tracking_from")
+        tracking = parse_date(text, "tracking_from")
     busy = _int(pick("busy_timeout_ms", "OUTPOST_BUSY_TIMEOUT_MS", 5000), "busy_timeout_ms")
     if not 0 < busy <= 600_000:
         raise BadInput(f"busy_timeout_ms: expected 1–600000, got {busy}")
@@ -193,7 +193,19 @@ def load_settings(
         language=language,
         smtp=smtp,
         debug=_bool(env.get("OUTPOST_DEBUG", "0"), "OUTPOST_DEBUG"),
+        tracking_from=tracking,
     )
+
+
+def check_configuration(settings: Settings) -> None:
+    """The configuration as a whole, where it is set up (`init`, `org load`) and where the daemon starts, so
+    that a mistake is found there and not by a later command: the policy file exists, parses and holds
+    only known keys with valid values; the outbox folder, where mail goes without SMTP, is not a file.
+    Bad input (exit 2, one line) naming the setting; nothing is written."""
+    load_policy(settings.policy_file)
+    outbox = settings.outbox_dir
+    if not settings.smtp.configured and outbox.exists() and not outbox.is_dir():
+        raise BadInput(f"outbox_dir {outbox}: not a folder (with no SMTP server, mail is written there)")
 
 
 def _beside_database(database_url: str, data_dir: Path) -> Path:

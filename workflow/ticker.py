@@ -18,14 +18,14 @@ from typing import Any
 
 from workflow import registry
 from workflow.clock import require_aware
-from workflow.errors import Busy, Conflict, TransactionLost, WorkflowError
+from workflow.errors import BadInput, Busy, Conflict, TransactionLost, WorkflowError
 from workflow.ports import CaseStore, DeadlineQueue
 from workflow.service import CaseService
 from workflow.timeutil import local_date, local_iso
+from workflow.tracking import EPOCH_KEY, tracking_from
 
 log = logging.getLogger("outpost.tick")
 
-EPOCH_KEY = "periodic_epoch"
 LAST_TICK_KEY = "last_tick"
 
 
@@ -73,10 +73,14 @@ class Ticker:
 
     # -- periodic cases (R-5.4 and friends) -------------------------------------------------------------
     def _epoch(self, now: datetime, write: bool) -> date:
-        """Periods due before Outpost's first tick are not created after the fact."""
+        """Periods due before the tracking date (set by the first init, workflow/tracking.py) are not
+        created after the fact; a database never initialised that way counts from its first tick."""
         for _attempt in range(2):
             try:
                 with self.store.transaction(write=write) as tx:
+                    since = tracking_from(tx, self.service.tracking_override)
+                    if since is not None:
+                        return since
                     meta = tx.get_meta(EPOCH_KEY)
                     if meta is None:
                         if write:
@@ -115,7 +119,7 @@ class Ticker:
         for process, office, period in self.due_periods(now):
             try:
                 with self.store.transaction() as tx:
-                    case = self._open_period(tx, process, office, period, now)
+                    case, queued = self._open_period(tx, process, office, period, now)
             except Conflict:
                 continue  # the unique (process, office, period) key: someone else opened it
             except WorkflowError as exc:  # one period that cannot open must not stop the tick
@@ -123,15 +127,16 @@ class Ticker:
                 continue
             if case is None:
                 continue  # another daemon was quicker
+            report.mail_queued += queued  # the opening notices are mail this tick queued too
             report.add("opened", {"case": case.id, "process": process, "office": office, "period": period})
             log.info("opened %s %s for %s (case %s)", process, period, office, case.id)
 
-    def _open_period(self, tx: Any, process: str, office: str, period: str, now: datetime) -> Any:
-        """The period's case opened in the caller's transaction; None when it exists already."""
+    def _open_period(self, tx: Any, process: str, office: str, period: str, now: datetime) -> tuple[Any, int]:
+        """The period's case opened in the caller's transaction (None when it exists already), and the mail
+        its opening queued."""
         if tx.find_case(process, office, period) is not None:
-            return None
-        return self.service.open_in(tx, registry.latest(process), None, {"office": office, "period": period},
-                                    now=now)
+            return None, 0
+        return self.service.open_counted(tx, registry.latest(process), {"office": office, "period": period}, now)
 
     @staticmethod
     def _not_opened(report: TickReport, process: str, office: str, period: str, exc: Exception,
@@ -141,9 +146,32 @@ class Ticker:
         if status == "not opened":
             log.warning("could not open %s %s for %s: %s", process, period, office, exc)
 
+    # -- an explicit time (`tick --at`) ------------------------------------------------------------------------
+    def last_tick(self) -> datetime | None:
+        with self.store.transaction(write=False) as tx:
+            last = tx.get_meta(LAST_TICK_KEY)
+        return datetime.fromisoformat(str(last["at"])) if last else None
+
+    def check_at(self, at: datetime, force: bool) -> datetime | None:
+        """An explicit `tick --at` earlier than the last tick (2020 after ticks in 2027) is a typing mistake
+        far more often than an intent: bad input unless `force`. Returns the later last tick when forced past
+        it (the tick then leaves the last tick as it was), else None. The daemon and a plain `tick` take the
+        wall clock and never come here: a clock stepped back (NTP) is survived as before."""
+        last = self.last_tick()
+        if last is None or require_aware(at) >= last:
+            return None
+        if not force:
+            raise BadInput(f"--at {local_iso(at)} is before the last tick ({local_iso(last)}); add --force to tick "
+                           "at that time anyway (deadlines still pending and due by then fire; nothing fired "
+                           "fires again; the last tick stays)")
+        return last
+
     # -- deadlines ------------------------------------------------------------------------------------------
     def tick(self, now: datetime, dry_run: bool = False,
-             should_stop: Callable[[], bool] = lambda: False, keep_rows: bool = True) -> TickReport:
+             should_stop: Callable[[], bool] = lambda: False, keep_rows: bool = True,
+             keep_last_tick: bool = False) -> TickReport:
+        """`keep_last_tick`: a forced tick at an earlier time than the last one does not record itself as
+        the last tick (`status` keeps showing the latest)."""
         now = require_aware(now)
         report = TickReport(at=now, dry_run=dry_run, keep_rows=keep_rows)
         if dry_run:
@@ -151,7 +179,8 @@ class Ticker:
             return report
         self.open_periodic(now, report)
         self.fire_due(now, report, should_stop)
-        self._record_tick(now, report)
+        if not keep_last_tick:
+            self._record_tick(now, report)
         return report
 
     def fire_due(self, now: datetime, report: TickReport, should_stop: Callable[[], bool] = lambda: False) -> None:
@@ -191,13 +220,14 @@ class Ticker:
             for process, office, period in periods:
                 try:
                     with tx.savepoint():
-                        case = self._open_period(tx, process, office, period, now)
+                        case, queued = self._open_period(tx, process, office, period, now)
                 except TransactionLost:
                     raise
                 except WorkflowError as exc:  # as the real tick: one period that cannot open is reported
                     self._not_opened(report, process, office, period, exc, "would not open")
                     continue
                 if case is not None:
+                    report.mail_queued += queued
                     new[case.id] = {"process": process, "office": office, "period": period}
                     report.add("opened", {"case": None, **new[case.id]})
             seen = 0

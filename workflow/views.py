@@ -2,10 +2,33 @@
 
 from __future__ import annotations
 
+import re
+from datetime import datetime
 from typing import Any
 
 from workflow.model import Case, Deadline, HistoryEntry, Mail, Org
 from workflow.timeutil import local_iso
+
+# an instant as case data keeps it (`ctx.now.isoformat()`, UTC): date, time and an offset
+_INSTANT = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d{1,6})?)?([+-]\d{2}:\d{2}|Z)")
+
+
+def local_instants(value: Any) -> Any:
+    """`value` with every instant written in it shown in Asia/Shanghai (R-0.4): case data and history
+    details keep instants in UTC (`2027-06-25T15:59:00+00:00`); a person reads `2027-06-25T23:59:00+08:00`,
+    the same instant. Dates, numbers and other text are left as they are."""
+    if isinstance(value, str):
+        if _INSTANT.fullmatch(value):
+            try:
+                return local_iso(datetime.fromisoformat(value))
+            except ValueError:
+                return value
+        return value
+    if isinstance(value, dict):
+        return {k: local_instants(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [local_instants(v) for v in value]
+    return value
 
 
 def case_json(case: Case, deadlines: list[Deadline] | None = None,
@@ -21,7 +44,7 @@ def case_json(case: Case, deadlines: list[Deadline] | None = None,
         "opened_by": case.opened_by,
         "version": case.version,
         "definition_version": case.definition_version,
-        "data": case.data,
+        "data": local_instants(case.data),
     }
     if deadlines is not None:
         out["deadlines"] = [deadline_json(d) for d in deadlines]
@@ -38,7 +61,7 @@ def deadline_json(d: Deadline) -> dict[str, Any]:
 def history_json(h: HistoryEntry) -> dict[str, Any]:
     return {"seq": h.seq, "trigger": h.trigger, "from": h.from_state, "to": h.to_state, "actor": h.actor,
             "at": local_iso(h.at), "comment": h.comment, "override": h.override_reason,
-            "details": h.details}
+            "details": local_instants(h.details)}
 
 
 def mail_json(m: Mail) -> dict[str, Any]:

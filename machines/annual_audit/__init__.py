@@ -31,6 +31,7 @@ from workflow.errors import BadInput
 from workflow.model import Person
 from workflow.policy import Policy
 from workflow.timeutil import local_midnight
+from workflow.wording import ordinal
 
 HOME = Path(__file__).parent  # templates/ and policy.toml of this process
 
@@ -44,7 +45,7 @@ def report_due(year: int, policy: Policy) -> tuple[date, str]:
     y, m = divmod(12 + months - 1, 12)
     due_year, due_month = year + y, m + 1
     due = date(due_year, due_month, _calendar.monthrange(due_year, due_month)[1])
-    return due, (f"the end of the {months}th month after {year} ({RULE}, policy "
+    return due, (f"the end of the {ordinal(months)} month after {year} ({RULE}, policy "
                  "annual_audit.report_due_months_after_year_end)")
 
 

@@ -30,6 +30,7 @@ from workflow.errors import BadInput
 from workflow.model import Person
 from workflow.policy import Policy
 from workflow.timeutil import local_midnight
+from workflow.wording import ordinal
 
 HOME = Path(__file__).parent  # templates/ and policy.toml of this process
 
@@ -43,7 +44,7 @@ def statement_due(year: int, quarter: int, policy: Policy) -> tuple[Period, str]
     due = last + timedelta(days=n)
     key = f"{year}-Q{quarter}"
     return Period(key=key, opens_at=local_midnight(last + timedelta(days=1)), due=due), (
-        f"the {n}th day after the quarter ended on {last} ({RULE}, policy fin_statement.due_days_after_quarter)")
+        f"the {ordinal(n)} day after the quarter ended on {last} ({RULE}, policy fin_statement.due_days_after_quarter)")
 
 
 def statement_periods(year: int, policy: Policy) -> list[Period]:

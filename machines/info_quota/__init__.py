@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from machines._common import clerks, n_days, office_directors, office_members, show, supervising_leaders
-from machines._periodic import at_local, month_bounds, parse_month, schedule_verdict
+from machines._periodic import at_local, month_bounds, parse_month, schedule_verdict, untracked
 from workflow import registry
 from workflow.compliance import Section
 from workflow.context import Ctx
@@ -227,6 +227,8 @@ def due_judge(ctx: Ctx) -> tuple[datetime, str]:
 
 
 def remind(ctx: Ctx) -> None:
+    if untracked(ctx, date.fromisoformat(ctx.data["first"])):
+        return  # the month began before the tracking date: its count is not the office's (no verdict either)
     accepted = accepted_count(ctx)
     if accepted >= QUOTA:
         return
@@ -240,6 +242,8 @@ def remind(ctx: Ctx) -> None:
 
 
 def judge(ctx: Ctx) -> None:
+    if untracked(ctx, date.fromisoformat(ctx.data["first"]), "judge"):
+        return
     n = accepted_count(ctx)
     verdict = "met" if n >= QUOTA else "short"
     schedule_verdict(ctx, verdict, RULE, f"{ctx.data['month']}: {n} accepted items, quota {QUOTA} ({RULE}): "

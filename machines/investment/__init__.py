@@ -20,16 +20,15 @@ accepted (万 = 10,000, 亿 = 100,000,000) when they come to a whole number of y
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from datetime import date, datetime
-from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
 
 from machines._common import clerks, office_directors, show, supervising_leaders
-from machines._periodic import at_local, parse_year, schedule_verdict
+from machines._periodic import at_local, parse_year, schedule_verdict, untracked
 from workflow import registry
+from workflow.amounts import parse_yuan
 from workflow.compliance import Section
 from workflow.context import Ctx
 from workflow.definition import (
@@ -63,10 +62,6 @@ SOURCES = ("domestic", "foreign")
 ITEM_KIND = "investment"
 MAX_AMOUNT = 10**13  # far beyond any office's year; keeps typos like an extra six zeros out
 PROGRESS_DAYS = ((4, 1), (7, 1), (10, 1))  # the day after Q1, Q2, Q3 end; Q4 is the year-end verdict
-_AMOUNT = re.compile(r"(\d+(?:\.\d+)?)(万|亿)?元?")
-_GROUPED = re.compile(r"\d{1,3}(?:,\d{3})+(?:\.\d+)?(?:万|亿)?元?|\d{1,3}(?:，\d{3})+(?:\.\d+)?(?:万|亿)?元?"
-                      r"|\d{1,3}(?:_\d{3})+(?:\.\d+)?(?:万|亿)?元?")
-_SCALE = {None: 1, "万": 10_000, "亿": 100_000_000}
 
 
 def investment_periods(year: int, _policy: Policy) -> list[Period]:
@@ -75,30 +70,9 @@ def investment_periods(year: int, _policy: Policy) -> list[Period]:
 
 # -- input -----------------------------------------------------------------------------------------------
 def parse_amount(value: object, what: str = "--amount") -> int:
-    """Whole yuan, positive: 30000000, 30,000,000, 3000万, 3000万元, 0.3亿."""
-    if isinstance(value, bool):
-        raise BadInput(f"{what}: expected an amount in yuan")
-    if isinstance(value, int):
-        amount = value
-    else:
-        text = str(value).strip()
-        if _GROUPED.fullmatch(text):  # separators only between groups of three digits: 30,000,000
-            text = re.sub(r"[,，_]", "", text)
-        m = _AMOUNT.fullmatch(text)
-        if not m or len(text) > 30:
-            raise BadInput(f"{what}: expected whole yuan such as 30000000 or 3000万, got {str(value)[:30]!r}")
-        try:
-            exact = Decimal(m.group(1)) * _SCALE[m.group(2)]
-        except InvalidOperation:
-            raise BadInput(f"{what}: not a number: {str(value)[:30]!r}") from None
-        if exact != exact.to_integral_value():
-            raise BadInput(f"{what}: {str(value)[:30]} is not a whole number of yuan")
-        amount = int(exact)
-    if amount <= 0:
-        raise BadInput(f"{what}: an amount is positive, got {amount}")
-    if amount > MAX_AMOUNT:
-        raise BadInput(f"{what}: {amount} yuan is implausibly large")
-    return amount
+    """Whole yuan, positive: 30000000, 30,000,000, 3000万, 3000万元, 0.3亿 (the one parser of every amount
+    option, workflow/amounts.py)."""
+    return int(parse_yuan(value, what, whole=True, maximum=MAX_AMOUNT))
 
 
 def parse_credits(value: object) -> dict[str, int]:
@@ -309,6 +283,8 @@ def due_judge(ctx: Ctx) -> tuple[datetime, str]:
 
 
 def progress(ctx: Ctx) -> None:
+    if untracked(ctx, date(int(ctx.data["year"]), 1, 1)):
+        return  # the year began before the tracking date: "0 yuan so far" would be noise
     assert ctx.deadline is not None
     quarter = ctx.deadline.occurrence
     total = total_of(ctx)
@@ -319,6 +295,8 @@ def progress(ctx: Ctx) -> None:
 
 
 def judge(ctx: Ctx) -> None:
+    if untracked(ctx, date(int(ctx.data["year"]), 1, 1), "judge"):
+        return
     total = total_of(ctx)
     verdict = "met" if total >= TARGET else "missed"
     schedule_verdict(ctx, verdict, RULE, f"{ctx.data['year']}: {total:,} yuan against {TARGET:,} ({RULE}): "

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
-from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
 
@@ -20,11 +19,13 @@ from machines._common import after_workdays, clerks, data_date, n_days, param_da
 from machines._common import office_directors as directors
 from machines._common import supervising_leaders as leaders
 from workflow import registry
+from workflow.amounts import parse_yuan, yuan_text
 from workflow.context import Ctx
 from workflow.definition import DeadlineSpec, Guard, Notice, OpenPlan, Option, ProcessDefinition, Refusal, Transition
 from workflow.errors import BadInput, RuleViolation
 from workflow.model import OFFICE_ROLES, Person
 from workflow.timeutil import LOCAL_TZ, local_midnight
+from workflow.wording import ordinal
 
 HOME = Path(__file__).parent  # templates/ and policy.toml of this process
 
@@ -32,7 +33,7 @@ PROCESS = "matter"
 KINDS = ("report", "request")
 REMIND_AT = time(9, 0)  # follow-ups go out at 09:00 local
 MAX_TITLE = 200
-MAX_AMOUNT = Decimal("1000000000000")  # a trillion yuan: anything above is a typing error
+MAX_AMOUNT = 10**12  # a trillion yuan: anything above is a typing error
 MAX_DAYS_AHEAD = 2 * 366  # an event or planned date more than two years ahead is a typing error
 
 
@@ -182,15 +183,10 @@ def _text(ctx: Ctx, key: str) -> str | None:
 
 
 def _amount(raw: str | None) -> str | None:
+    """Yuan with at most two decimals, as every amount option reads it (workflow/amounts.py): `30万` too."""
     if raw is None:
         return None
-    try:
-        value = Decimal(raw.replace(",", ""))
-    except InvalidOperation:
-        raise BadInput(f"--amount: expected an amount in yuan, got {raw[:30]!r}") from None
-    if not value.is_finite() or value < 0 or value > MAX_AMOUNT or value != value.quantize(Decimal("0.01")):
-        raise BadInput(f"--amount: expected yuan ≥ 0 with at most 2 decimals, got {raw[:30]!r}")
-    return str(int(value)) if value == value.to_integral_value() else format(value, "f")
+    return yuan_text(parse_yuan(raw, "--amount", positive=False, maximum=MAX_AMOUNT))
 
 
 def _event_date(ctx: Ctx, cat: Category, kind: str, key: str) -> date | None:
@@ -199,16 +195,17 @@ def _event_date(ctx: Ctx, cat: Category, kind: str, key: str) -> date | None:
     option = "--" + key.replace("_", "-")
     if day is None:
         if kind in cat.in_advance:
-            raise RuleViolation("R-3.3", f"a {cat.code} {kind} is made in writing and in advance with its "
+            raise RuleViolation("R-3.3", f"a {kind} of category {cat.code} is made in writing and in advance with its "
                                          f"planned execution date: give {option} DATE")
         if kind in cat.dated:
-            raise RuleViolation("R-3.4", f"a {cat.code} is reported before its date: give {option} DATE")
+            raise RuleViolation("R-3.4", f"a matter of category {cat.code} is reported before its date: "
+                                         f"give {option} DATE")
         return None
     if day > ctx.today + timedelta(days=MAX_DAYS_AHEAD):
         raise BadInput(f"{option}: {day} is more than two years ahead")
     if kind in cat.in_advance and day <= ctx.today:
-        raise RuleViolation("R-3.3", f"a {cat.code} {kind} is made in advance (提前): the planned date {day} "
-                                     f"is not after today ({ctx.today})")
+        raise RuleViolation("R-3.3", f"a {kind} of category {cat.code} is made in advance (提前): the planned date "
+                                     f"{day} is not after today ({ctx.today})")
     return day
 
 
@@ -221,7 +218,7 @@ def _timeliness(ctx: Ctx, cat: Category, event: date | None) -> dict[str, Any]:
     late = event < result.day
     why = (f"submitted {ctx.today} for an event on {event}: "
            f"{'less than' if late else 'at least'} {n_days(lead, 'working')} before it "
-           f"(on time if submitted by the day whose {lead}th next working day is {event}, R-3.4){result.note}")
+           f"(on time if submitted by the day whose {ordinal(lead)} next working day is {event}, R-3.4){result.note}")
     return {"late": late, "late_why": why}
 
 
@@ -416,7 +413,7 @@ def open_matter(ctx: Ctx) -> OpenPlan:
     if kind not in KINDS:
         raise BadInput(f"--kind: expected report or request, got {str(kind)[:20]!r}")
     if kind not in cat.kinds:
-        raise RuleViolation("R-3.3", f"a {code} must be requested (请示) in writing and in advance, "
+        raise RuleViolation("R-3.3", f"a matter of category {code} must be requested (请示) in writing and in advance, "
                                      "with its planned execution date: use --kind request --event-date DATE")
     title = _text(ctx, "title")
     if title is None:

@@ -63,6 +63,8 @@ def init(ctx: typer.Context) -> None:
     else:
         typer.echo(f"database {'created' if before is None else 'upgraded from ' + before} at schema {after} "
                    f"({shown})")
+    typer.echo(f"tracking from {app_of(ctx).tracking_from}: periods that ended before are not opened, and those "
+               "that began before get no verdict (tracking_from in outpost.toml changes it)")
 
 
 # -- org -----------------------------------------------------------------------------------------------
@@ -150,6 +152,7 @@ def case_list(
     """List cases."""
     from workflow import registry
     from workflow.ports import CaseFilter
+    from workflow.timeutil import local_date
     from workflow.views import case_json
 
     application = app_of(ctx)
@@ -176,7 +179,7 @@ def case_list(
         table.add_column(col)
     for c in cases:
         table.add_row(str(c.id), c.process, c.office or "", c.subject or "", c.period or "", c.state,
-                      c.opened_at.date().isoformat())
+                      local_date(c.opened_at).isoformat())  # the day in Asia/Shanghai (R-0.4)
     console().print(table)
 
 
@@ -211,7 +214,7 @@ def case_show(ctx: typer.Context, case: str = typer.Argument(...),
 def case_triggers(ctx: typer.Context, case: str = typer.Argument(...),
                   as_: str | None = typer.Option(None, "--as", help="the person; without it, who may act now"),
                   as_json: bool = typer.Option(False, "--json")) -> None:
-    """What this person may do now (rules included); without --as, everyone who may act (by permission)."""
+    """What this person may do now (rules included); without --as, everyone who may act now (the same)."""
     if as_ is None:
         people = app_of(ctx).service.may_act(parse_case_id(case))
         if as_json:
@@ -277,7 +280,9 @@ def audit_verify(
     if not result.ok:
         if not as_json:
             typer.echo(f"outpost: audit FAILED: {result.problem}", err=True)
-        raise typer.Exit(1)
+        from workflow.errors import IntegrityError
+
+        raise typer.Exit(IntegrityError.exit_code)  # 5: verification failed
     if not as_json:
         since = f"; all {seal['rows']} rows of the seal of {seal['at']} are intact" if seal is not None else ""
         typer.echo(f"audit ok: {result.rows} history rows in {result.cases} cases chain correctly{since}")
@@ -310,14 +315,20 @@ def tick(
     ctx: typer.Context,
     at: str | None = typer.Option(None, "--at", help="ISO 8601 instant (no offset = Asia/Shanghai)"),
     dry_run: bool = typer.Option(False, "--dry-run", help="play the tick and roll it back: what it would do"),
+    force: bool = typer.Option(False, "--force", help="tick at an --at earlier than the last tick: deadlines "
+                               "still pending and due by then fire, nothing fired fires again, the last tick stays"),
     as_json: bool = typer.Option(False, "--json"),
 ) -> None:
     """Fire everything due at that time, once, in due order."""
-    from workflow.timeutil import parse_instant
+    from workflow.timeutil import local_iso, parse_instant
 
     application = app_of(ctx)
     now = parse_instant(at) if at is not None else application.clock.now()  # --at "" is bad input
-    report = application.ticker.tick(now, dry_run=dry_run)
+    later = application.ticker.check_at(now, force) if at is not None else None  # exit 2 unless --force
+    if later is not None:
+        typer.echo(f"outpost: --force: ticking at {local_iso(now)}, before the last tick ({local_iso(later)}); "
+                   "nothing fired fires again and the last tick stays", err=True)
+    report = application.ticker.tick(now, dry_run=dry_run, keep_last_tick=later is not None)
     if as_json:
         print_json(report.as_json())
         return
@@ -355,7 +366,7 @@ def status(ctx: typer.Context, as_json: bool = typer.Option(False, "--json")) ->
     if as_json:
         print_json(data)
         return
-    typer.echo(f"last tick: {data['last_tick'] or 'never'}")
+    typer.echo(f"last tick: {data['last_tick'] or 'never'}; tracking from {data['tracking_from'] or '(not set)'}")
     typer.echo(f"due now: {data['due_now']} deadline(s); failed deadlines: {len(data['failed_deadlines'])}")
     for d in data["failed_deadlines"]:
         typer.echo(f"  FAILED deadline {d['id']} ({d['kind']} on case {d['case']}): {d['error']}")
@@ -390,13 +401,22 @@ def holidays_load(ctx: typer.Context, file: Path = typer.Argument(...)) -> None:
     from workflow.holidays import read_notice
 
     notice = read_notice(file)
-    changed = app_of(ctx).store.replace_holidays(notice.year, notice.days)
+    changed, recomputed = app_of(ctx).load_holidays(notice)  # and the deadlines computed Mon–Fri meanwhile
     off = [day for day, (work, _name) in notice.days.items() if not work]
     weekdays = sum(1 for day in off if day.weekday() < 5)  # what `holidays show` lists: the rest were off anyway
     workdays = len(notice.days) - len(off)
     typer.echo(f"{notice.year}: {len(off)} holiday{'' if len(off) == 1 else 's'} ({weekdays} on weekdays) and "
                f"{workdays} adjusted working day{'' if workdays == 1 else 's'} "
                + ("loaded" if changed else "already loaded, nothing changed"))
+    if recomputed:  # R-0.6: each change is in its case's history (old → new, why)
+        moved = sum(1 for r in recomputed if r["moved"])
+        kept = sum(1 for r in recomputed if r["new"] is None)
+        typer.echo(f"{len(recomputed)} pending deadline(s) had been computed Monday–Friday for {notice.year}: "
+                   f"{moved} moved, {len(recomputed) - moved - kept} kept their time"
+                   + (f", {kept} could not be computed again (see `outpost status`)" if kept else ""))
+        for r in recomputed:
+            if r["moved"]:
+                typer.echo(f"  case {r['case']} {r['kind']}: {r['old']} → {r['new']}")
 
 
 @holidays_app.command("show")
