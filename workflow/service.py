@@ -324,23 +324,25 @@ class CaseService:
             raise NotFound("item of step", f"{case_id}#{seq}")
         return item
 
-    def log_in_period(self, process: str, actor_id: str, period: str, trigger: str,
-                      options: dict[str, Any]) -> Item:
+    def log_in_period(self, process: str, actor_id: str, period: str, trigger: str, options: dict[str, Any], *,
+                      rule_id: str, not_in_office: str, closed: Callable[[Case], str]) -> Item:
         """A person's entry (an information item, an investment) in their office's case of `period`.
 
-        The period's case is the daemon's; when it does not exist yet the entry opens it (the opener logs it:
-        same definition, same unique key, so a daemon opening it meanwhile makes this a `Conflict`: retry);
-        otherwise `trigger` logs it. Either way one step, one transaction, the rules asked as usual."""
+        The period's case is the daemon's; when it does not exist yet the entry opens it (its opener logs the
+        entry: same definition, same unique key, so a daemon opening it meanwhile makes this a `Conflict`:
+        retry); otherwise `trigger` logs it. Refusals name `rule_id`: `not_in_office` for a person of no office,
+        `closed(case)` for a period already judged."""
         definition = registry.latest(process)
         with self.store.transaction() as tx:
             actor = self._actor(tx.org(), actor_id)
-            assert actor is not None
-            if actor.office is None:
-                raise RuleViolation("R-1.3", f"{actor_id} is not in an office; this is logged by the offices")
+            if actor is None or actor.office is None:
+                raise RuleViolation(rule_id, f"{actor_id} is not in an office; {not_in_office}")
             case = tx.find_case(process, actor.office, period)
             if case is None:
                 case = self.open_in(tx, definition, actor_id, {"office": actor.office, "period": period, **options})
                 return tx.items(case.id)[-1]
+        if case.state in definition.final_states:
+            raise RuleViolation(rule_id, closed(case))
         case = self.advance(case.id, trigger, actor_id, options=options)
         return self.item_of_step(case.id, case.history_count)
 

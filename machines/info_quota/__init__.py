@@ -320,33 +320,17 @@ DEFINITION = registry.register(ProcessDefinition(
 
 # -- use cases: `outpost info add|accept` ------------------------------------------------------------------
 def add_item(service: CaseService, actor_id: str, title: str, month: str | None = None) -> Item:
-    """Log an information item for the actor's office and `month` (default: this month), in one transaction.
-
-    The month's case is the daemon's; when it does not exist yet the item opens it (same definition,
-    same unique key, so a daemon opening it meanwhile makes this a `Conflict`: retry)."""
+    """Log an information item for the actor's office and `month` (default: this month): one step of the
+    month's case, which the item opens when the daemon has not yet (CaseService.log_in_period)."""
     title = title_of({"title": title})
-    now = service.clock.now()
     if month is None:
-        month = local_date(now).strftime("%Y-%m")
+        month = local_date(service.clock.now()).strftime("%Y-%m")
     year, mon = parse_month(month)
     key = f"{year}-{mon:02d}"
-    with service.store.transaction(write=False) as tx:
-        actor = tx.org().person(actor_id)
-    if actor is None or not actor.active:
-        raise NotFound("person", actor_id)
-    if actor.office is None:
-        raise RuleViolation(RULE, f"{actor_id} is not in an office; information items are fed back by the offices")
-    definition = registry.latest(PROCESS)
-    with service.store.transaction() as tx:
-        case = tx.find_case(PROCESS, actor.office, key)
-        if case is None:
-            case = service.open_in(tx, definition, actor_id, {"office": actor.office, "period": key,
-                                                              "title": title})
-            return tx.items(case.id, ITEM_KIND)[-1]
-    if case.state != "open":
-        raise RuleViolation(RULE, f"{key} was judged at month end ({case.state}); items can no longer be logged")
-    case = service.advance(case.id, "add_item", actor_id, options={"title": title})
-    return _item_of_step(service, case.id, case.history_count)
+    return service.log_in_period(
+        PROCESS, actor_id, key, "add_item", {"title": title}, rule_id=RULE,
+        not_in_office="information items are fed back by the offices",
+        closed=lambda case: f"{key} was judged at month end ({case.state}); items can no longer be logged")
 
 
 def accept_item(service: CaseService, item_ref: str | int, actor_id: str) -> Item:
@@ -357,27 +341,17 @@ def accept_item(service: CaseService, item_ref: str | int, actor_id: str) -> Ite
         raise BadInput(f"unknown information item: {str(item_ref)[:40]!r} (an item id is a number)") from None
     if not 0 < item_id < 2**31:
         raise NotFound("information item", item_ref)
-    with service.store.transaction(write=False) as tx:
-        item = tx.get_item(item_id)
-        case = tx.get_case(item.case_id) if item is not None else None
-    if item is None or item.kind != ITEM_KIND or case is None or case.process != PROCESS:
+    found = service.item(item_id)
+    if found is None or found[0].kind != ITEM_KIND or found[1].process != PROCESS:
         raise NotFound("information item", item_ref)
+    item, case = found
     if case.state != "open":
         raise RuleViolation(RULE, f"{case.period} was judged at month end ({case.state}); items can no longer "
                                   "be accepted")
     service.advance(item.case_id, "accept_item", actor_id, options={"item": item_id})
-    with service.store.transaction(write=False) as tx:
-        done = tx.get_item(item_id)
+    done = service.item(item_id)
     assert done is not None
-    return done
-
-
-def _item_of_step(service: CaseService, case_id: int, seq: int) -> Item:
-    with service.store.transaction(write=False) as tx:
-        entry = tx.history(case_id)[seq - 1]
-        item = tx.get_item(int(entry.details["item"]))
-    assert item is not None
-    return item
+    return done[0]
 
 
 # -- the commands: `outpost info add|accept` ---------------------------------------------------------------
@@ -394,16 +368,9 @@ def item_json(item: Item, case: Case) -> dict[str, Any]:
     }
 
 
-def _case(service: CaseService, case_id: int) -> Case:
-    with service.store.transaction(write=False) as tx:
-        case = tx.get_case(case_id)
-    assert case is not None
-    return case
-
-
 def cmd_add(service: CaseService, o: dict[str, Any]) -> CommandResult:
     item = add_item(service, o["as_"], o["title"], o.get("month"))
-    case = _case(service, item.case_id)
+    case = service.case(item.case_id)
     return CommandResult(item_json(item, case),
                          f"information item {item.id} logged for {case.office} {case.period} (case {case.id}); "
                          f"{case.data.get('accepted', 0)} of {case.data.get('quota')} accepted so far")
@@ -411,7 +378,7 @@ def cmd_add(service: CaseService, o: dict[str, Any]) -> CommandResult:
 
 def cmd_accept(service: CaseService, o: dict[str, Any]) -> CommandResult:
     item = accept_item(service, o["item"], o["as_"])
-    case = _case(service, item.case_id)
+    case = service.case(item.case_id)
     return CommandResult(item_json(item, case),
                          f"information item {item.id} accepted; {case.office} {case.period}: "
                          f"{case.data.get('accepted', 0)} of {case.data.get('quota')} accepted")

@@ -386,35 +386,18 @@ DEFINITION = registry.register(ProcessDefinition(
 # -- use case: `outpost invest add` ----------------------------------------------------------------------
 def add_investment(service: CaseService, actor_id: str, amount: object, source: str | None, project: str | None,
                    on: str | None = None, credits: object = None) -> Item:
-    """Record an investment against the actor's office and the year of its date, in one transaction."""
-    now = service.clock.now()
+    """Record an investment against the actor's office and the year of its date: one step of the year's case,
+    which the investment opens when the daemon has not yet (CaseService.log_in_period)."""
     params: dict[str, Any] = {"amount": amount, "source": source, "project": project, "date": on,
                               "credits": credits}
-    inv = parse_investment(params, local_date(now))
-    with service.store.transaction(write=False) as tx:
-        actor = tx.org().person(actor_id)
-    if actor is None or not actor.active:
-        raise NotFound("person", actor_id)
-    if actor.office is None:
-        raise RuleViolation(RULE, f"{actor_id} is not in an office; investments are recorded by the offices")
+    inv = parse_investment(params, local_date(service.clock.now()))
     options: dict[str, Any] = {"amount": inv.amount, "source": inv.source, "project": inv.project,
                                "date": inv.on.isoformat(), "credits": dict(inv.credits)}
-    key = f"{inv.on.year}-Y"
-    definition = registry.latest(PROCESS)
-    with service.store.transaction() as tx:
-        case = tx.find_case(PROCESS, actor.office, key)
-        if case is None:
-            case = service.open_in(tx, definition, actor_id, {"office": actor.office, "period": key, **options})
-            return tx.items(case.id, ITEM_KIND)[-1]
-    if case.state != "open":
-        raise RuleViolation(RULE, f"{inv.on.year} was judged at year end ({case.state}); its investments can "
-                                  "no longer be added")
-    case = service.advance(case.id, "add", actor_id, options=options)
-    with service.store.transaction(write=False) as tx:
-        entry = tx.history(case.id)[case.history_count - 1]
-        item = tx.get_item(int(entry.details["item"]))
-    assert item is not None
-    return item
+    return service.log_in_period(
+        PROCESS, actor_id, f"{inv.on.year}-Y", "add", options, rule_id=RULE,
+        not_in_office="investments are recorded by the offices",
+        closed=lambda case: f"{inv.on.year} was judged at year end ({case.state}); its investments can no longer "
+                            "be added")
 
 
 # -- the command: `outpost invest add` ---------------------------------------------------------------------
@@ -435,10 +418,8 @@ def investment_json(item: Item, case: Case) -> dict[str, Any]:
 def cmd_add(service: CaseService, o: dict[str, Any]) -> CommandResult:
     item = add_investment(service, o["as_"], o["amount"], o["source"], o["project"], o.get("date"),
                           list(o.get("credit") or []))
-    with service.store.transaction(write=False) as tx:
-        case = tx.get_case(item.case_id)
-    assert case is not None
+    case = service.case(item.case_id)
     total, target = case.data.get("total", 0), case.data.get("target", 0)
     return CommandResult(investment_json(item, case),
-                         f"investment {item.id} of {int(item.data['amount']):,} yuan recorded for {case.office} "
+                         f"investment recorded (id {item.id}): {int(item.data['amount']):,} yuan for {case.office} "
                          f"{case.period} (case {case.id}); {total:,} of {target:,} yuan this year")
