@@ -70,16 +70,16 @@ def test_diagram_is_generated_from_the_definition(process: str, capsys: pytest.C
 
 
 PROCESSES = ("annual_audit", "departure_audit", "fin_statement", "info_quota", "investment", "leave", "matter",
-             "off_site", "report")
+             "off_site", "report")  # at least these; a process added as a folder is drawn too
 
 
 def test_diagram_exits_0_in_both_formats_for_every_registered_process(capsys: pytest.CaptureFixture[str]) -> None:
-    """`outpost diagram P --format mermaid` and `--format dot` exit 0 for each of the 9 processes, drawing its
+    """`outpost diagram P --format mermaid` and `--format dot` exit 0 for every registered process, drawing its
     latest definition (final states marked)."""
     from workflow import registry
 
-    assert tuple(registry.names()) == PROCESSES
-    for process in PROCESSES:
+    assert set(registry.names()) >= set(PROCESSES)
+    for process in registry.names():
         definition = registry.latest(process)
         assert run(["diagram", process, "--format", "mermaid"]) == 0, process
         mermaid = capsys.readouterr().out
