@@ -239,8 +239,9 @@ def world() -> World:
         "--month": [today.strftime("%Y-%m"), (today + timedelta(days=40)).strftime("%Y-%m")],
         "--at": [now.isoformat(), day(1), f"{day(3)}T09:00", f"{day(30)}T09:00:00+08:00"],
         "--category": ["asset_purchase", "asset_disposal", "vip_reception", "client_visit", "asset_dispute",
-                       "other", "business", "guarantee"],
+                       "other", "business", "guarantee", "travel", "office", "reception", "vehicle"],
         "--kind": ["report", "request"], "--source": ["domestic", "foreign"],
+        "--vouchers": ["1", "3", "12"], "--reference": ["BJ-2027-001"], "--reason": ["年中追加", "出差"],
         "--amount": ["1200000", "30,000,000", "3000万", "0.3亿", "1.5万", "99.99"],
         "--credit": ["huang=100", "chen=30000000", "huang=1万"], "--score": ["0", "85", "100"],
         "--finding": ["1", "2", "账目不清"], "--format": ["mermaid", "dot"], "--lang": ["zh", "en"],
@@ -259,7 +260,12 @@ def world() -> World:
             ["departure_audit", "--as", "wu", "--subject", "chen", "--comment", "离任"],
             ["off_site", "--as", "wang", "--subject", "zhao", "--start", day(60), "--end", day(62), "--reason", "出差",
              "--json"],
+            ["reimbursement", "--as", "zhao", "--amount", "1,200", "--category", "travel", "--vouchers", "3",
+             "--title", "差旅费", "--json"],
         ],
+        ("budget", "set"): [["--as", "qian", "--office", "BJ", "--year", str(today.year), "--amount", "50万",
+                             "--category", "travel", "--json"]],
+        ("budget", "show"): [["--year", str(today.year), "--office", "BJ", "--json"]],
         ("case", "advance"): [
             [str(cases[0]), "approve", "--as", "wang", "--comment", "同意", "--json"],  # no --override: nothing to pass
             [str(cases[0]), "withdraw", "--as", "zhao", "--comment", "不去了"],

@@ -383,10 +383,48 @@ def build_off_site(app: App, org: str) -> list[Probe]:
     ]
 
 
+def build_reimbursement(app: App, org: str) -> list[Probe]:
+    """Claims (R-7.1) in every state, within the offices' budgets (R-7.2); the director's own claim is routed
+    to a supervising leader (`route` "own")."""
+    from machines.reimbursement import budget_set
+
+    svc = app.service
+    for office in ("BJ", "SZ"):
+        budget_set(svc, {"as_": "qian", "office": office, "year": "2027", "amount": "100万"})
+
+    def bring(who: str) -> int:
+        return svc.open("reimbursement", who, {"amount": "100", "category": "travel", "vouchers": "2",
+                                               "title": "差旅"}).id
+
+    submitted, own, approved, returned = bring("zhao"), bring("wang"), bring("huang"), bring("zhao")
+    svc.advance(approved, "approve", "chen")
+    svc.advance(returned, "approve", "wang")
+    svc.advance(returned, "return_for_correction", "qian", comment="缺票")
+    checked, paid, rejected, withdrawn = bring("zhao"), bring("zhao"), bring("huang"), bring("zhao")
+    for c in (checked, paid):
+        svc.advance(c, "approve", "wang")
+        svc.advance(c, "check", "qian")
+    svc.advance(paid, "pay", "qian", options={"reference": "P-1"})
+    svc.advance(rejected, "reject", "chen", comment="否")
+    svc.advance(withdrawn, "withdraw", "zhao")
+    pay = {"pay": {"reference": "P-2"}}
+    return [
+        Probe("staff claim", submitted, "submitted", "BJ", "zhao"),
+        Probe("director's own claim", own, "submitted", "BJ", "wang", ("own",)),
+        Probe("approved claim", approved, "approved", "SZ", "huang"),
+        Probe("returned claim", returned, "returned", "BJ", "zhao"),
+        Probe("checked claim", checked, "checked", "BJ", "zhao", options=pay),
+        Probe("paid claim", paid, "paid", "BJ", "zhao"),
+        Probe("rejected claim", rejected, "rejected", "SZ", "huang"),
+        Probe("withdrawn claim", withdrawn, "withdrawn", "BJ", "zhao"),
+    ]
+
+
 BUILDERS: dict[str, Callable[[App, str], list[Probe]]] = {
     "leave": build_leave, "matter": build_matter, "departure_audit": build_departure_audit,
     "report": build_report, "fin_statement": build_fin_statement, "annual_audit": build_annual_audit,
     "info_quota": build_info_quota, "investment": build_investment, "off_site": build_off_site,
+    "reimbursement": build_reimbursement,
 }
 
 
@@ -435,7 +473,26 @@ NOBODY: Who = lambda p, c: False  # noqa: E731
 AUDITOR = not_subject(role("auditor"))
 CLERK_OR_LEADER = any_of(role("clerk"), role("supervising_leader"))
 
+def claim_approver(p: Person, c: Probe) -> bool:
+    """R-7.1: the office's director, or a supervising leader (the only approver of the director's own claim);
+    never the claimant."""
+    return p.id != c.subject and ("supervising_leader" in p.roles or (director(p, c) and "own" not in c.route))
+
+
+FINANCE = not_subject(role("finance"))
+
 WHO: dict[str, dict[str, tuple[str, Who]]] = {
+    "reimbursement": {
+        "approve": ("the office director; the director's own claim a supervising leader; never oneself",
+                    claim_approver),
+        "reject": ("the office director; the director's own claim a supervising leader; never oneself",
+                   claim_approver),
+        "return_for_correction": ("General Office finance, never the claimant", FINANCE),
+        "check": ("General Office finance, never the claimant", FINANCE),
+        "pay": ("General Office finance, never the claimant", FINANCE),
+        "resubmit": ("the claimant", subject),
+        "withdraw": ("the claimant", subject),
+    },
     "leave": {
         "approve": ("the approver of R-2.1/R-2.3/R-2.4, never the requester", routed_approver),
         "reject": ("the approver of R-2.1/R-2.3/R-2.4, never the requester", routed_approver),
