@@ -53,11 +53,25 @@ class Ctx:
     scheduled: list[Deadline] = field(default_factory=list)
     queued: int = 0  # mail rows written by this step
     next_due: datetime | None = None  # the earliest deadline this step set (the tick fires one already due)
+    # Acting for `actor` under a dated delegation (workflow/delegation.py): the person who fires the step
+    # with the actor's authority. The history row records them, with `acting_for` the actor.
+    delegate: Person | None = None
 
     def pass_rule(self, rule_id: str, was: str) -> None:
         """A rule passed on purpose with --override: said in the history row with what it had refused."""
         self.overridden.append(rule_id)
         self.details.setdefault("overridden", []).append({"rule": rule_id, "was": was})
+
+    @property
+    def acted_by(self) -> Person | None:
+        """Who fires the step: the delegate acting for the actor, else the actor (None: the daemon)."""
+        return self.delegate or self.actor
+
+    @property
+    def actors(self) -> frozenset[str]:
+        """Everyone whose hand is in the step: the actor and the delegate acting for them. A rule that keeps
+        a person off their own case (R-2.4, R-4.3) asks about each, so it holds through a delegation."""
+        return frozenset(p.id for p in (self.actor, self.delegate) if p is not None)
 
     @property
     def today(self) -> date:
