@@ -36,7 +36,7 @@ REQUIRED_TEXTS = ("title", "what")
 CONTEXT_NAMES = frozenset({
     "lang", "event", "case", "process", "process_name", "office", "office_name", "state", "subject",
     "subject_name", "period", "rule", "recipient", "recipient_name", "due", "event_on", "actions",
-    "commands", "show_command", "params",
+    "commands", "show_command", "params", "acting_for", "acting_for_name",
 })
 
 class TemplateProblem(DefinitionError):
@@ -221,6 +221,8 @@ def context(mail: Mail, org: Org | None = None, lang: str | None = None,
         "commands": commands_for(case, person, actions, with_override),
         "show_command": f"outpost case show {case}" if case is not None else "",
         "params": p,
+        "acting_for": rcpt.get("acting_for"),  # a delegate's copy (issue 15.4): they act for this person
+        "acting_for_name": rcpt.get("acting_for_name") or rcpt.get("acting_for") or "",
     }
 
 

@@ -22,6 +22,7 @@ if TYPE_CHECKING:  # imported where used: `case show` needs neither the machines
     from workflow.audit import AuditResult
     from workflow.calendar import WorkCalendar
     from workflow.definition import ProcessDefinition
+    from workflow.delegation import Delegations
     from workflow.holidays import HolidayNotice
     from workflow.orphans import Released
     from workflow.outbox import DeliveryReport
@@ -70,6 +71,13 @@ class App:
         domain = addr.rsplit("@", 1)[-1] if "@" in addr else "outpost.local"
         return CaseService(self.store, self.clock, self.policy, self.calendar, mail_domain=domain,
                            lang=self.settings.language, tracking_from=self.settings.tracking_from)
+
+    @cached_property
+    def delegations(self) -> Delegations:
+        """`outpost delegate add|list|end` (workflow/delegation.py, issue 15.4)."""
+        from workflow.delegation import Delegations
+
+        return Delegations(self.store, self.clock)
 
     @cached_property
     def ticker(self) -> Ticker:

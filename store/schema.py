@@ -76,6 +76,21 @@ cases_t = Table(
     UniqueConstraint('process', 'office', 'period'),
 )
 
+delegation_t = Table(
+    'delegation',
+    metadata,
+    Column('id', Integer(), primary_key=True, autoincrement=True, nullable=False),
+    Column('absent', String(64), ForeignKey('person.id'), nullable=False),
+    Column('acting', String(64), ForeignKey('person.id'), nullable=False),
+    Column('start', Date(), nullable=False),
+    Column('end', Date(), nullable=False),
+    Column('reason', String(), nullable=True),
+    Column('set_by', String(64), ForeignKey('person.id'), nullable=False),
+    Column('set_at', UTCDateTime(), nullable=False),
+    Column('ended_at', UTCDateTime(), nullable=True),
+    Column('ended_by', String(64), ForeignKey('person.id'), nullable=True),
+)
+
 role_t = Table(
     'person_role',
     metadata,

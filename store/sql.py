@@ -20,6 +20,7 @@ from sqlalchemy import Connection, func, select
 
 from store import cases, mailbox, meta
 from store.cases import CaseRepo
+from store.delegations import DelegationRepo
 from store.engine import BUSY_TIMEOUT_MS, db_errors, make_engine, translate_db_error
 from store.fast import Prepared
 from store.mailbox import MailTx
@@ -37,7 +38,7 @@ class _RolledBack(Exception):
     """Ends a rehearsal's transaction without committing it (not an error)."""
 
 
-class SqlTx(CaseRepo, OrgRepo, PresenceRepo, RecordRepo, MailTx):
+class SqlTx(CaseRepo, OrgRepo, PresenceRepo, RecordRepo, DelegationRepo, MailTx):
     """One transaction on a connection (implements `workflow.ports.Tx`): the repository parts of each
     aggregate (store/txbase.py says how they share the connection) over one SQL transaction."""
 

@@ -195,6 +195,22 @@ class HolidayRow(SQLModel, table=True):
     name: str = Field(default="", max_length=100)
 
 
+class DelegationRow(SQLModel, table=True):
+    """A dated delegation (issue 15.4): `acting` acts for `absent`, `start` to `end` inclusive (local days)."""
+
+    __tablename__: ClassVar[str] = "delegation"
+    id: int | None = Field(default=None, sa_column=Column(Integer, primary_key=True, autoincrement=True))
+    absent: str = Field(foreign_key="person.id", max_length=64, index=True)
+    acting: str = Field(foreign_key="person.id", max_length=64, index=True)
+    start: date
+    end: date
+    reason: str | None = None
+    set_by: str = Field(foreign_key="person.id", max_length=64)
+    set_at: datetime = _utc()
+    ended_at: datetime | None = _utc(nullable=True)
+    ended_by: str | None = Field(default=None, foreign_key="person.id", max_length=64)
+
+
 class MetaRow(SQLModel, table=True):
     """Small key/value facts: organisation version, last tick, daemon heartbeats."""
 

@@ -18,7 +18,9 @@ records on refusal) the database file is restored from the pristine copy.
 The example organisation runs once as it is and once with dual roles: the BJ director `wang` is also a
 supervising leader, the BJ deputy `li` also a supervising leader and an auditor, the SZ director `chen`
 also an auditor — so that the self-approval block (R-2.4) and the audited-person block (R-4.3) are probed
-where a role would otherwise let the person through, before and after escalation.
+where a role would otherwise let the person through, before and after escalation. A third run, "delegated",
+has dated delegations in force (issue 15.4, `DELEGATES`): a delegate may fire what the absent person's own
+roles permit, except on their own case (R-2.4, R-4.3 hold through a delegation).
 """
 
 from __future__ import annotations
@@ -72,7 +74,12 @@ def dual_roles_org() -> str:
     return with_roles(text, "chen", ["director", "auditor"])
 
 
-ORGS = {"example": ORG_TEXT, "dual_roles": dual_roles_org()}
+ORGS = {"example": ORG_TEXT, "dual_roles": dual_roles_org(), "delegated": ORG_TEXT}
+
+# "delegated": the example organisation with dated delegations in force (issue 15.4), delegate → absent person.
+# Nobody is both (no chains); each delegate is the subject of cases their absent person decides or audits
+# (zhao's and huang's leave, li's audits, zhao's and huang's trips), so R-2.4 and R-4.3 are probed through them.
+DELEGATES = {"li": "zhou", "huang": "chen", "zhao": "liu", "wang": "sun"}
 
 
 # -- the cases, in known states ------------------------------------------------------------------------
@@ -614,6 +621,10 @@ def bench_for(make_app: Callable[..., App], url: str, tmp_path: Path, org: str,
     org_file.write_text(ORGS[org], encoding="utf-8")
     base = make_app(url, at=local(2027, 1, 4, 9, 0), org=org_file)
     probes = build(base, org)
+    if org == "delegated":  # from today for 60 days: in force while the bench fires
+        today = base.clock.now().date()
+        for acting, absent in DELEGATES.items():
+            base.delegations.add(absent, absent, acting, today, today + timedelta(days=60))
     for p in probes:
         assert base.case_view(p.case_id)["state"] == p.state, p.label
     pristine = tmp_path / "pristine.db"
@@ -670,11 +681,25 @@ SUBJECT_BLOCKS = {
                                                  "close", "add_finding", "rectify_finding", "waive_finding")},
 }
 
+def through_delegation(process: str, trigger: str, org: dict[str, Person]) -> tuple[str, Who]:
+    """WHO's answer, or the absent person's when the person acts for them — never on their own case where
+    the subject is blocked (R-2.4, R-4.3; an off-site record is never cancelled by its person)."""
+    doc, who = WHO[process][trigger]
+    blocked = (process, trigger) in SUBJECT_BLOCKS or (process, trigger) == ("off_site", "cancel")
+
+    def lent(p: Person, c: Probe) -> bool:
+        absent = org.get(DELEGATES.get(p.id, ""))
+        return who(p, c) or (absent is not None and who(absent, c) and not (blocked and p.id == c.subject))
+
+    return f"{doc}, or acting for them", lent
+
+
 def judge(process: str, probe: Probe, person: Person, spec: Transition, info: TriggerInfo,
-          outcome: Exception | None, wrote: bool) -> list[str]:
-    """What is wrong with one attempt: permission against WHO, the subject blocks, writes, and `triggers`."""
+          outcome: Exception | None, wrote: bool, expect: tuple[str, Who] | None = None) -> list[str]:
+    """What is wrong with one attempt: permission against WHO (or `expect`), the subject blocks, writes, and
+    `triggers`."""
     problems = []
-    doc, who = WHO[process][spec.trigger]
+    doc, who = expect or WHO[process][spec.trigger]
     expected, kind = who(person, probe), kind_of(outcome)
     permitted = not isinstance(outcome, NotPermitted)
     if kind.startswith("crash"):
@@ -732,7 +757,9 @@ def test_exactly_the_people_the_table_names_may_fire_each_trigger(
                         continue
                     outcome, wrote = fire(bench, probe, trigger, person.id)
                     counts[kind_of(outcome)] += 1
+                    expect = (through_delegation(process, trigger, {p.id: p for p in people})
+                              if org == "delegated" else None)
                     failures += [f"{where}: {problem}" for problem in
-                                 judge(process, probe, person, spec, info, outcome, wrote)]
+                                 judge(process, probe, person, spec, info, outcome, wrote, expect)]
     assert counts["not permitted"] and counts["done"], counts
     assert not failures, f"{len(failures)} problem(s) ({dict(counts)}):\n" + "\n".join(failures)

@@ -68,6 +68,9 @@ class Ctx:
     queued: int = 0  # mail rows written by this step
     next_due: datetime | None = None  # the earliest deadline this step set (the tick fires one already due)
     tracking_override: date | None = None  # outpost.toml's `tracking_from`, over the stored one
+    # Acting for `actor` under a dated delegation (workflow/delegation.py): the person who fires the step
+    # with the actor's authority. The history row records them, with `acting_for` the actor.
+    delegate: Person | None = None
 
     def pass_rule(self, rule_id: str, was: str) -> None:
         """A rule passed on purpose with --override: said in the history row with what it had refused."""
@@ -77,6 +80,17 @@ class Ctx:
     def tracking_from(self) -> date | None:
         """The day from which Outpost follows the periodic duties (workflow/tracking.py); read when asked."""
         return tracking_from(self.tx, self.tracking_override)
+
+    @property
+    def acted_by(self) -> Person | None:
+        """Who fires the step: the delegate acting for the actor, else the actor (None: the daemon)."""
+        return self.delegate or self.actor
+
+    @property
+    def actors(self) -> frozenset[str]:
+        """Everyone whose hand is in the step: the actor and the delegate acting for them. A rule that keeps
+        a person off their own case (R-2.4, R-4.3) asks about each, so it holds through a delegation."""
+        return frozenset(p.id for p in (self.actor, self.delegate) if p is not None)
 
     @property
     def today(self) -> date:

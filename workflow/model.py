@@ -182,3 +182,24 @@ class Record:
     actor: str | None
     at: datetime
     id: int | None = None
+
+
+@dataclass(frozen=True)
+class Delegation:
+    """A dated delegation (issue 15.4): `acting` acts for `absent` from `start` to `end`, both local days
+    inclusive (R-0.4). Ended early by `delegate end`, it is in force no more from `ended_at` on."""
+
+    absent: str
+    acting: str
+    start: date
+    end: date
+    reason: str | None
+    set_by: str
+    set_at: datetime
+    ended_at: datetime | None = None
+    ended_by: str | None = None
+    id: int | None = None
+
+    def covers(self, day: date) -> bool:
+        """In force on this local day (not ended early)."""
+        return self.ended_at is None and self.start <= day <= self.end

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any, Protocol
 
-from workflow.model import Case, Deadline, HistoryEntry, Item, Mail, Office, OffSite, Org, Person, Record
+from workflow.model import Case, Deadline, Delegation, HistoryEntry, Item, Mail, Office, OffSite, Org, Person, Record
 
 
 @dataclass(frozen=True)
@@ -147,7 +147,23 @@ class RecordTx(Protocol):
         ...
 
 
-class Tx(CaseTx, ItemTx, PresenceTx, OrgTx, MetaTx, RecordTx, Protocol):
+class DelegationTx(Protocol):
+    """Dated delegations (issue 15.4): who acts for whom, from which day to which (workflow/delegation.py)."""
+
+    def delegations(self, person: str | None = None, on: date | None = None,
+                    ended: bool = False) -> list[Delegation]:
+        """Delegations in id order: only those where `person` is the absent or the acting one, when given;
+        only those in force on local day `on`, when given; those ended early only when `ended`."""
+        ...
+
+    def get_delegation(self, delegation_id: int) -> Delegation | None: ...
+
+    def add_delegation(self, row: Delegation) -> int: ...
+
+    def end_delegation(self, delegation_id: int, at: datetime, by: str) -> None: ...
+
+
+class Tx(CaseTx, ItemTx, PresenceTx, OrgTx, MetaTx, RecordTx, DelegationTx, Protocol):
     """One database transaction, as the engine uses it: every group above, committed together or not at all."""
 
     def savepoint(self, name: str = "outpost_step") -> AbstractContextManager[None]:

@@ -14,7 +14,7 @@ from dataclasses import dataclass, replace
 from datetime import date, datetime
 from typing import Any
 
-from workflow import registry
+from workflow import delegation, registry
 from workflow.amounts import parse_score
 from workflow.calendar import WorkCalendar, fallback_years
 from workflow.clock import Clock, require_aware
@@ -55,9 +55,11 @@ class TriggerInfo:
     allowed: bool
     reason: str | None
     needs_override: bool = False  # allowed only with --override REASON (a rule passed on purpose, R-2.5)
+    acting_for: str | None = None  # permitted only acting for this person, by a delegation (issue 15.4)
 
     def as_json(self) -> dict[str, Any]:
-        return {"trigger": self.trigger, "allowed": self.allowed, "reason": self.reason}
+        out = {"trigger": self.trigger, "allowed": self.allowed, "reason": self.reason}
+        return out | {"acting_for": self.acting_for} if self.acting_for else out
 
 
 DATE_OPTIONS = frozenset({"date"})  # trigger options that are dates (PRODUCT.md: `--date YYYY-MM-DD`)
@@ -250,14 +252,17 @@ class CaseService:
         """Whether ctx.actor may fire `spec` now: permission first, then the rules (guards)."""
         assert spec.who is not None
         refusal = spec.who(ctx)
-        if refusal is not None:
+        if refusal is not None and not delegation.take_over(ctx, spec.who):
             return TriggerInfo(spec.trigger, False, f"{refusal[0]}: {refusal[1]}")
+        acting = ctx.actor.id if ctx.delegate is not None and ctx.actor is not None else None
+        note = f"acting for {acting}" if acting is not None else None
         for g in spec.guards:
             msg = g.check(ctx)
             if msg:
                 hint = " (needs --override REASON)" if g.overridable else ""
-                return TriggerInfo(spec.trigger, g.overridable, f"{g.rule_id}: {msg}{hint}", g.overridable)
-        return TriggerInfo(spec.trigger, True, None)
+                reason = "; ".join(filter(None, (f"{g.rule_id}: {msg}{hint}", note)))
+                return TriggerInfo(spec.trigger, g.overridable, reason, g.overridable, acting)
+        return TriggerInfo(spec.trigger, True, note, False, acting)
 
     @staticmethod
     def _wants_option(spec: Transition, info: TriggerInfo) -> bool:
@@ -283,7 +288,7 @@ class CaseService:
                           policy=self.policy, calendar=self.calendar, trigger="")
                 allowed = []
                 for spec in specs:
-                    ctx.trigger = spec.trigger
+                    ctx.trigger, ctx.actor, ctx.delegate = spec.trigger, person, None  # as themselves again
                     info = self._judge(ctx, spec)
                     if info.allowed or self._wants_option(spec, info):
                         allowed.append(spec.trigger)
@@ -532,7 +537,7 @@ class CaseService:
     def _authorise(self, ctx: Ctx, spec: Transition) -> None:
         assert spec.who is not None
         refusal = spec.who(ctx)
-        if refusal is not None:
+        if refusal is not None and not delegation.take_over(ctx, spec.who):  # B acting for A (issue 15.4)
             actor = ctx.actor.id if ctx.actor else "the daemon"
             raise NotPermitted(refusal[0], f"{actor} may not {spec.trigger}: {refusal[1]}")
 
@@ -588,7 +593,7 @@ class CaseService:
                 expected_version: int | None, keep_deadline: int | None = None) -> None:
         """Write what the step decided: history, deadlines, mail, and the case row (version checked)."""
         tx, case, now = ctx.tx, ctx.require_case(), ctx.now
-        actor = ctx.actor.id if ctx.actor else None
+        actor = ctx.acted_by.id if ctx.acted_by else None  # a delegate's step: details say `acting_for`
         seq = case.history_count
         head = case.history_head or GENESIS
         entries: list[tuple[str, str | None, str, dict[str, Any], str | None, str | None]] = []
@@ -647,6 +652,7 @@ class CaseService:
             return
         case = ctx.require_case()
         rows: list[Mail] = []
+        standing = delegation.stand_ins(ctx)  # the delegates get the mail meant for whom they act for
         for pm in ctx.mail:
             occurrence = pm.key or (f"d{ctx.deadline.id}" if ctx.deadline is not None else f"h{seq}")
             extra = dict(pm.extra)
@@ -659,11 +665,15 @@ class CaseService:
             if due_at is not None:
                 params["due_at"] = require_aware(due_at).isoformat()
             personal = {case.subject, ctx.data.get("requester")}
-            for person in pm.people:
+            for person, acting_for in delegation.with_stand_ins(pm.people, standing, case.subject):
                 dedupe = f"case{case.id}:{pm.event}:{occurrence}:{person.id}"
-                digest = hashlib.sha256(dedupe.encode()).hexdigest()[:32]
                 rcpt: dict[str, Any] = {"person": person.id, "name": person.name, "email": person.email}
-                if person.id not in personal:  # written to for a post: handed to its holder at send time
+                if acting_for is not None:  # to the person, as themselves: never handed over to a post
+                    dedupe = f"{dedupe}~{acting_for.id}"
+                    rcpt |= {"acting_for": acting_for.id, "acting_for_name": acting_for.name}
+                digest = hashlib.sha256(dedupe.encode()).hexdigest()[:32]
+                # written to for a post: handed to its holder at send time
+                if acting_for is None and person.id not in personal:
                     rcpt["roles"] = sorted(person.roles)
                     rcpt["office"] = person.office
                 rows.append(Mail(

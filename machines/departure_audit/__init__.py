@@ -77,8 +77,13 @@ def _is_audited(ctx: Ctx) -> bool:
     return _actor(ctx).id == ctx.require_case().subject
 
 
+def _audited_hand(ctx: Ctx) -> bool:
+    """The audited person fires the step, as themselves or acting for someone by a delegation (R-4.3)."""
+    return ctx.require_case().subject in ctx.actors
+
+
 def auditor(ctx: Ctx) -> Refusal | None:
-    if _is_audited(ctx):
+    if _audited_hand(ctx):
         return ("R-4.3", "the audited person may not act as auditor on their own audit")
     if _actor(ctx).has("auditor"):
         return None
@@ -86,7 +91,7 @@ def auditor(ctx: Ctx) -> Refusal | None:
 
 
 def auditor_or_leader(ctx: Ctx) -> Refusal | None:
-    if _is_audited(ctx):
+    if _audited_hand(ctx):
         return ("R-4.3", "the audited person may not close their own audit")
     actor = _actor(ctx)
     if actor.has("auditor") or actor.has("supervising_leader"):
@@ -95,7 +100,7 @@ def auditor_or_leader(ctx: Ctx) -> Refusal | None:
 
 
 def supervising_leader(ctx: Ctx) -> Refusal | None:
-    if _is_audited(ctx):
+    if _audited_hand(ctx):
         return ("R-4.3", "the audited person may not waive findings of their own audit")
     if _actor(ctx).has("supervising_leader"):
         return None

@@ -124,7 +124,7 @@ def requester(ctx: Ctx) -> list[Person]:
 def may_decide(ctx: Ctx) -> Refusal | None:
     case, actor = ctx.require_case(), ctx.actor
     assert actor is not None
-    if actor.id == case.subject:
+    if case.subject in ctx.actors:  # the requester acting for an approver by a delegation too (issue 15.4)
         return ("R-2.4", "nobody approves their own leave")
     if any(p.id == actor.id for p in approvers(ctx)):
         return None

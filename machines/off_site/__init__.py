@@ -68,6 +68,8 @@ def may_override(ctx: Ctx, actor: Person, subject: Person) -> bool:
 def may_cancel(ctx: Ctx) -> Refusal | None:
     case, actor = ctx.require_case(), ctx.actor
     assert actor is not None and case.subject is not None
+    if ctx.delegate is not None and ctx.delegate.id == case.subject:  # never the person, acting for another
+        return (RULE, f"off-site days are recorded and cancelled by {WHO}")
     if data_date(case.data, "start") <= ctx.today:
         if general_office(actor, case.subject):
             return None

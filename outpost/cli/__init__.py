@@ -39,6 +39,9 @@ from outpost.cli import mail as cli_mail  # noqa: E402 - they register on the ap
 
 cli_mail.register(app, calendar_app)
 cli_compliance.register(app)
+from outpost.cli import delegate as cli_delegate  # noqa: E402 - `delegate add|list|end` (issue 15.4)
+
+cli_delegate.register(app)
 
 
 @app.callback()
@@ -205,7 +208,10 @@ def case_show(ctx: typer.Context, case: str = typer.Argument(...),
         extra = f" — {h['comment']}" if h["comment"] else ""
         if h["override"]:
             extra += f" [override: {h['override']}]"
-        lines.append(f"  #{h['seq']} {h['at']} {h['actor'] or 'system'}: {h['trigger']} "
+        actor = h["actor"] or "system"
+        if h["details"].get("acting_for"):  # a delegate's step (issue 15.4)
+            actor += f" acting for {h['details']['acting_for']}"
+        lines.append(f"  #{h['seq']} {h['at']} {actor}: {h['trigger']} "
                      f"{h['from'] or '∅'} → {h['to']}{extra}")
     typer.echo("\n".join(lines))
 
