@@ -188,6 +188,7 @@ def setup_logging() -> None:
 
 
 def run(app: App, tick_seconds: float | None = None, deliver_seconds: float | None = None) -> int:
+    app.settings.smtp.require_sender()  # one line, exit 2, before anything starts (issue 17)
     setup_logging()
     app.check_schema()
     app.policy  # noqa: B018 - validate the policy file before starting
