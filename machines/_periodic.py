@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from typing import Any
 
-from machines._common import after_workdays, data_date, n_days, show
+from machines._common import data_date, n_days, show
 from workflow.context import Ctx
 from workflow.definition import DeadlineSpec, Handler
 from workflow.errors import BadInput
@@ -199,9 +199,16 @@ class PeriodicSubmission:
         never one per missed interval (R-5.5)."""
         n = ctx.policy.int(f"{self.section}.overdue_repeat_workdays")
         assert ctx.deadline is not None
-        at, note = after_workdays(ctx, ctx.deadline.due_at, n)
+
+        def after(at: datetime) -> tuple[datetime, str]:
+            # a reminder goes out in the morning of the n-th working day, not at the end of it
+            # (after_workdays: a deadline's end), nor at the minute the overdue notice fired
+            result = ctx.calendar.add_workdays(at.astimezone(LOCAL_TZ).date(), n)
+            return at_local(result.day), result.note
+
+        at, note = after(ctx.deadline.due_at)
         while at <= ctx.now:
-            at, note = after_workdays(ctx, at, n)
+            at, note = after(at)
         case = ctx.require_case()
         ctx.schedule(Deadline(case_id=case.id, kind="overdue_reminder", due_at=at, rule_id=self.rule,
                               why=f"overdue since {ctx.data['due']}; reminder repeats every {n_days(n, 'working')} "

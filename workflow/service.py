@@ -24,7 +24,7 @@ from workflow.hashing import GENESIS, history_hash
 from workflow.model import Case, Deadline, HistoryEntry, Mail, Org, Person
 from workflow.policy import Policy
 from workflow.ports import CaseStore, Tx
-from workflow.timeutil import parse_date
+from workflow.timeutil import LOCAL_TZ, parse_date
 
 log = logging.getLogger("outpost.engine")
 
@@ -143,7 +143,8 @@ class CaseService:
             effect(ctx)
         for n in definition.open_notices:
             if not n.states or plan.state in n.states:
-                ctx.notify(n.event, n.to(ctx), n.rule_id, actions=n.actions, due_at=n.due(ctx) if n.due else None)
+                ctx.notify(n.event, n.to(ctx), n.rule_id, actions=n.actions, due_at=n.due(ctx) if n.due else None,
+                           **(n.params(ctx) if n.params else {}))
         self._finish(ctx, "open", None, plan.state, expected_version=None)
         return case
 
@@ -377,7 +378,8 @@ class CaseService:
             effect(ctx)
         for n in spec.notices:
             if not n.states or after in n.states:
-                ctx.notify(n.event, n.to(ctx), n.rule_id, actions=n.actions, due_at=n.due(ctx) if n.due else None)
+                ctx.notify(n.event, n.to(ctx), n.rule_id, actions=n.actions, due_at=n.due(ctx) if n.due else None,
+                           **(n.params(ctx) if n.params else {}))
         self._finish(ctx, spec.trigger, before, after, expected_version=expected, keep_deadline=keep_deadline)
 
     def _finish(self, ctx: Ctx, trigger: str | None, before: str | None, after: str,
@@ -437,6 +439,13 @@ class CaseService:
         ctx.tx.add_deadlines(rows)
         return rows
 
+    def send_slot(self, at: datetime) -> datetime:
+        """When mail caused at `at` goes out: then, in working hours of a working day, else at the next
+        `mail.send_from` of a working day (issue 17: no notice at 00:00, no reminder on a Saturday).
+        A mail that cannot wait is queued with `urgent=True` and goes at once (docs/mail.md)."""
+        return self.calendar.working_hour(at, self.policy.time("mail.send_from"),
+                                          self.policy.time("mail.send_until"), LOCAL_TZ)
+
     def _queue_mail(self, ctx: Ctx, seq: int) -> None:
         """One outbox row per (event, recipient), with a stable dedupe key and Message-ID."""
         if not ctx.mail:
@@ -447,10 +456,12 @@ class CaseService:
             occurrence = pm.key or (f"d{ctx.deadline.id}" if ctx.deadline is not None else f"h{seq}")
             extra = dict(pm.extra)
             due_at = extra.pop("due_at", None)
+            send_at = ctx.now if extra.pop("urgent", False) else self.send_slot(ctx.now)
             params: dict[str, Any] = {
                 "case": case.id, "process": case.process, "office": case.office, "state": case.state,
                 "subject": case.subject, "period": case.period, "rule": pm.rule_id,
-                "event_at": ctx.now.isoformat(), "actions": list(extra.pop("actions", ())), **extra,
+                "event_at": ctx.now.isoformat(), "send_at": send_at.isoformat(),
+                "actions": list(extra.pop("actions", ())), **extra,
             }
             if due_at is not None:
                 params["due_at"] = require_aware(due_at).isoformat()
@@ -466,7 +477,7 @@ class CaseService:
                     case_id=case.id, event=pm.event, dedupe_key=dedupe,
                     message_id=f"<{digest}@{self.mail_domain}>",
                     recipients=[rcpt],
-                    params=params, lang=self.lang, created_at=ctx.now, next_attempt_at=ctx.now,
+                    params=params, lang=self.lang, created_at=ctx.now, next_attempt_at=send_at,
                     status="queued" if person.email else "failed",
                     last_error=None if person.email else f"{person.id} has no e-mail address (org file)",
                 ))

@@ -333,34 +333,48 @@ def due_return(ctx: Ctx) -> tuple[Any, str] | None:
                  f"{end} (R-2.7){note}")
 
 
+def mail_facts(ctx: Ctx) -> dict[str, Any]:
+    """What a leave mail tells the one who decides (issue 17; never the reason, R-7.3): the days and how
+    many, and for an extension (or a leave continuing another, R-2.6) the case it extends and the total."""
+    data = ctx.data
+    facts: dict[str, Any] = {"start": data["start"], "end": data["end"], "days": data["days"],
+                             "total_days": data.get("total_days", data["days"])}
+    extends = data.get("extends") or data.get("continues")
+    if extends is not None:
+        facts["extends"] = extends
+    return facts
+
+
 def remind_approver(ctx: Ctx) -> None:
     ctx.notify("leave.reminder", approvers(ctx), "R-2.8", actions=("approve", "reject"),
-               due_at=start_of(data_date(ctx.data, "start")))
+               due_at=start_of(data_date(ctx.data, "start")), **mail_facts(ctx))
 
 
 def escalate(ctx: Ctx) -> None:
     case = ctx.require_case()
     if case.data.get("escalated") or case.data["approver_role"] == "supervising_leader":
-        ctx.notify("leave.escalated", people(ctx, "supervising_leader", exclude=case.subject), "R-2.8")
+        ctx.notify("leave.escalated", people(ctx, "supervising_leader", exclude=case.subject), "R-2.8",
+                   **mail_facts(ctx))
         return
     case.data["escalated"] = True
     ctx.record("escalate", {"rule": "R-2.8", "to": "supervising_leader",
                             "why": "no decision 2 working days after the request"})
     ctx.notify("leave.escalated", people(ctx, "supervising_leader", exclude=case.subject), "R-2.8",
-               actions=("approve", "reject"), due_at=start_of(data_date(case.data, "start")))
+               actions=("approve", "reject"), due_at=start_of(data_date(case.data, "start")), **mail_facts(ctx))
 
 
 def flag_undecided(ctx: Ctx) -> None:
     case = ctx.require_case()
     case.data["flagged"] = True
     ctx.record("flag", {"rule": "R-2.8", "why": "the leave starts today and is still undecided"})
+    # cannot wait for office hours: the leave starts today, perhaps a Saturday (docs/mail.md)
     ctx.notify("leave.undecided_at_start", requester(ctx) + superiors(ctx), "R-2.8",
-               actions=("approve", "reject"))
+               actions=("approve", "reject"), urgent=True, **mail_facts(ctx))
 
 
 def remind_return(ctx: Ctx) -> None:
     ctx.notify("leave.return_overdue", requester(ctx) + approvers(ctx), "R-2.7", actions=("return",),
-               due_at=ctx.deadline.due_at if ctx.deadline else None)
+               due_at=ctx.deadline.due_at if ctx.deadline else None, **mail_facts(ctx))
 
 
 DEFINITION = registry.register(ProcessDefinition(
@@ -386,18 +400,18 @@ DEFINITION = registry.register(ProcessDefinition(
     open_effects=(count_recorded,),
     open_notices=(
         Notice("leave.requested", approvers, "R-2.1", states=("pending",), actions=("approve", "reject"),
-               due=lambda ctx: start_of(data_date(ctx.data, "start"))),
-        Notice("leave.recorded", clerks, "R-2.2", states=("approved",)),
+               due=lambda ctx: start_of(data_date(ctx.data, "start")), params=mail_facts),
+        Notice("leave.recorded", clerks, "R-2.2", states=("approved",), params=mail_facts),
     ),
     transitions=(
         Transition("approve", ("pending",), "approved", may_decide,
                    "the approver of R-2.1/R-2.3/R-2.4 (not the requester)",
                    guards=(Guard("R-2.5", within_presence_limit, overridable=True),),
                    effects=(count_off_site,),
-                   notices=(Notice("leave.approved", requester, "R-2.1"),)),
+                   notices=(Notice("leave.approved", requester, "R-2.1", params=mail_facts),)),
         Transition("reject", ("pending",), "rejected", may_decide,
                    "the approver of R-2.1/R-2.3/R-2.4 (not the requester)",
-                   notices=(Notice("leave.rejected", requester, "R-2.1"),)),
+                   notices=(Notice("leave.rejected", requester, "R-2.1", params=mail_facts),)),
         Transition("withdraw", ("pending", "approved"), "withdrawn", is_requester, "the requester",
                    guards=(Guard("R-2.1", before_start),), effects=(uncount_off_site,)),
         Transition("start", ("approved",), "on_leave", None, "the daemon, on the first day"),
