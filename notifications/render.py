@@ -380,7 +380,9 @@ def check_template(env: jinja2.Environment, name: str, require: Sequence[str] = 
         _compile(env, name, tree)  # from the tree parsed above: no second parse
         for imported in meta.find_referenced_templates(tree):
             if imported is not None:
-                get_template(env, imported)  # the macros it imports: present and compiling
+                # the macros it imports: present and compiling, and in jinja's own cache, where `{% from %}`
+                # looks when a mail is rendered
+                env.get_template(imported)
     except jinja2.TemplateError as exc:
         problems.append(f"{name}: {exc}")
     return problems
