@@ -26,7 +26,7 @@ from workflow.context import Ctx
 from workflow.definition import DeadlineSpec, Handler
 from workflow.errors import BadInput
 from workflow.model import Deadline, Person
-from workflow.timeutil import LOCAL_TZ, end_of_day, local_midnight
+from workflow.timeutil import LOCAL_TZ, end_of_day, local_date, local_midnight
 
 REMIND_AT = time(9, 0)  # reminders go out at 09:00 local, as for the work reports
 _QUARTER = re.compile(r"(\d{4})-Q([1-4])")
@@ -146,6 +146,16 @@ class PeriodicSubmission:
         """The triggers a reminder invites its recipients to fire."""
         return (self.action,)
 
+    def mail_params(self, ctx: Ctx) -> dict[str, Any]:
+        """What the mails tell besides the period and the due line (issue 17): once submitted, the local day
+        it was and whether late (R-5.5), for the one who reviews it; a process adds what its actions need."""
+        data = ctx.data
+        found: dict[str, Any] = {"due_date": data["due"]}
+        if data.get(self.submitted_key):
+            found["submitted_on"] = local_date(datetime.fromisoformat(str(data[self.submitted_key]))).isoformat()
+            found["late"] = bool(data.get("late"))
+        return found
+
     # -- due dates ------------------------------------------------------------------------------------
     @staticmethod
     def due_instant(data: dict[str, Any]) -> datetime:
@@ -178,19 +188,19 @@ class PeriodicSubmission:
 
     def remind(self, ctx: Ctx) -> None:
         ctx.notify(f"{self.process}.reminder", self.submitters(ctx), self.rule, actions=self.actions(ctx),
-                   due_at=self.due_instant(ctx.data))
+                   due_at=self.due_instant(ctx.data), **self.mail_params(ctx))
 
     def overdue(self, ctx: Ctx) -> None:
         ctx.data["overdue"] = True
         ctx.record("overdue", {"rule": self.rule, "due": ctx.data["due"]})
         ctx.notify(f"{self.process}.overdue", self.submitters(ctx) + self.leaders(ctx), self.rule,
-                   actions=self.actions(ctx), due_at=self.due_instant(ctx.data))
+                   actions=self.actions(ctx), due_at=self.due_instant(ctx.data), **self.mail_params(ctx))
         if self.repeat_overdue:
             self.schedule_repeat(ctx, occurrence=1)
 
     def overdue_repeat(self, ctx: Ctx) -> None:
         ctx.notify(f"{self.process}.overdue_reminder", self.submitters(ctx), self.rule, actions=self.actions(ctx),
-                   due_at=self.due_instant(ctx.data))
+                   due_at=self.due_instant(ctx.data), **self.mail_params(ctx))
         assert ctx.deadline is not None
         self.schedule_repeat(ctx, occurrence=ctx.deadline.occurrence + 1)
 

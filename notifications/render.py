@@ -16,6 +16,7 @@ import weakref
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
+from decimal import Decimal, InvalidOperation
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -126,6 +127,16 @@ def time_left(due: When, sent: date, lang: str) -> str:
     return f"{days} left" if n > 0 else f"{days} overdue"
 
 
+def yuan_filter(value: Any, lang: str = "zh") -> str:
+    """Jinja filter `yuan`: an amount in yuan as the machines keep it ("5000000", "300000.5") with thousands
+    separators: "5,000,000 元" / "CNY 5,000,000"."""
+    try:
+        text = f"{Decimal(str(value)):,}"
+    except InvalidOperation:
+        text = str(value)
+    return f"{text} 元" if lang == "zh" else f"CNY {text}"
+
+
 def day_filter(value: Any, lang: str = "zh", ref: date | None = None) -> str:
     """Jinja filter `day`: an ISO date (as the machines pass them) as a mail says it."""
     return day_text(value if isinstance(value, date) else date.fromisoformat(str(value)[:10]), lang, ref)
@@ -166,6 +177,7 @@ def environment() -> jinja2.Environment:
         auto_reload=False,
     )
     env.filters["day"] = day_filter
+    env.filters["yuan"] = yuan_filter
     return env
 
 

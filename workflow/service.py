@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
-from collections.abc import Collection, Iterator
+from collections.abc import Collection, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -207,9 +207,12 @@ class CaseService:
         log.warning("refusal of %s on case %s by %s (%s) was not recorded: the case changed twice meanwhile",
                     trigger, case_id, actor_id, refusal.rule_id)
 
-    def triggers(self, case_id: int, actor_id: str, only: Collection[str] | None = None) -> list[TriggerInfo]:
+    def triggers(self, case_id: int, actor_id: str, only: Collection[str] | None = None,
+                 given: Mapping[str, Collection[str]] | None = None) -> list[TriggerInfo]:
         """What this person may do now, and why not for the rest (of `only`, when given: a mail asks about
-        the actions it offers, not every trigger of the process)."""
+        the actions it offers, not every trigger of the process). `given`: options taken as given per
+        trigger — a mail whose command shows `submit --plan TEXT` asks whether the step is possible with
+        the plan the recipient will fill in (issue 17), not whether it is without it."""
         with self.store.transaction(write=False) as tx:
             case = self._case(tx, case_id)
             definition = registry.get(case.process, case.definition_version)
@@ -226,7 +229,7 @@ class CaseService:
                     continue
                 ctx = Ctx(tx=tx, org=org, definition=definition, case=case, actor=actor,
                           now=require_aware(self.clock.now()), policy=self.policy, calendar=self.calendar,
-                          trigger=trig)
+                          trigger=trig, params={name: name.upper() for name in (given or {}).get(trig, ())})
                 assert spec.who is not None
                 refusal = spec.who(ctx)
                 if refusal is not None:
