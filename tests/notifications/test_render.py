@@ -45,7 +45,8 @@ PERIODS = {"report": "2027-H1", "fin_statement": "2027-Q3", "annual_audit": "202
 # Every event-specific value the machines pass (see each machine's `notify` calls).
 EXTRAS = {"item": 12, "logged": 3, "accepted": 2, "quota": 4, "waiting": 1, "quarter": 2, "total": 12_000_000,
           "target": 30_000_000, "category": "asset_purchase", "kind": "request", "event_date": "2027-03-10",
-          "late": False, "start": "2027-03-01", "end": "2027-03-03", "days": 3}
+          "late": False, "start": "2027-03-01", "end": "2027-03-03", "days": 3, "total_days": 8, "extends": 5,
+          "amount": "5000000", "due_date": "2027-06-25", "submitted_on": "2027-06-26"}
 
 
 @pytest.mark.parametrize("process", registry.names())
