@@ -361,7 +361,7 @@ class ActionFilter:
         if self.app is None or mail.case_id is None or not person or not mail.params.get("actions"):
             return None
         offered = tuple(mail.params["actions"])
-        needs = mail.params.get("needs") if isinstance(mail.params.get("needs"), dict) else {}
+        needs: dict[str, list[str]] = mail.params["needs"] if isinstance(mail.params.get("needs"), dict) else {}
         key = (mail.case_id, str(person), offered + tuple(f"{a}:{n}" for a in sorted(needs) for n in needs[a]))
         if key not in self._cache:
             try:

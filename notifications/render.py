@@ -53,6 +53,9 @@ class TemplateProblem(DefinitionError):
         super().__init__(f"mail templates: {shown}")
 
 
+_Day = date  # `When` has a field named `date` (the ISO text), which hides the type in its body
+
+
 @dataclass(frozen=True)
 class When:
     """An instant as people read it: local date, weekday and time (Asia/Shanghai).
@@ -65,13 +68,13 @@ class When:
     at: datetime
     lang: str
     deadline: bool = False
-    ref: date | None = None
+    ref: _Day | None = None
     local: datetime = field(init=False, repr=False, compare=False)
     date: str = field(init=False, repr=False, compare=False)
     weekday: str = field(init=False, repr=False, compare=False)
     time: str = field(init=False, repr=False, compare=False)
     text: str = field(init=False, repr=False, compare=False)
-    day: date = field(init=False, repr=False, compare=False)  # the local day it falls on (or ends)
+    day: _Day = field(init=False, repr=False, compare=False)  # the local day it falls on (or ends)
     end_of_day: bool = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -297,7 +300,7 @@ def context(mail: Mail, org: Org | None = None, lang: str | None = None,
     send_on = When(datetime.fromisoformat(p["send_at"]) if p.get("send_at") else mail.created_at, lang)
     due = When(datetime.fromisoformat(due_at), lang, deadline=True, ref=send_on.day) if due_at else None
     reminder = any(mark in mail.event.rpartition(".")[2] for mark in REMINDER_MARKS)
-    given_needs = p.get("needs") if isinstance(p.get("needs"), dict) else {}
+    given_needs: dict[str, Any] = p["needs"] if isinstance(p.get("needs"), dict) else {}
     needs = {a: required_options(process, a, tuple(str(n) for n in given_needs.get(a) or ())) for a in actions}
     return {
         "lang": lang,
