@@ -446,6 +446,8 @@ class CaseService:
         """When mail caused at `at` goes out: then, in working hours of a working day, else at the next
         `mail.send_from` of a working day (issue 17: no notice at 00:00, no reminder on a Saturday).
         A mail that cannot wait is queued with `urgent=True` and goes at once (docs/mail.md)."""
+        if not self.policy.get("mail.working_hours_only"):
+            return at
         return self.calendar.working_hour(at, self.policy.time("mail.send_from"),
                                           self.policy.time("mail.send_until"), LOCAL_TZ)
 

@@ -133,3 +133,12 @@ def test_the_mail_hours_are_checked(tmp_path: Path, bad: str) -> None:
     assert load_policy(path).time("mail.send_from").hour == 8
 
 
+
+
+def test_an_installation_may_send_at_any_hour(make_app: Callable[..., App], sqlite_url: str, tmp_path: Path) -> None:
+    """`mail.working_hours_only = false`: mail goes at once, even on a Saturday night."""
+    policy = tmp_path / "policy.toml"
+    policy.write_text("v = 1\n[mail]\nworking_hours_only = false\n", encoding="utf-8")
+    app = make_app(sqlite_url, at=local(2027, 1, 9, 22, 0), policy_file=str(policy))
+    case = app.service.open("leave", "zhao", {"start": "2027-03-01", "end": "2027-03-02"}).id
+    assert [m.next_attempt_at for m in app.store.mails(case_id=case)] == [local(2027, 1, 9, 22, 0)]
