@@ -190,6 +190,7 @@ def setup_logging() -> None:
 
 def run(app: App, tick_seconds: float | None = None, deliver_seconds: float | None = None) -> int:
     check_configuration(app.settings)  # the configuration as a whole, as at init and org load: one line
+    app.settings.smtp.require_sender()  # one line, exit 2, before anything starts (issue 17)
     setup_logging()
     app.check_schema()
     app.policy  # noqa: B018 - validate the policy file before starting

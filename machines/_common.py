@@ -41,11 +41,14 @@ def data_date(data: dict[str, Any], key: str) -> date:
 
 
 def after_workdays(ctx: Ctx, anchor: datetime, n: int) -> tuple[datetime, str]:
-    """The same local time, `n` working days after `anchor` (R-0.6); and the note on its source."""
-    local = anchor.astimezone(LOCAL_TZ)
-    result = ctx.calendar.add_workdays(local.date(), n)
-    due = datetime.combine(result.day, local.timetz()).astimezone(anchor.tzinfo)
-    return due, result.note
+    """The end of the n-th working day after `anchor`'s local day (R-0.6); and the note on its source.
+
+    "Within 2 working days" gives the approver those days whole: the deadline ends with the working day
+    (23:59:59.999999 local, as a date's deadline does, R-0.3/R-0.4), not at the minute of the request
+    (issue 17: a request at 03:09 made every reminder and escalation due at 03:09). What fires then is
+    mailed at the next working hour (`mail.send_from`)."""
+    result = ctx.calendar.add_workdays(anchor.astimezone(LOCAL_TZ).date(), n)
+    return end_of_day(result.day).astimezone(anchor.tzinfo), result.note
 
 
 def end_of_workday_after(ctx: Ctx, day: date, n: int) -> tuple[datetime, date, str]:

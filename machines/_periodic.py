@@ -21,12 +21,12 @@ from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from typing import Any
 
-from machines._common import after_workdays, data_date, n_days, show
+from machines._common import data_date, n_days, show
 from workflow.context import Ctx
 from workflow.definition import DeadlineSpec, Handler
 from workflow.errors import BadInput
 from workflow.model import Deadline, Person
-from workflow.timeutil import LOCAL_TZ, end_of_day, local_midnight
+from workflow.timeutil import LOCAL_TZ, end_of_day, local_date, local_midnight
 
 REMIND_AT = time(9, 0)  # reminders go out at 09:00 local, as for the work reports
 _QUARTER = re.compile(r"(\d{4})-Q([1-4])")
@@ -162,6 +162,16 @@ class PeriodicSubmission:
         """The triggers a reminder invites its recipients to fire."""
         return (self.action,)
 
+    def mail_params(self, ctx: Ctx) -> dict[str, Any]:
+        """What the mails tell besides the period and the due line (issue 17): once submitted, the local day
+        it was and whether late (R-5.5), for the one who reviews it; a process adds what its actions need."""
+        data = ctx.data
+        found: dict[str, Any] = {"due_date": data["due"]}
+        if data.get(self.submitted_key):
+            found["submitted_on"] = local_date(datetime.fromisoformat(str(data[self.submitted_key]))).isoformat()
+            found["late"] = bool(data.get("late"))
+        return found
+
     # -- due dates ------------------------------------------------------------------------------------
     @staticmethod
     def due_instant(data: dict[str, Any]) -> datetime:
@@ -194,19 +204,19 @@ class PeriodicSubmission:
 
     def remind(self, ctx: Ctx) -> None:
         ctx.notify(f"{self.process}.reminder", self.submitters(ctx), self.rule, actions=self.actions(ctx),
-                   due_at=self.due_instant(ctx.data))
+                   due_at=self.due_instant(ctx.data), **self.mail_params(ctx))
 
     def overdue(self, ctx: Ctx) -> None:
         ctx.data["overdue"] = True
         ctx.record("overdue", {"rule": self.rule, "due": ctx.data["due"]})
         ctx.notify(f"{self.process}.overdue", self.submitters(ctx) + self.leaders(ctx), self.rule,
-                   actions=self.actions(ctx), due_at=self.due_instant(ctx.data))
+                   actions=self.actions(ctx), due_at=self.due_instant(ctx.data), **self.mail_params(ctx))
         if self.repeat_overdue:
             self.schedule_repeat(ctx, occurrence=1)
 
     def overdue_repeat(self, ctx: Ctx) -> None:
         ctx.notify(f"{self.process}.overdue_reminder", self.submitters(ctx), self.rule, actions=self.actions(ctx),
-                   due_at=self.due_instant(ctx.data))
+                   due_at=self.due_instant(ctx.data), **self.mail_params(ctx))
         assert ctx.deadline is not None
         self.schedule_repeat(ctx, occurrence=ctx.deadline.occurrence + 1)
 
@@ -215,9 +225,16 @@ class PeriodicSubmission:
         never one per missed interval (R-5.5)."""
         n = ctx.policy.int(f"{self.section}.overdue_repeat_workdays")
         assert ctx.deadline is not None
-        at, note = after_workdays(ctx, ctx.deadline.due_at, n)
+
+        def after(at: datetime) -> tuple[datetime, str]:
+            # a reminder goes out in the morning of the n-th working day, not at the end of it
+            # (after_workdays: a deadline's end), nor at the minute the overdue notice fired
+            result = ctx.calendar.add_workdays(at.astimezone(LOCAL_TZ).date(), n)
+            return at_local(result.day), result.note
+
+        at, note = after(ctx.deadline.due_at)
         while at <= ctx.now:
-            at, note = after_workdays(ctx, at, n)
+            at, note = after(at)
         case = ctx.require_case()
         ctx.schedule(Deadline(case_id=case.id, kind="overdue_reminder", due_at=at, rule_id=self.rule,
                               why=f"overdue since {ctx.data['due']}; reminder repeats every {n_days(n, 'working')} "

@@ -361,10 +361,12 @@ class ActionFilter:
         if self.app is None or mail.case_id is None or not person or not mail.params.get("actions"):
             return None
         offered = tuple(mail.params["actions"])
-        key = (mail.case_id, str(person), offered)
+        needs: dict[str, list[str]] = mail.params["needs"] if isinstance(mail.params.get("needs"), dict) else {}
+        key = (mail.case_id, str(person), offered + tuple(f"{a}:{n}" for a in sorted(needs) for n in needs[a]))
         if key not in self._cache:
             try:
-                infos = self.app.service.triggers(mail.case_id, str(person), only=offered)
+                # the options the command shows (`submit --plan TEXT`, issue 17) are taken as given
+                infos = self.app.service.triggers(mail.case_id, str(person), only=offered, given=needs)
                 # a step allowed only with a reason for passing a rule is offered with --override
                 self._cache[key] = [i.trigger + (OVERRIDE_MARK if i.needs_override else "") for i in infos if i.allowed]
             except NotFound:

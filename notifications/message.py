@@ -30,6 +30,7 @@ import email.policy
 import hashlib
 import re
 from dataclasses import dataclass
+from datetime import datetime
 from email.errors import HeaderParseError
 from email.headerregistry import Address, HeaderRegistry
 from email.message import EmailMessage
@@ -263,11 +264,14 @@ def build_message(mail: Mail, rendered: Rendered, *, sender: str, to_name: str |
     """Subject, From, To, Message-ID, Date; text with an HTML alternative; `.ics` when something is due."""
     from_header, envelope_from, domain = _sender(sender)
     to_addr = checked_address(to_email, f"mail {mail.id} recipient")
+    # dated when it was due to go out (a notice of Saturday 00:00 is dated Monday 09:00, issue 17): fixed
+    # in the row, so a resend is the same bytes
+    dated = datetime.fromisoformat(str(mail.params["send_at"])) if mail.params.get("send_at") else mail.created_at
     head = [
         _header("Subject", _text_value("Subject", rendered.subject)),
         from_header,
         _header("To", _address_value("To", to_name, to_addr)),
-        _header("Date", format_datetime(mail.created_at.astimezone(LOCAL_TZ))),
+        _header("Date", format_datetime(dated.astimezone(LOCAL_TZ))),
         _header("Message-ID", message_id_header(mail.message_id)),
         "Auto-Submitted: auto-generated\r\n",  # RFC 3834: no vacation replies to a robot
         "Content-Language: zh-CN\r\n" if rendered.lang == "zh" else "Content-Language: en\r\n",
@@ -283,7 +287,7 @@ def build_message(mail: Mail, rendered: Rendered, *, sender: str, to_name: str |
         summary, description = calendar_texts(rendered)
         calendar = ics.mail_calendar(
             uid=ics.due_uid(mail.case_id, rendered.due.at, domain), due_at=rendered.due.at,
-            summary=summary, description=description, stamp=mail.created_at, organizer=envelope_from,
+            summary=summary, description=description, stamp=dated, organizer=envelope_from,
         )
         attachment = _base64_part('text/calendar; charset="utf-8"; method="PUBLISH"', calendar,
                                   f'attachment; filename="outpost-case-{mail.case_id}.ics"')

@@ -15,7 +15,8 @@ import shlex
 import weakref
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date, datetime
+from decimal import Decimal, InvalidOperation
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -23,6 +24,7 @@ from typing import Any
 import jinja2
 from jinja2 import meta, nodes
 
+from notifications.ics import due_day
 from workflow.errors import DefinitionError
 from workflow.model import Mail, Org
 from workflow.timeutil import LOCAL_TZ, WEEKDAYS_EN, WEEKDAYS_ZH
@@ -30,13 +32,16 @@ from workflow.timeutil import LOCAL_TZ, WEEKDAYS_EN, WEEKDAYS_ZH
 LANGUAGES = ("zh", "en")
 LAYOUTS = ("_subject.txt", "_layout.txt", "_layout.html")
 REQUIRED_TEXTS = ("title", "what")
+OPTIONAL_TEXTS = ("facts",)  # lines "label：value" — what the recipient needs to decide (issue 17, R-7.3)
+# Events whose subject says how much time is left ("还有7天", "已逾期3天"): the chasers, not the first call
+REMINDER_MARKS = ("reminder", "overdue", "escalated", "undecided")
 
 # Every name an event template may use; anything else is refused when templates are validated.
 # Event-specific values are reached through `params` (e.g. `params.period`), checked when rendered.
 CONTEXT_NAMES = frozenset({
     "lang", "event", "case", "process", "process_name", "office", "office_name", "state", "subject",
     "subject_name", "period", "rule", "recipient", "recipient_name", "due", "event_on", "actions",
-    "commands", "show_command", "params", "acting_for", "acting_for_name",
+    "commands", "show_command", "params", "acting_for", "acting_for_name", "left", "send_on",
 })
 
 class TemplateProblem(DefinitionError):
@@ -48,32 +53,96 @@ class TemplateProblem(DefinitionError):
         super().__init__(f"mail templates: {shown}")
 
 
+_Day = date  # `When` has a field named `date` (the ISO text), which hides the type in its body
+
+
 @dataclass(frozen=True)
 class When:
     """An instant as people read it: local date, weekday and time (Asia/Shanghai).
 
-    Worked out once, when made: a message shows the same instant in its text, HTML and calendar."""
+    Worked out once, when made: a message shows the same instant in its text, HTML and calendar.
+    A `deadline` that ends a day (stored as local 00:00 of the next day, or 23:59:59…, R-0.3/R-0.4) reads
+    as that day: "3月12日（星期五）下班前" / "by end of day, Fri 12 March" (issue 17), never as
+    "2027-03-13（星期六）00:00"; its year is shown when it is not the year of `ref` (the mail's date)."""
 
     at: datetime
     lang: str
+    deadline: bool = False
+    ref: _Day | None = None
     local: datetime = field(init=False, repr=False, compare=False)
     date: str = field(init=False, repr=False, compare=False)
     weekday: str = field(init=False, repr=False, compare=False)
     time: str = field(init=False, repr=False, compare=False)
     text: str = field(init=False, repr=False, compare=False)
+    day: _Day = field(init=False, repr=False, compare=False)  # the local day it falls on (or ends)
+    end_of_day: bool = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         local = self.at.astimezone(LOCAL_TZ)
-        day = local.date().isoformat()
-        weekday = (WEEKDAYS_ZH if self.lang == "zh" else WEEKDAYS_EN)[local.weekday()]
+        eod = self.deadline and due_day(self.at) is not None
+        shown = due_day(self.at) if eod else local.date()
+        assert shown is not None
+        weekday = (WEEKDAYS_ZH if self.lang == "zh" else WEEKDAYS_EN)[shown.weekday()]
         clock = f"{local.hour:02d}:{local.minute:02d}"
-        text = f"{day}（{weekday}）{clock}" if self.lang == "zh" else f"{weekday} {day}, {clock} (Beijing time)"
-        for name, value in (("local", local), ("date", day), ("weekday", weekday), ("time", clock),
-                            ("text", text)):
+        if self.deadline:
+            text = deadline_text(shown, None if eod else clock, self.lang, self.ref)
+        elif self.lang == "zh":
+            text = f"{shown.isoformat()}（{weekday}）{clock}"
+        else:
+            text = f"{weekday} {shown.isoformat()}, {clock} (Beijing time)"
+        for name, value in (("local", local), ("date", shown.isoformat()), ("weekday", weekday),
+                            ("time", clock), ("text", text), ("day", shown), ("end_of_day", eod)):
             object.__setattr__(self, name, value)
 
     def __str__(self) -> str:
         return self.text
+
+
+_MONTHS_EN = ("January", "February", "March", "April", "May", "June", "July", "August", "September",
+              "October", "November", "December")
+
+
+def day_text(day: date, lang: str, ref: date | None = None) -> str:
+    """A day as a mail says it: "3月12日（星期五）" / "Fri 12 March"; with its year unless it is `ref`'s."""
+    year = ref is None or day.year != ref.year
+    if lang == "zh":
+        return f"{f'{day.year}年' if year else ''}{day.month}月{day.day}日（{WEEKDAYS_ZH[day.weekday()]}）"
+    return f"{WEEKDAYS_EN[day.weekday()][:3]} {day.day} {_MONTHS_EN[day.month - 1]}{f' {day.year}' if year else ''}"
+
+
+def deadline_text(day: date, clock: str | None, lang: str, ref: date | None = None) -> str:
+    """A due line: by the end of `day` ("下班前" / "by end of day"), or at a time of day."""
+    shown = day_text(day, lang, ref)
+    if lang == "zh":
+        return f"{shown}下班前" if clock is None else f"{shown}{clock}"
+    return f"by end of day, {shown}" if clock is None else f"{clock}, {shown} (Beijing time)"
+
+
+def time_left(due: When, sent: date, lang: str) -> str:
+    """How long until something is due, from the day the mail goes out: "还有7天" / "7 days left",
+    "今天截止" / "due today", "已逾期3天" / "3 days overdue" (issue 17)."""
+    n = (due.day - sent).days
+    if lang == "zh":
+        return f"还有{n}天" if n > 0 else "今天截止" if n == 0 else f"已逾期{-n}天"
+    if n == 0:
+        return "due today"
+    days = f"{abs(n)} day{'' if abs(n) == 1 else 's'}"
+    return f"{days} left" if n > 0 else f"{days} overdue"
+
+
+def yuan_filter(value: Any, lang: str = "zh") -> str:
+    """Jinja filter `yuan`: an amount in yuan as the machines keep it ("5000000", "300000.5") with thousands
+    separators: "5,000,000 元" / "CNY 5,000,000"."""
+    try:
+        text = f"{Decimal(str(value)):,}"
+    except InvalidOperation:
+        text = str(value)
+    return f"{text} 元" if lang == "zh" else f"CNY {text}"
+
+
+def day_filter(value: Any, lang: str = "zh", ref: date | None = None) -> str:
+    """Jinja filter `day`: an ISO date (as the machines pass them) as a mail says it."""
+    return day_text(value if isinstance(value, date) else date.fromisoformat(str(value)[:10]), lang, ref)
 
 
 @dataclass(frozen=True)
@@ -100,7 +169,7 @@ def template_dirs() -> list[str]:
 
 @lru_cache(maxsize=1)
 def environment() -> jinja2.Environment:
-    return jinja2.Environment(
+    env = jinja2.Environment(
         loader=jinja2.FileSystemLoader(template_dirs()),
         undefined=jinja2.StrictUndefined,
         autoescape=jinja2.select_autoescape(enabled_extensions=("html",), default_for_string=False,
@@ -110,6 +179,9 @@ def environment() -> jinja2.Environment:
         lstrip_blocks=True,
         auto_reload=False,
     )
+    env.filters["day"] = day_filter
+    env.filters["yuan"] = yuan_filter
+    return env
 
 
 def template_name(lang: str, event: str) -> str:
@@ -162,16 +234,41 @@ def one_line(text: str) -> str:
 
 # -- rendering ---------------------------------------------------------------------------------------
 def commands_for(case: int | None, person: str | None, actions: Iterable[str],
-                 with_override: Iterable[str] = ()) -> list[str]:
+                 with_override: Iterable[str] = (), needs: dict[str, list[str]] | None = None) -> list[str]:
     """The exact commands to act: one `case advance` per action, else `case show`. An action that passes
-    a rule only with a reason (R-2.5) shows `--override REASON`, for the recipient to fill in."""
+    a rule only with a reason (R-2.5) shows `--override REASON`, for the recipient to fill in; one that
+    needs options shows them with a placeholder (`submit --plan TEXT`, issue 17), `needs[action]`."""
     if case is None:
         return []
     as_ = shlex.quote(person) if person else "YOU"
-    needs = set(with_override)
-    found = [f"outpost case advance {case} {shlex.quote(a)} --as {as_}"
-             + (" --override REASON" if a in needs else "") for a in actions]
+    overrides = set(with_override)
+    found = []
+    for a in actions:
+        extra = "".join(f" {flag}" for flag in (needs or {}).get(a, ()))
+        found.append(f"outpost case advance {case} {shlex.quote(a)} --as {as_}{extra}"
+                     + (" --override REASON" if a in overrides else ""))
     return found or [f"outpost case show {case}"]
+
+
+_PLACEHOLDERS = {"text": "TEXT", "number": "N", "date": "YYYY-MM-DD", "id": "ID", "person": "PERSON",
+                 "amount": "YUAN", "multi": "VALUE"}
+
+
+def required_options(process: str, action: str, extra: tuple[str, ...] = ()) -> list[str]:
+    """`--flag PLACEHOLDER` for each option a trigger cannot do without: those of its transition that the
+    definition marks `required`, and `extra` (what the case needs now, e.g. the annual report's plan,
+    R-5.2, which the machine passes as the mail's `needs`)."""
+    from workflow import registry
+
+    if not process or not registry.has(process):
+        return [f"--{name.replace('_', '-')} {_PLACEHOLDERS['text']}" for name in extra]
+    definition = registry.latest(process)
+    options = {o.name: o for o in definition.options}
+    wanted = [t.options for t in definition.transitions if t.trigger == action]
+    names = [n for n in sorted(set().union(*wanted)) if n in options and options[n].required] if wanted else []
+    names += [n for n in extra if n not in names]
+    return [f"{options[n].flag if n in options else '--' + n.replace('_', '-')} "
+            f"{_PLACEHOLDERS.get(options[n].kind, 'TEXT') if n in options else 'TEXT'}" for n in names]
 
 
 def context(mail: Mail, org: Org | None = None, lang: str | None = None,
@@ -200,6 +297,11 @@ def context(mail: Mail, org: Org | None = None, lang: str | None = None,
     due_at = p.get("due_at")
     event_at = p.get("event_at")
     process = str(p.get("process") or "")
+    send_on = When(datetime.fromisoformat(p["send_at"]) if p.get("send_at") else mail.created_at, lang)
+    due = When(datetime.fromisoformat(due_at), lang, deadline=True, ref=send_on.day) if due_at else None
+    reminder = any(mark in mail.event.rpartition(".")[2] for mark in REMINDER_MARKS)
+    given_needs: dict[str, Any] = p["needs"] if isinstance(p.get("needs"), dict) else {}
+    needs = {a: required_options(process, a, tuple(str(n) for n in given_needs.get(a) or ())) for a in actions}
     return {
         "lang": lang,
         "event": mail.event,
@@ -215,10 +317,12 @@ def context(mail: Mail, org: Org | None = None, lang: str | None = None,
         "rule": p.get("rule") or "",
         "recipient": person,
         "recipient_name": rcpt.get("name") or (recipient_person.name if recipient_person else person or ""),
-        "due": When(datetime.fromisoformat(due_at), lang) if due_at else None,
+        "due": due,
+        "left": time_left(due, send_on.day, lang) if due is not None and reminder else None,
+        "send_on": send_on,
         "event_on": When(datetime.fromisoformat(event_at) if event_at else mail.created_at, lang),
         "actions": actions,
-        "commands": commands_for(case, person, actions, with_override),
+        "commands": commands_for(case, person, actions, with_override, needs),
         "show_command": f"outpost case show {case}" if case is not None else "",
         "params": p,
         "acting_for": rcpt.get("acting_for"),  # a delegate's copy (issue 15.4): they act for this person
@@ -243,7 +347,8 @@ def render(mail: Mail, org: Org | None = None, lang: str | None = None,
         what = str(getattr(module, "what", "")).strip()
         if not title or not what:
             raise TemplateProblem([f"{template_name(lang, mail.event)}: renders an empty title or what"])
-        ctx["title"], ctx["what"] = title, what
+        facts = [line.strip() for line in str(getattr(module, "facts", "")).splitlines() if line.strip()]
+        ctx["title"], ctx["what"], ctx["facts"] = title, what, facts
         subject = one_line(template(f"{lang}/_subject.txt").render(ctx))
         text = template(f"{lang}/_layout.txt").render(ctx).strip() + "\n"
         html = template(f"{lang}/_layout.html").render(ctx)
@@ -279,7 +384,8 @@ def check_template(env: jinja2.Environment, name: str, require: Sequence[str] = 
     except jinja2.TemplateSyntaxError as exc:
         return [f"{name} line {exc.lineno}: {exc.message}"]
     problems: list[str] = []
-    unknown = sorted(meta.find_undeclared_variables(tree) - CONTEXT_NAMES - set(REQUIRED_TEXTS))
+    unknown = sorted(meta.find_undeclared_variables(tree) - CONTEXT_NAMES - set(REQUIRED_TEXTS)
+                     - set(OPTIONAL_TEXTS))
     if unknown:
         problems.append(f"{name}: unknown variable {', '.join(unknown)}")
     assigned = {n.target.name for n in tree.body if isinstance(n, nodes.Assign | nodes.AssignBlock)
@@ -291,7 +397,9 @@ def check_template(env: jinja2.Environment, name: str, require: Sequence[str] = 
         _compile(env, name, tree)  # from the tree parsed above: no second parse
         for imported in meta.find_referenced_templates(tree):
             if imported is not None:
-                get_template(env, imported)  # the macros it imports: present and compiling
+                # the macros it imports: present and compiling, and in jinja's own cache, where `{% from %}`
+                # looks when a mail is rendered
+                env.get_template(imported)
     except jinja2.TemplateError as exc:
         problems.append(f"{name}: {exc}")
     return problems

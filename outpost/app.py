@@ -63,12 +63,13 @@ class App:
 
     @cached_property
     def service(self) -> CaseService:
-        from email.utils import parseaddr
-
+        from notifications.message import mail_domain
         from workflow.service import CaseService
 
-        addr = parseaddr(self.settings.smtp.sender)[1]  # "Outpost <outpost@gov.example.org>" or a bare address
-        domain = addr.rsplit("@", 1)[-1] if "@" in addr else "outpost.local"
+        # Message-IDs carry the domain of `smtp.from` (issue 17: `@localhost` is marked spam); without one
+        # (mail written to outbox_dir only) a neutral `outpost.local`
+        smtp = self.settings.smtp
+        domain = mail_domain(smtp.sender) if smtp.sender_given else "outpost.local"
         return CaseService(self.store, self.clock, self.policy, self.calendar, mail_domain=domain,
                            lang=self.settings.language, tracking_from=self.settings.tracking_from)
 

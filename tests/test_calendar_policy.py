@@ -117,13 +117,14 @@ def test_tick_and_status_json_through_the_cli(app: App, monkeypatch: pytest.Monk
 
     app.service.open("leave", "zhao", {"start": "2027-03-01", "end": "2027-03-02"})
     monkeypatch.setenv("OUTPOST_DATABASE_URL", app.settings.database_url)
-    # the CLI takes the system clock: freeze it at the tick's instant (09:00 on 5 January 2027 in Beijing),
+    # the approver's reminder is due when Tue 5 January ends (issue 17: a working day ends at its end)
+    # the CLI takes the system clock: freeze it at the tick's instant (09:00 on 6 January 2027 in Beijing),
     # so that `status` looks at 2027 and 2028 whatever day the test runs
-    with freeze_time("2027-01-05 01:00:00"):
-        assert run(["tick", "--at", "2027-01-05T09:00", "--dry-run", "--json"]) == 0
+    with freeze_time("2027-01-06 01:00:00"):
+        assert run(["tick", "--at", "2027-01-06T09:00", "--dry-run", "--json"]) == 0
         dry = json.loads(capsys.readouterr().out)
         assert [f["kind"] for f in dry["fired"] if f["process"] == "leave"] == ["remind_approver"]
-        assert run(["tick", "--at", "2027-01-05T09:00", "--json"]) == 0
+        assert run(["tick", "--at", "2027-01-06T09:00", "--json"]) == 0
         done = json.loads(capsys.readouterr().out)
         assert {"fired", "opened", "mail_queued"} <= set(done)
         assert [f["kind"] for f in done["fired"] if f["process"] == "leave"] == ["remind_approver"]
@@ -132,8 +133,8 @@ def test_tick_and_status_json_through_the_cli(app: App, monkeypatch: pytest.Monk
         assert run(["status", "--json"]) == 0
         status = json.loads(capsys.readouterr().out)
         assert {"last_tick", "due_now", "mail_queued", "mail_failed"} <= set(status)
-        assert status["now"].startswith("2027-01-05T09:00")
-        assert status["last_tick"].startswith("2027-01-05T09:00")
+        assert status["now"].startswith("2027-01-06T09:00")
+        assert status["last_tick"].startswith("2027-01-06T09:00")
         assert any("no holiday data for 2027" in w for w in status["warnings"])  # the CLI's clock is in 2027
         assert run(["tick", "--at", "not-a-time"]) == 2
     assert "expected an ISO 8601" in capsys.readouterr().err
@@ -153,7 +154,7 @@ def test_a_failing_deadline_is_retried_then_marked_failed_and_shown(app: App) ->
 
     definition.handlers["remind_approver"] = broken  # type: ignore[index]
     try:
-        at = local(2027, 1, 5, 9, 0)
+        at = local(2027, 1, 6, 9, 0)  # the reminder is due when Tue 5 Jan ends (issue 17)
         for minutes in (0, 1, 3, 7, 15):
             report = app.ticker.tick(at.replace(minute=minutes))
             assert [f["case"] for f in report.failed] in ([case.id], [])

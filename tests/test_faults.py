@@ -89,9 +89,9 @@ def test_the_daemons_tick_survives_a_busy_database_and_retries_next_time(
     holder.start()
     ready.wait(10)
     with pytest.raises(Busy):
-        impatient.ticker.tick(local(2027, 1, 5, 9, 0))
+        impatient.ticker.tick(local(2027, 1, 6, 9, 0))  # the reminder is due when 5 Jan ends (issue 17)
     holder.join()
-    report = impatient.ticker.tick(local(2027, 1, 5, 9, 0))
+    report = impatient.ticker.tick(local(2027, 1, 6, 9, 0))
     assert [f["kind"] for f in report.fired if f["case"] == case.id] == ["remind_approver"]
     impatient.close()
 
@@ -100,13 +100,14 @@ def test_clock_going_backwards_between_ticks_fires_nothing_twice(app: App) -> No
     """An NTP correction moves the clock back an hour between two ticks: nothing fires again, no mail is
     queued twice; when time catches up, what is newly due fires once."""
     case = app.service.open("leave", "zhao", {"start": "2027-03-01", "end": "2027-03-02"})
-    first = app.ticker.tick(local(2027, 1, 6, 10, 0))  # reminder (5 Jan) and escalation (6 Jan 09:00) due
+    # reminder (end of 5 Jan) and escalation (end of 6 Jan) due: a working day ends at its end (issue 17)
+    first = app.ticker.tick(local(2027, 1, 7, 10, 0))
     mail = app.store.count("mail")
     assert sorted(f["kind"] for f in first.fired if f["case"] == case.id) == ["escalate", "remind_approver"]
-    set_time(app, local(2027, 1, 6, 9, 0))
-    back = app.ticker.tick(local(2027, 1, 6, 9, 0))
+    set_time(app, local(2027, 1, 7, 9, 0))
+    back = app.ticker.tick(local(2027, 1, 7, 9, 0))
     assert [f for f in back.fired if f["case"] == case.id] == [] and app.store.count("mail") == mail
-    later = app.ticker.tick(local(2027, 1, 6, 10, 0))
+    later = app.ticker.tick(local(2027, 1, 7, 10, 0))
     assert [f for f in later.fired if f["case"] == case.id] == [] and app.store.count("mail") == mail
     view = app.case_view(case.id)
     assert [h["trigger"] for h in view["history"]].count("escalate") == 1
@@ -180,7 +181,7 @@ def test_the_daemons_tick_job_on_a_locked_database_logs_a_warning_and_the_next_t
     cases = [app.service.open("leave", who, {"start": "2027-03-01", "end": "2027-03-02"}).id
              for who in ("zhao", "huang", "li")]
     impatient = App(load_settings({"database_url": sqlite_url, "busy_timeout_ms": 200}, env={}, cwd=tmp_path),
-                    clock=FixedClock(local(2027, 1, 6, 10, 0)))  # reminders (5 Jan) and escalations (6 Jan) due
+                    clock=FixedClock(local(2027, 1, 7, 10, 0)))  # reminders and escalations due (ends of 5, 6 Jan)
     daemon = scheduler.Daemon(impatient, tick_seconds=60, deliver_seconds=30)
 
     def leave_deadlines() -> dict[tuple[int, str], str]:
@@ -199,7 +200,7 @@ def test_the_daemons_tick_job_on_a_locked_database_logs_a_warning_and_the_next_t
     finally:
         holder.join()
     warnings = [r.getMessage() for r in caplog.records if r.name == "outpost.daemon"]
-    assert warnings == ["tick at 2027-01-06T02:00:00+00:00 did not finish: Busy: database busy, nothing written; "
+    assert warnings == ["tick at 2027-01-07T02:00:00+00:00 did not finish: Busy: database busy, nothing written; "
                         "retry"], warnings
     assert took < 1.9  # gave up after its busy timeout, not when the lock ended
     assert set(leave_deadlines().values()) == {"pending"} and len(leave_deadlines()) == 6

@@ -335,7 +335,9 @@ def test_kill_9_at_20_seeded_points_fires_each_deadline_once_and_loses_no_mail(
     server.start()
     assert recorder.settled()
     policy = tmp_path / "policy.toml"  # a restart gives a killed daemon's claims back at once; 3 s is a fallback
-    policy.write_text("[scheduler]\nclaim_seconds = 3\n[mail]\nclaim_seconds = 3\n", encoding="utf-8")
+    # the daemons run on the real clock: mail goes at once, whatever the hour (not at the next 09:00)
+    policy.write_text("[scheduler]\nclaim_seconds = 3\n[mail]\nclaim_seconds = 3\nworking_hours_only = false\n",
+                      encoding="utf-8")
     env = {**os.environ, "OUTPOST_DATABASE_URL": sqlite_url, "OUTPOST_SMTP_HOST": "127.0.0.1",
            "OUTPOST_POLICY": str(policy),
            "OUTPOST_SMTP_PORT": str(port), "OUTPOST_SMTP_FROM": "outpost@gov.example.org"}

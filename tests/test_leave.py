@@ -273,33 +273,36 @@ def test_R2_7_unrecorded_return_reminds_requester_and_approver_once(app: App) ->
 
 def test_R2_8_approver_reminded_after_1_and_escalated_after_2_working_days_across_national_day(
         make_app: Callable[..., App], db_url: str) -> None:
-    """Asked Wed 30 Sep 2026 10:00: National Day (1–7 Oct) does not count, so the reminder comes on
-    Thu 8 Oct and the escalation on Fri 9 Oct; the make-up Saturday 10 Oct is a working day."""
+    """Asked Wed 30 Sep 2026 10:00: National Day (1–7 Oct) does not count, so the approver has all of
+    Thu 8 Oct (reminded when it ends) and Fri 9 Oct (escalated when it ends); a working-day deadline ends
+    with its working day, not at the minute of the request (issue 17)."""
     app = make_app(db_url, at=local(2026, 9, 30, 10, 0))
     case = open_leave(app, "zhao", date(2026, 10, 19), date(2026, 10, 20))
     due = {d["kind"]: d["due_at"] for d in app.case_view(case)["deadlines"]}
-    assert due["remind_approver"] == "2026-10-08T10:00:00+08:00"
-    assert due["escalate"] == "2026-10-09T10:00:00+08:00"
-    assert fired(app, case, local(2026, 10, 7, 23, 59)) == []
-    assert fired(app, case, local(2026, 10, 8, 10, 0)) == ["remind_approver"]
+    assert due["remind_approver"] == "2026-10-08T23:59:59.999999+08:00"
+    assert due["escalate"] == "2026-10-09T23:59:59.999999+08:00"
+    assert fired(app, case, local(2026, 10, 8, 23, 59)) == []
+    assert fired(app, case, local(2026, 10, 9, 0, 0)) == ["remind_approver"]
     assert mails(app, "leave.reminder") == ["wang@bj.example.org"]
-    assert fired(app, case, local(2026, 10, 9, 10, 0)) == ["escalate"]
+    assert fired(app, case, local(2026, 10, 10, 0, 0)) == ["escalate"]
     assert mails(app, "leave.escalated") == ["liu@gov.example.org"]
     view = app.case_view(case)
     assert view["data"]["escalated"] is True
     assert view["history"][-1]["trigger"] == "escalate"
-    set_time(app, local(2026, 10, 9, 11, 0))
+    set_time(app, local(2026, 10, 10, 11, 0))
     app.service.advance(case, "approve", "liu")  # the next level may now decide
     assert state(app, case) == "approved"
 
 
 def test_R2_8_make_up_saturday_counts_as_a_working_day(make_app: Callable[..., App], db_url: str) -> None:
-    """Asked Fri 9 Oct 2026 10:00: the reminder is due on the make-up working Saturday 10 Oct."""
+    """Asked Fri 9 Oct 2026 10:00: the approver's first working day is the make-up Saturday 10 Oct; the
+    reminder is due when it ends, the escalation when Monday 12 Oct ends (issue 17: at the end of the
+    working day, not at the minute of the request)."""
     app = make_app(db_url, at=local(2026, 10, 9, 10, 0))
     case = open_leave(app, "zhao", date(2026, 10, 26), date(2026, 10, 27))
     due = {d["kind"]: d["due_at"] for d in app.case_view(case)["deadlines"]}
-    assert due["remind_approver"] == "2026-10-10T10:00:00+08:00"
-    assert due["escalate"] == "2026-10-12T10:00:00+08:00"
+    assert due["remind_approver"] == "2026-10-10T23:59:59.999999+08:00"
+    assert due["escalate"] == "2026-10-12T23:59:59.999999+08:00"
 
 
 def test_R2_8_undecided_at_start_is_flagged_and_the_superior_told(app: App) -> None:
@@ -346,9 +349,9 @@ def test_leave_is_asked_before_it_starts(app: App) -> None:
 def test_the_same_tick_twice_queues_no_second_mail(app: App) -> None:
     """Ticking twice at the same instant fires nothing the second time and adds no outbox row."""
     case = open_leave(app, "zhao", date(2027, 3, 1), date(2027, 3, 2))
-    first = fired(app, case, local(2027, 1, 5, 9, 0))
+    first = fired(app, case, local(2027, 1, 6, 9, 0))  # the reminder is due when Tue 5 Jan ends (issue 17)
     count = app.store.count("mail")
-    second = app.ticker.tick(local(2027, 1, 5, 9, 0))
+    second = app.ticker.tick(local(2027, 1, 6, 9, 0))
     assert first == ["remind_approver"]
     assert second.fired == [] and app.store.count("mail") == count
 
@@ -434,7 +437,7 @@ def test_triggers_without_as_names_who_may_act_now(app: App, monkeypatch: pytest
         return {m["person"]: m["triggers"] for m in app.service.may_act(case_id)}
 
     assert may(case) == {"wang": ["approve", "reject"], "zhao": ["withdraw"]}
-    fired(app, case, local(2027, 1, 6, 10, 0))  # 2 working days without a decision: escalated
+    fired(app, case, local(2027, 1, 7, 10, 0))  # 2 working days (5 and 6 Jan) without a decision: escalated
     assert may(case) == {"liu": ["approve", "reject"], "wang": ["approve", "reject"], "zhao": ["withdraw"]}
     point_cli_at(monkeypatch, app.settings.database_url, app.settings.outbox_dir.parent)
     capsys.readouterr()

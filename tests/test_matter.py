@@ -296,18 +296,19 @@ def test_R3_5_no_outcome_after_the_planned_date_reminds_the_director_once(app: A
 
 # -- R-3.6 decision SLA -------------------------------------------------------------------------------------
 def test_R3_6_reminder_exactly_3_and_escalation_5_working_days_after_submission(app: App) -> None:
-    """Submitted Mon 4 Jan 09:00: reminder Thu 7 Jan 09:00 (not a minute before), escalation Mon 11 Jan
-    09:00 to the level above the supervising leader who decides it (the General Office clerks), recorded in
-    the history, each once."""
+    """Submitted Mon 4 Jan 09:00: reminder when the 3rd working day (Thu 7 Jan) ends, not a minute before,
+    escalation when the 5th (Mon 11 Jan) ends to the level above the supervising leader who decides it (the
+    General Office clerks), recorded in the history, each once. (Issue 17: a working-day deadline ends with
+    the working day, not at the minute of submission.)"""
     case = open_matter(app, "zhao", "other", "request")
-    assert pending(app, case) == {"decision_reminder": "2027-01-07T09:00:00+08:00",
-                                  "decision_escalation": "2027-01-11T09:00:00+08:00"}
-    assert fired(app.ticker.tick(local(2027, 1, 7, 8, 59)), case) == []
-    assert fired(app.ticker.tick(local(2027, 1, 7, 9, 0)), case) == ["decision_reminder"]
+    assert pending(app, case) == {"decision_reminder": "2027-01-07T23:59:59.999999+08:00",
+                                  "decision_escalation": "2027-01-11T23:59:59.999999+08:00"}
+    assert fired(app.ticker.tick(local(2027, 1, 7, 23, 59)), case) == []
+    assert fired(app.ticker.tick(local(2027, 1, 8, 0, 0)), case) == ["decision_reminder"]
     assert mails(app, "matter.reminder") == ["liu@gov.example.org"]
-    assert fired(app.ticker.tick(local(2027, 1, 11, 8, 59)), case) == []
-    assert fired(app.ticker.tick(local(2027, 1, 11, 9, 0)), case) == ["decision_escalation"]
-    assert fired(app.ticker.tick(local(2027, 1, 12, 9, 0)), case) == []
+    assert fired(app.ticker.tick(local(2027, 1, 11, 23, 59)), case) == []
+    assert fired(app.ticker.tick(local(2027, 1, 12, 0, 0)), case) == ["decision_escalation"]
+    assert fired(app.ticker.tick(local(2027, 1, 13, 9, 0)), case) == []
     v = view(app, case)
     assert v["data"]["escalated"] is True
     assert v["history"][-1]["trigger"] == "escalate" and v["history"][-1]["details"]["rule"] == "R-3.6"
@@ -332,7 +333,7 @@ def test_R3_6_escalation_never_goes_to_the_one_who_decides(app: App) -> None:
 def test_R3_6_a_report_reminds_the_clerk(app: App) -> None:
     """An unacknowledged report reminds the clerk after 3 working days."""
     open_matter(app, "zhao", "other", "report")
-    app.ticker.tick(local(2027, 1, 7, 9, 0))
+    app.ticker.tick(local(2027, 1, 8, 0, 0))  # Mon 4 Jan + 3 working days, ended (issue 17)
     assert mails(app, "matter.reminder") == ["sun@gov.example.org"]
 
 
@@ -384,15 +385,16 @@ def test_R3_6_a_decision_cancels_the_reminders(app: App) -> None:
 
 
 def test_R3_6_a_resubmission_starts_a_new_decision_round(app: App) -> None:
-    """Returned on Thursday and resubmitted the next Monday: the SLA counts from the resubmission."""
+    """Returned on Friday and resubmitted the next Monday: the SLA counts from the resubmission's day, each
+    deadline ending with its working day (issue 17)."""
     case = open_matter(app, "zhao", "other", "request")
-    app.ticker.tick(local(2027, 1, 7, 9, 0))
-    set_time(app, local(2027, 1, 7, 10, 0))
+    app.ticker.tick(local(2027, 1, 8, 0, 0))
+    set_time(app, local(2027, 1, 8, 10, 0))
     app.service.advance(case, "request_revision", "liu")
     set_time(app, local(2027, 1, 11, 14, 0))
     app.service.advance(case, "resubmit", "zhao")
-    assert pending(app, case) == {"decision_reminder": "2027-01-14T14:00:00+08:00",
-                                  "decision_escalation": "2027-01-18T14:00:00+08:00"}
+    assert pending(app, case) == {"decision_reminder": "2027-01-14T23:59:59.999999+08:00",
+                                  "decision_escalation": "2027-01-18T23:59:59.999999+08:00"}
     assert mails(app, "matter.request_submitted") == ["liu@gov.example.org", "liu@gov.example.org"]
 
 

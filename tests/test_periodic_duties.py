@@ -125,9 +125,10 @@ def test_R6_1_reminders_14_7_3_1_days_before_then_overdue_and_repeating_as_R5_5(
     overdue = [m.to[0] for m in started.store.mails() if m.event == "fin_statement.overdue" and m.case_id == bj]
     assert sorted(overdue) == ["liu@gov.example.org", "wang@bj.example.org"]
     assert started.case_view(bj)["data"]["overdue"] is True
-    # 16 April 2027 is a Friday: three working days later is Wednesday 21 April (Mon 19, Tue 20, Wed 21).
-    assert tick(started, 2027, 4, 20, 23, 59, cases=mine)["fired"] == []
-    assert tick(started, 2027, 4, 21, 0, 0, cases=mine)["fired"] == ["overdue_reminder"]
+    # 16 April 2027 is a Friday: three working days later is Wednesday 21 April (Mon 19, Tue 20, Wed 21),
+    # the reminder at 09:00 that morning (issue 17: a reminder goes out in working hours, not at 00:00)
+    assert tick(started, 2027, 4, 21, 8, 59, cases=mine)["fired"] == []
+    assert tick(started, 2027, 4, 21, 9, 0, cases=mine)["fired"] == ["overdue_reminder"]
     at(started, 2027, 4, 22, 9, 0)
     started.service.advance(bj, "submit", "wang")
     assert started.case_view(bj)["data"]["late"] is True

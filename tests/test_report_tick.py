@@ -136,18 +136,19 @@ def test_R5_5_overdue_on_26_June_notifies_director_and_supervising_leader(starte
 
 
 def test_R5_5_overdue_reminder_repeats_every_3_working_days_until_submitted(started: App) -> None:
-    """Overdue Sat 26 June 2027: reminders on Wed 30 June and Mon 5 July; submitting stops them."""
+    """Overdue Sat 26 June 2027: reminders at 09:00 on Wed 30 June and Mon 5 July (issue 17: in working
+    hours, not at 00:00); submitting stops them."""
     tick(started, 2027, 5, 26, 0, 0)
     bj = reports(started, "2027-H1")["BJ"]
     tick(started, 2027, 6, 26, 0, 0)
-    assert tick(started, 2027, 6, 29, 23, 59)["fired"] == []
-    assert tick(started, 2027, 6, 30, 0, 0)["fired"] == ["overdue_reminder"] * 2
-    assert tick(started, 2027, 7, 2, 23, 59)["fired"] == []
-    assert tick(started, 2027, 7, 5, 0, 0)["fired"] == ["overdue_reminder"] * 2
+    assert tick(started, 2027, 6, 30, 8, 59)["fired"] == []
+    assert tick(started, 2027, 6, 30, 9, 0)["fired"] == ["overdue_reminder"] * 2
+    assert tick(started, 2027, 7, 5, 8, 59)["fired"] == []
+    assert tick(started, 2027, 7, 5, 9, 0)["fired"] == ["overdue_reminder"] * 2
     set_time(started, local(2027, 7, 5, 10, 0))
     started.service.advance(bj, "submit", "wang")
     assert started.case_view(bj)["data"]["late"] is True
-    assert tick(started, 2027, 7, 8, 0, 0)["fired"] == ["overdue_reminder"]  # SZ only
+    assert tick(started, 2027, 7, 8, 9, 0)["fired"] == ["overdue_reminder"]  # SZ only
     assert Counter(mail_to(started, "report.overdue_reminder"))["wang@bj.example.org"] == 2
 
 

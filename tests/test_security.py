@@ -105,6 +105,13 @@ def smtp(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SmtpServer]:
     server.stop()
 
 
+def any_hour_policy(folder: Path) -> Path:
+    """A policy under which mail goes at once at any hour (the default waits for 09:00 of a working day)."""
+    path = folder / "policy.toml"
+    path.write_text("[mail]\nworking_hours_only = false\n", encoding="utf-8")
+    return path
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("password", [PASSWORD, "Wr0ng-" + PASSWORD], ids=["accepted", "refused"])
 def test_the_daemon_never_prints_logs_or_stores_the_smtp_password(make_app: Callable[..., App], sqlite_url: str,
@@ -116,7 +123,8 @@ def test_the_daemon_never_prints_logs_or_stores_the_smtp_password(make_app: Call
     due_leave_deadlines(app, 3)  # 3 requests, then 3 reminders and 3 escalations: mail to send now
     env = {"OUTPOST_SMTP_HOST": "127.0.0.1", "OUTPOST_SMTP_PORT": str(smtp.port), "OUTPOST_SMTP_STARTTLS": "true",
            "OUTPOST_SMTP_USERNAME": USER, "OUTPOST_SMTP_PASSWORD": password,
-           "OUTPOST_SMTP_FROM": "outpost@gov.example.org", "SSL_CERT_FILE": str(smtp.cert)}
+           "OUTPOST_SMTP_FROM": "outpost@gov.example.org", "SSL_CERT_FILE": str(smtp.cert),
+           "OUTPOST_POLICY": str(any_hour_policy(tmp_path))}  # the daemon runs on the real clock
     proc = spawn(sqlite_url, tmp_path, "d", env)
     log_path = tmp_path / "d.log"
     try:

@@ -66,7 +66,7 @@ def test_upgrade_from_an_older_revision_keeps_live_cases_working(db_url: str, ma
         open_store(db_url)
     assert migrate(db_url) == (old, SCHEMA_HEAD)
     app = make_app(db_url, org=None)
-    report = app.ticker.tick(local(2027, 1, 6, 10, 0))  # reminder 5 Jan, escalation 6 Jan 09:00
+    report = app.ticker.tick(local(2027, 1, 7, 10, 0))  # reminder and escalation: ends of 5 and 6 Jan
     assert sorted(f["kind"] for f in report.fired if f["case"] == case.id) == ["escalate", "remind_approver"]
     app.service.advance(case.id, "approve", "wang")
     view = app.case_view(case.id)

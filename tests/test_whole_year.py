@@ -394,16 +394,17 @@ def test_a_whole_year_of_two_offices(app: App, monkeypatch: pytest.MonkeyPatch, 
     # April: the outcome asked for at 09:00 on the first working day after the planned date).
     # The car (Tue 2 March 10:00): reminded Fri 5 March, escalated Tue 9 March, approved 10 March; asked for
     # the outcome Mon 3 May, recorded 5 May.
+    # working-day deadlines end with their working day (issue 17), hence 23:59
     assert outcomes(car) == {
-        "fired": [("decision_reminder", "2027-03-05T10:00"), ("decision_escalation", "2027-03-09T10:00"),
+        "fired": [("decision_reminder", "2027-03-05T23:59"), ("decision_escalation", "2027-03-09T23:59"),
                   ("follow_up", "2027-05-03T09:00")],
         "cancelled": [("planned_date_near", "2027-04-28T00:00")]}
     # The disposal (Mon 18 October 10:00): the refused execution left its deadlines alone; reminded Thu 21
     # October, rejected on the 22nd, before the escalation (Mon 25 October) and the planned date's
     # (Fri 26 November: two working days, 29 and 30 November, from then on).
     assert outcomes(disposal) == {
-        "fired": [("decision_reminder", "2027-10-21T10:00")],
-        "cancelled": [("decision_escalation", "2027-10-25T10:00"), ("planned_date_near", "2027-11-26T00:00")]}
+        "fired": [("decision_reminder", "2027-10-21T23:59")],
+        "cancelled": [("decision_escalation", "2027-10-25T23:59"), ("planned_date_near", "2027-11-26T00:00")]}
     # The departure audit (R-4.5, policy: reminders 3 and 1 days before each due date at 09:00, the step
     # after it at 00:00 the next day). Opened Thu 1 July, the notice is due by the end of Thu 8 July (5
     # working days, issue 16 point 10): reminded at 09:00 on Mon 5 July, before zhou issues it at 10:00,

@@ -10,7 +10,7 @@ import logging
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import date, datetime, time, timedelta, tzinfo
 
 log = logging.getLogger("outpost.calendar")
 
@@ -125,3 +125,16 @@ class WorkCalendar:
             if self.is_workday(day):
                 count += 1
         return count
+
+    def working_hour(self, at: datetime, start: time, end: time, tz: tzinfo) -> datetime:
+        """`at` if it falls in the working hours [start, end) of a working day (local to `tz`), else the
+        next `start` of a working day: when a reminder or notice goes out (policy `mail.send_from`,
+        `mail.send_until`; docs/mail.md)."""
+        local = at.astimezone(tz)
+        if self.is_workday(local.date()):
+            if start <= local.time() < end:
+                return at
+            if local.time() < start:
+                return datetime.combine(local.date(), start, tzinfo=tz).astimezone(at.tzinfo)
+        day = self.add_workdays(local.date(), 1).day
+        return datetime.combine(day, start, tzinfo=tz).astimezone(at.tzinfo)

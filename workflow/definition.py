@@ -63,6 +63,7 @@ class Notice:
     states: tuple[str, ...] = ()
     actions: tuple[str, ...] = ()  # triggers the mail invites its recipients to fire
     due: Callable[[Ctx], datetime | None] | None = None  # what the mail is about is due then (.ics)
+    params: Callable[[Ctx], dict[str, Any]] | None = None  # the facts the mail tells (its template's `params`)
 
 
 @dataclass(frozen=True)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import builtins
+import datetime as dt
 import tomllib
 from importlib import resources
 from pathlib import Path
@@ -35,6 +36,11 @@ class Policy:
     def int(self, key: str) -> int:
         value = self.get(key)
         assert isinstance(value, int)
+        return value
+
+    def time(self, key: str) -> dt.time:
+        value = self.get(key)
+        assert isinstance(value, dt.time)
         return value
 
     def ints(self, key: str) -> list[builtins.int]:
@@ -71,6 +77,7 @@ def _lower_bound(key: str) -> int:
 # Each process adds its own pairs (`ProcessDefinition.policy_order`).
 _ORDER = (
     ("mail.backoff_first_seconds", "mail.backoff_max_seconds", "the first back-off is at most the longest"),
+    ("mail.send_from", "mail.send_until", "mail goes out between the two"),
 )
 
 
@@ -79,7 +86,8 @@ def _check_order(policy: Policy, errors: list[str]) -> None:
 
     for earlier, later, why in (*_ORDER, *registry.policy_order()):
         a, b = policy.get(earlier), policy.get(later)
-        if isinstance(a, int) and isinstance(b, int) and a > b:
+        if (isinstance(a, int) and isinstance(b, int) and a > b) or \
+                (isinstance(a, dt.time) and isinstance(b, dt.time) and a >= b):
             errors.append(f"{earlier} = {a} is after {later} = {b} ({why})")
 
 
@@ -108,6 +116,11 @@ def _check(defaults: dict[str, Any], given: dict[str, Any], path: str, errors: l
             low, top = _lower_bound(key), _upper_bound(key)
             if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= top:
                 errors.append(f"{where}: expected a whole number {low}–{top:,}, got {value!r}")
+            merged[key] = value
+        elif isinstance(default, dt.time):
+            if not isinstance(value, dt.time) or value.tzinfo is not None:
+                errors.append(f"{where}: expected a local time of day such as 09:00:00, got {value!r}")
+                value = default
             merged[key] = value
         elif isinstance(default, list):
             top = _upper_bound(key)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
-from collections.abc import Callable, Collection, Iterator
+from collections.abc import Callable, Collection, Iterator, Mapping
 from dataclasses import dataclass, replace
 from datetime import date, datetime
 from typing import Any
@@ -25,7 +25,7 @@ from workflow.hashing import GENESIS, history_hash
 from workflow.model import Case, Deadline, HistoryEntry, Item, Mail, Org, Person, Record
 from workflow.policy import Policy
 from workflow.ports import CaseStore, Tx
-from workflow.timeutil import local_iso, parse_date
+from workflow.timeutil import LOCAL_TZ, local_iso, parse_date
 
 log = logging.getLogger("outpost.engine")
 
@@ -150,7 +150,8 @@ class CaseService:
             effect(ctx)
         for n in definition.open_notices:
             if not n.states or plan.state in n.states:
-                ctx.notify(n.event, n.to(ctx), n.rule_id, actions=n.actions, due_at=n.due(ctx) if n.due else None)
+                ctx.notify(n.event, n.to(ctx), n.rule_id, actions=n.actions, due_at=n.due(ctx) if n.due else None,
+                           **(n.params(ctx) if n.params else {}))
         self._finish(ctx, "open", None, plan.state, expected_version=None)
         self._follow_ups(ctx)
         return case
@@ -224,9 +225,12 @@ class CaseService:
         log.warning("refusal of %s on case %s by %s (%s) was not recorded: the case changed twice meanwhile",
                     trigger, case_id, actor_id, refusal.rule_id)
 
-    def triggers(self, case_id: int, actor_id: str, only: Collection[str] | None = None) -> list[TriggerInfo]:
+    def triggers(self, case_id: int, actor_id: str, only: Collection[str] | None = None,
+                 given: Mapping[str, Collection[str]] | None = None) -> list[TriggerInfo]:
         """What this person may do now, and why not for the rest (of `only`, when given: a mail asks about
-        the actions it offers, not every trigger of the process)."""
+        the actions it offers, not every trigger of the process). `given`: options taken as given per
+        trigger — a mail whose command shows `submit --plan TEXT` asks whether the step is possible with
+        the plan the recipient will fill in (issue 17), not whether it is without it."""
         with self.store.transaction(write=False) as tx:
             case = self._case(tx, case_id)
             definition = registry.get(case.process, case.definition_version)
@@ -243,7 +247,7 @@ class CaseService:
                     continue
                 ctx = Ctx(tx=tx, org=org, definition=definition, case=case, actor=actor,
                           now=require_aware(self.clock.now()), policy=self.policy, calendar=self.calendar,
-                          trigger=trig)
+                          trigger=trig, params={name: name.upper() for name in (given or {}).get(trig, ())})
                 out.append(self._judge(ctx, spec))
             return out
 
@@ -569,7 +573,8 @@ class CaseService:
             effect(ctx)
         for n in spec.notices:
             if not n.states or after in n.states:
-                ctx.notify(n.event, n.to(ctx), n.rule_id, actions=n.actions, due_at=n.due(ctx) if n.due else None)
+                ctx.notify(n.event, n.to(ctx), n.rule_id, actions=n.actions, due_at=n.due(ctx) if n.due else None,
+                           **(n.params(ctx) if n.params else {}))
         self._finish(ctx, spec.trigger, before, after, expected_version=expected, keep_deadline=keep_deadline)
         self._follow_ups(ctx)
 
@@ -646,6 +651,15 @@ class CaseService:
         ctx.tx.add_deadlines(rows)
         return rows
 
+    def send_slot(self, at: datetime) -> datetime:
+        """When mail caused at `at` goes out: then, in working hours of a working day, else at the next
+        `mail.send_from` of a working day (issue 17: no notice at 00:00, no reminder on a Saturday).
+        A mail that cannot wait is queued with `urgent=True` and goes at once (docs/mail.md)."""
+        if not self.policy.get("mail.working_hours_only"):
+            return at
+        return self.calendar.working_hour(at, self.policy.time("mail.send_from"),
+                                          self.policy.time("mail.send_until"), LOCAL_TZ)
+
     def _queue_mail(self, ctx: Ctx, seq: int) -> None:
         """One outbox row per (event, recipient), with a stable dedupe key and Message-ID."""
         if not ctx.mail:
@@ -657,10 +671,12 @@ class CaseService:
             occurrence = pm.key or (f"d{ctx.deadline.id}" if ctx.deadline is not None else f"h{seq}")
             extra = dict(pm.extra)
             due_at = extra.pop("due_at", None)
+            send_at = ctx.now if extra.pop("urgent", False) else self.send_slot(ctx.now)
             params: dict[str, Any] = {
                 "case": case.id, "process": case.process, "office": case.office, "state": case.state,
                 "subject": case.subject, "period": case.period, "rule": pm.rule_id,
-                "event_at": ctx.now.isoformat(), "actions": list(extra.pop("actions", ())), **extra,
+                "event_at": ctx.now.isoformat(), "send_at": send_at.isoformat(),
+                "actions": list(extra.pop("actions", ())), **extra,
             }
             if due_at is not None:
                 params["due_at"] = require_aware(due_at).isoformat()
@@ -680,7 +696,7 @@ class CaseService:
                     case_id=case.id, event=pm.event, dedupe_key=dedupe,
                     message_id=f"<{digest}@{self.mail_domain}>",
                     recipients=[rcpt],
-                    params=params, lang=self.lang, created_at=ctx.now, next_attempt_at=ctx.now,
+                    params=params, lang=self.lang, created_at=ctx.now, next_attempt_at=send_at,
                     status="queued" if person.email else "failed",
                     last_error=None if person.email else f"{person.id} has no e-mail address (org file)",
                 ))

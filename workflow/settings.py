@@ -31,12 +31,20 @@ class SmtpSettings:
     password: str | None = field(default=None, repr=False)  # only from OUTPOST_SMTP_PASSWORD
     starttls: bool = False
     ssl: bool = False
-    sender: str = "outpost@localhost"
+    sender: str = "outpost@localhost"  # only for .eml files in outbox_dir: a real server needs `smtp.from`
     timeout: float = 30.0
+    sender_given: bool = False  # `smtp.from` was set (option, environment or file), not the default
 
     @property
     def configured(self) -> bool:
         return bool(self.host)
+
+    def require_sender(self) -> None:
+        """Issue 17: with SMTP configured, `smtp.from` must be given — `outpost@localhost` and Message-IDs
+        `@localhost` are refused or marked spam by real mail servers."""
+        if self.configured and not self.sender_given:
+            raise BadInput("smtp.from is required when smtp.host is set "
+                           "(e.g. from = \"Outpost <outpost@gov.example.org>\"; env OUTPOST_SMTP_FROM)")
 
 
 @dataclass(frozen=True)
@@ -161,6 +169,7 @@ def load_settings(
             return env[env_key]
         return file_smtp.get(key, default)
 
+    sender = smtp_pick("from", None)
     host = smtp_pick("host", None)
     host = _text(host, "smtp.host") if host is not None else None
     smtp_ssl = _bool(smtp_pick("ssl", False), "smtp.ssl")
@@ -171,8 +180,9 @@ def load_settings(
         password=env.get("OUTPOST_SMTP_PASSWORD") or None,
         starttls=_bool(smtp_pick("starttls", False), "smtp.starttls"),
         ssl=smtp_ssl,
-        sender=_text(smtp_pick("from", "outpost@localhost"), "smtp.from"),
+        sender=_text(sender, "smtp.from") if sender is not None else "outpost@localhost",
         timeout=_float(smtp_pick("timeout", 30.0), "smtp.timeout", 0.1, 3600),
+        sender_given=sender is not None,
     )
     if smtp.ssl and smtp.starttls:
         raise BadInput("smtp: choose ssl or starttls, not both")

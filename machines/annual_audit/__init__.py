@@ -156,7 +156,9 @@ DEFINITION = registry.register(ProcessDefinition(
     open_options=frozenset({"office", "period"}),
     periodic=True,
     periods=audit_periods,
-    open_notices=(Notice("annual_audit.scheduled", scheduled_to, RULE, actions=("start",)),),
+    # the audit report's due line and .ics from the start (issue 17)
+    open_notices=(Notice("annual_audit.scheduled", scheduled_to, RULE, actions=("start",),
+                         due=lambda ctx: CYCLE.due_instant(ctx.data), params=CYCLE.mail_params),),
     transitions=(
         Transition("start", ("scheduled",), "in_progress", independent_auditor,
                    "the General Office's auditor (not one working in the audited office)",
@@ -164,7 +166,8 @@ DEFINITION = registry.register(ProcessDefinition(
         Transition("submit_report", ("in_progress",), "reported", independent_auditor,
                    "the General Office's auditor (not one working in the audited office)",
                    effects=(CYCLE.record_submission,),
-                   notices=(Notice("annual_audit.reported", reported_to, RULE, actions=("close",)),)),
+                   notices=(Notice("annual_audit.reported", reported_to, RULE, actions=("close",),
+                                   params=CYCLE.mail_params),)),
         Transition("close", ("reported",), "closed", auditor_or_leader,
                    "the auditor or the supervising leader"),
     ),

@@ -476,14 +476,15 @@ def notify_opened(ctx: Ctx) -> None:
     case = ctx.require_case()
     if case.state == "pending":
         due = None if after_the_fact(ctx) else start_of(data_date(case.data, "start"))
-        ctx.notify("leave.requested", approvers(ctx), route_rule(ctx), actions=("approve", "reject"), due_at=due)
+        ctx.notify("leave.requested", approvers(ctx), route_rule(ctx), actions=("approve", "reject"), due_at=due,
+                   **mail_facts(ctx))
     else:
-        ctx.notify("leave.recorded", clerks(ctx), route_rule(ctx))
+        ctx.notify("leave.recorded", clerks(ctx), route_rule(ctx), **mail_facts(ctx))
 
 
 def notify_decision(ctx: Ctx) -> None:
     event = "leave.approved" if ctx.require_case().state == "approved" else "leave.rejected"
-    ctx.notify(event, requester(ctx), route_rule(ctx))
+    ctx.notify(event, requester(ctx), route_rule(ctx), **mail_facts(ctx))
 
 
 # -- deadlines ---------------------------------------------------------------------------------------
@@ -531,6 +532,18 @@ def due_return(ctx: Ctx) -> tuple[Any, str] | None:
                  f"{end} (R-2.7){note}")
 
 
+def mail_facts(ctx: Ctx) -> dict[str, Any]:
+    """What a leave mail tells the one who decides (issue 17; never the reason, R-7.3): the days and how
+    many, and for an extension (or a leave continuing another, R-2.6) the case it extends and the total."""
+    data = ctx.data
+    facts: dict[str, Any] = {"start": data["start"], "end": data["end"], "days": data["days"],
+                             "total_days": data.get("total_days", data["days"])}
+    extends = data.get("extends") or data.get("continues")
+    if extends is not None:
+        facts["extends"] = extends
+    return facts
+
+
 def is_over(ctx: Ctx) -> bool:
     """The leave's last day has passed (a tick catching up after downtime): asking to decide it before it
     starts makes no sense any more; it lapses instead (R-2.8). Not for a leave recorded after the fact,
@@ -542,7 +555,8 @@ def remind_approver(ctx: Ctx) -> None:
     if is_over(ctx):
         return
     due = None if after_the_fact(ctx) else start_of(data_date(ctx.data, "start"))
-    ctx.notify("leave.reminder", approvers(ctx), "R-2.8", actions=("approve", "reject"), due_at=due)
+    ctx.notify("leave.reminder", approvers(ctx), "R-2.8", actions=("approve", "reject"), due_at=due,
+               **mail_facts(ctx))
 
 
 def escalate(ctx: Ctx) -> None:
@@ -559,12 +573,12 @@ def escalate(ctx: Ctx) -> None:
     if case.data["approver_role"] == "director" and any(p.has("supervising_leader") for p in to):
         case.data["escalated"] = True
         ctx.record("escalate", {"rule": "R-2.8", "to": "supervising_leader", "why": why})
-        ctx.notify("leave.escalated", to, "R-2.8", actions=("approve", "reject"), due_at=due)
+        ctx.notify("leave.escalated", to, "R-2.8", actions=("approve", "reject"), due_at=due, **mail_facts(ctx))
         return
     case.data["escalated_to_clerks"] = True
     ctx.record("escalate", {"rule": "R-2.8", "to": "clerk", "why": why + " (the supervising leader decides it: "
                                                                       "the General Office follows it up)"})
-    ctx.notify("leave.escalated", to, "R-2.8", due_at=due)
+    ctx.notify("leave.escalated", to, "R-2.8", due_at=due, **mail_facts(ctx))
 
 
 def flag_undecided(ctx: Ctx) -> None:
@@ -576,19 +590,21 @@ def flag_undecided(ctx: Ctx) -> None:
     today = ctx.today == start
     ctx.record("flag", {"rule": "R-2.8", "why": "the leave starts today and is still undecided" if today else
                         f"the leave started {start} and is still undecided"})
+    # cannot wait for office hours: the leave starts (or started) undecided, perhaps on a Saturday (docs/mail.md)
     ctx.notify("leave.undecided_at_start", requester(ctx) + superiors(ctx), "R-2.8",
-               actions=("approve", "reject"), started=start.isoformat(), starts_today=today)
+               actions=("approve", "reject"), started=start.isoformat(), starts_today=today, urgent=True,
+               **mail_facts(ctx))
 
 
 def record_lapse(ctx: Ctx) -> None:
     end = data_date(ctx.data, "end")
     ctx.details.update(rule="R-2.8", why=f"still undecided after its last day {end}: the request lapses")
-    ctx.notify("leave.lapsed", requester(ctx) + clerks(ctx), route_rule(ctx))
+    ctx.notify("leave.lapsed", requester(ctx) + clerks(ctx), route_rule(ctx), **mail_facts(ctx))
 
 
 def remind_return(ctx: Ctx) -> None:
     ctx.notify("leave.return_overdue", requester(ctx) + approvers(ctx), "R-2.7", actions=("return",),
-               due_at=ctx.deadline.due_at if ctx.deadline else None)
+               due_at=ctx.deadline.due_at if ctx.deadline else None, **mail_facts(ctx))
 
 
 

@@ -282,10 +282,11 @@ def due_follow_up(ctx: Ctx) -> tuple[datetime, str] | None:
 
 
 def _mail_extra(ctx: Ctx) -> dict[str, Any]:
-    """What a matter's mail may say (R-7.3): its category, kind, date and lateness, never its title."""
+    """What a matter's mail may say (R-7.3): its category, kind, amount, date and lateness — what the one
+    who decides needs (issue 17) — never its title."""
     data = ctx.data
     return {"category": data["category"], "kind": data["kind"], "event_date": data.get("event_date"),
-            "late": bool(data.get("late"))}
+            "late": bool(data.get("late")), "amount": data.get("amount")}
 
 
 def escalate(ctx: Ctx, why: str, reason: str = "overdue") -> None:
@@ -301,8 +302,9 @@ def escalate(ctx: Ctx, why: str, reason: str = "overdue") -> None:
                             "why": why})
     actions = () if is_request(data) else ("acknowledge",)
     due, _ = decide_by(ctx)
+    # "near": the planned date is close, so it goes at once (R-3.6 "at once"; docs/mail.md)
     ctx.notify("matter.escalated", above_deciders(ctx), "R-3.6", actions=actions, due_at=due,
-               reason=reason, **_mail_extra(ctx))
+               reason=reason, urgent=reason == "near", **_mail_extra(ctx))
 
 
 def escalate_if_near(ctx: Ctx) -> None:
@@ -466,17 +468,18 @@ DEFINITION = registry.register(ProcessDefinition(
         Transition("acknowledge", ("submitted",), "acknowledged", general_office_receiver,
                    "a General Office clerk or the supervising leader (a report, R-3.2)",
                    guards=(Guard("R-3.2", is_a_report),),
-                   notices=(Notice("matter.acknowledged", requester, "R-3.2"),)),
+                   notices=(Notice("matter.acknowledged", requester, "R-3.2", params=_mail_extra),)),
         Transition("approve", ("submitted",), "approved", supervising_leader, DECIDE,
                    guards=(Guard("R-3.2", is_a_request),), effects=(record_decision,),
                    notices=(Notice("matter.approved", requester_and_director, "R-3.2",
-                                   actions=("execute", "abandon")),)),
+                                   actions=("execute", "abandon"), params=_mail_extra),)),
         Transition("reject", ("submitted",), "rejected", supervising_leader, DECIDE,
                    guards=(Guard("R-3.2", is_a_request),), effects=(record_decision,),
-                   notices=(Notice("matter.rejected", requester, "R-3.2"),)),
+                   notices=(Notice("matter.rejected", requester, "R-3.2", params=_mail_extra),)),
         Transition("request_revision", ("submitted",), "revision_requested", supervising_leader, DECIDE,
                    guards=(Guard("R-3.2", is_a_request),),
-                   notices=(Notice("matter.revision_requested", requester, "R-3.2", actions=("resubmit",)),)),
+                   notices=(Notice("matter.revision_requested", requester, "R-3.2", actions=("resubmit",),
+                                   params=_mail_extra),)),
         Transition("resubmit", ("revision_requested",), "submitted", is_requester, "the requester",
                    options=frozenset({"date"}), effects=(new_round, escalate_if_near, notify_submitted)),
         Transition("execute", ("approved",), "executed", office_director, OUTCOME,

@@ -85,6 +85,13 @@ class ReportCycle(PeriodicSubmission):
         return (f"due {due} (R-5.1/R-5.2, on or before that day, R-0.3); reminder {show(at)} = {n_days(n)} "
                 f"before ({self.cited})")
 
+    def mail_params(self, ctx: Ctx) -> dict[str, Any]:
+        """The annual report is submitted with next year's plan (R-5.2): the mail's command says `--plan`."""
+        found = super().mail_params(ctx)
+        if ctx.data.get("needs_plan"):
+            found["needs"] = {"submit": ["plan"], "resubmit": ["plan"]}
+        return found
+
 
 CYCLE = ReportCycle(process=PROCESS, section="report", rule="R-5.5", due_rule="R-5.1/R-5.2",
                     submitters=office_directors, leaders=supervising_leaders)
@@ -160,21 +167,22 @@ DEFINITION = registry.register(ProcessDefinition(
     periodic=True,
     periods=report_periods,
     open_notices=(Notice("report.opened", office_directors, "R-5.4", actions=("submit",),
-                         due=lambda ctx: due_instant(ctx.data)),),
+                         due=lambda ctx: due_instant(ctx.data), params=CYCLE.mail_params),),
     transitions=(
         Transition("submit", ("open",), "submitted", office_director, "the office's director",
                    guards=(Guard("R-5.2", plan_given),), options=frozenset({"plan"}),
                    effects=(record_plan, CYCLE.record_submission),
                    notices=(Notice("report.submitted", clerks, "R-5.3",
-                                   actions=("accept", "request_revision")),)),
+                                   actions=("accept", "request_revision"), params=CYCLE.mail_params),)),
         Transition("request_revision", ("submitted",), "revision_requested", general_office_reviewer,
                    "a General Office clerk or the supervising leader",
-                   notices=(Notice("report.revision_requested", office_directors, "R-5.3", actions=("resubmit",)),)),
+                   notices=(Notice("report.revision_requested", office_directors, "R-5.3", actions=("resubmit",),
+                                   params=CYCLE.mail_params),)),
         Transition("resubmit", ("revision_requested",), "submitted", office_director, "the office's director",
                    guards=(Guard("R-5.2", plan_given),), options=frozenset({"plan"}),
                    effects=(record_plan, CYCLE.record_submission),
                    notices=(Notice("report.submitted", clerks, "R-5.3",
-                                   actions=("accept", "request_revision")),)),
+                                   actions=("accept", "request_revision"), params=CYCLE.mail_params),)),
         Transition("accept", ("submitted",), "accepted", general_office_reviewer,
                    "a General Office clerk or the supervising leader"),
         Transition("assess", ("accepted",), "assessed", general_office_reviewer,

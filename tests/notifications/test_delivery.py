@@ -74,14 +74,20 @@ def test_reminder_carries_an_ics_event_on_the_due_date(smtp_app: App, smtp_serve
     decide before the leave starts on 1 March (due 1 March 00:00 local, R-0.4)."""
     app = with_password(smtp_app)
     case = open_leave(app, "zhao", date(2027, 3, 1), date(2027, 3, 2))
-    app.ticker.tick(local(2027, 1, 5, 9, 30))  # one working day later: the approver is reminded
-    set_time(app, local(2027, 1, 5, 9, 30))
+    # asked Monday 09:00; the approver has all of Tuesday (a working day ends at its end, issue 17), so the
+    # reminder fires at the end of Tuesday and goes out at 09:00 on Wednesday (mail.send_from)
+    app.ticker.tick(local(2027, 1, 6, 0, 0))
+    set_time(app, local(2027, 1, 6, 8, 59))
+    deliver(app, smtp_server)
+    assert not [r for r in smtp_server.received if r.message["X-Outpost-Event"] == "leave.reminder"]
+    set_time(app, local(2027, 1, 6, 9, 30))
     deliver(app, smtp_server)
     reminders = [r.message for r in smtp_server.received if r.message["X-Outpost-Event"] == "leave.reminder"]
     assert len(reminders) == 1
     msg = reminders[0]
-    assert msg["Subject"] == f"[Outpost] 提醒：请假申请仍待您审批：赵丽（案件 {case}）"
-    assert "办理期限：2027-03-01（星期一）00:00" in msg.get_body(("plain",)).get_content()
+    assert msg["Subject"] == f"[Outpost] 提醒：请假申请仍待您审批：赵丽（还有53天，案件 {case}）"
+    assert msg["Date"].datetime == local(2027, 1, 6, 9, 0)
+    assert "办理期限：2月28日（星期日）下班前（还有53天）" in msg.get_body(("plain",)).get_content()
     [part] = list(msg.iter_attachments())
     assert part.get_content_type() == "text/calendar"
     assert part.get_filename() == f"outpost-case-{case}.ics"

@@ -45,7 +45,8 @@ PERIODS = {"report": "2027-H1", "fin_statement": "2027-Q3", "annual_audit": "202
 # Every event-specific value the machines pass (see each machine's `notify` calls).
 EXTRAS = {"item": 12, "logged": 3, "accepted": 2, "quota": 4, "waiting": 1, "quarter": 2, "total": 12_000_000,
           "target": 30_000_000, "category": "asset_purchase", "kind": "request", "event_date": "2027-03-10",
-          "late": False, "start": "2027-03-01", "end": "2027-03-03", "days": 3}
+          "late": False, "start": "2027-03-01", "end": "2027-03-03", "days": 3, "total_days": 8, "extends": 5,
+          "amount": "5000000", "due_date": "2027-06-25", "submitted_on": "2027-06-26"}
 
 
 @pytest.mark.parametrize("process", registry.names())
@@ -62,7 +63,9 @@ def test_every_event_of_every_process_has_templates_in_both_languages(process: s
                 assert rendered.subject.startswith("[Outpost] ") and "7" in rendered.subject
                 assert "outpost case advance 7 submit --as wang" in rendered.text
                 assert "R-9.9" in rendered.text
-                assert ("2027-06-25" in rendered.text) == bool(due)
+                # due 25 June, by the end of that day (issue 17: "6月25日（星期五）下班前")
+                assert ("6月25日（星期五）下班前" in rendered.text or "by end of day, Fri 25 June" in rendered.text) \
+                    == bool(due)
 
 
 def test_all_registered_templates_validate_at_start() -> None:
@@ -147,18 +150,19 @@ def test_a_message_says_what_when_rule_case_and_the_commands() -> None:
     mail = synthetic("leave.reminder", actions=["approve", "reject"], rule="R-2.8",
                      due_at="2027-02-28T16:00:00+00:00")
     zh = render(mail, ORG)
-    assert zh.subject == "[Outpost] 提醒：请假申请仍待您审批：赵丽（案件 7）"
-    for line in ("办理期限：2027-03-01（星期一）00:00", "依据条款：R-2.8",
+    # due 1 March 00:00 = by the end of 28 February; the reminder says so, and how long is left (issue 17)
+    assert zh.subject == "[Outpost] 提醒：请假申请仍待您审批：赵丽（还有55天，案件 7）"
+    for line in ("办理期限：2月28日（星期日）下班前（还有55天）", "依据条款：R-2.8",
                  "案件编号：7（离岗请假，邢台市人民政府驻北京联络处）",
                  "outpost case advance 7 approve --as wang", "outpost case advance 7 reject --as wang",
                  "outpost case show 7"):
         assert line in zh.text
-    for part in ("2027-03-01（星期一）00:00", "R-2.8", "7（离岗请假，邢台市人民政府驻北京联络处）",
+    for part in ("2月28日（星期日）下班前", "R-2.8", "7（离岗请假，邢台市人民政府驻北京联络处）",
                  "outpost case advance 7 approve --as wang", "outpost case show 7"):
         assert part in zh.html
     en = render(mail, ORG, lang="en")
-    assert en.subject == "[Outpost] Reminder: leave request still awaiting your decision: 赵丽 (case 7)"
-    assert "Due: Monday 2027-03-01, 00:00 (Beijing time)" in en.text
+    assert en.subject == "[Outpost] Reminder: leave request still awaiting your decision: 赵丽 (55 days left, case 7)"
+    assert "Due: by end of day, Sun 28 February (55 days left)" in en.text
     assert "Rule: R-2.8" in en.text
 
 
