@@ -126,9 +126,9 @@ def test_R7_1_reject_and_return_need_a_reason(app: App) -> None:
 
 
 def test_R7_1_the_finance_deadline_pauses_while_the_claim_is_with_the_claimant(app: App) -> None:
-    """Approved Monday 4 Jan: finance is due in 5 working days (Mon 11 Jan). Returned on Wed 6 Jan (2 working
-    days used), resubmitted Mon 18 Jan: 3 working days left, so due Thu 21 Jan — not counted from the
-    approval, and not restarted from scratch."""
+    """Approved Monday 4 Jan: finance is due when the 5th working day ends (Mon 11 Jan). Returned on Wed 6
+    Jan (2 working days used), resubmitted Mon 18 Jan: 3 working days left, so due when Thu 21 Jan ends —
+    not counted from the approval, and not restarted from scratch."""
     budget(app, "BJ", "50万")
     case = claim(app, "zhao", "300")
     app.service.advance(case, "approve", "wang")
@@ -147,13 +147,16 @@ def test_R7_1_the_finance_deadline_pauses_while_the_claim_is_with_the_claimant(a
 
 
 def test_R7_1_an_unchecked_claim_reminds_finance_then_escalates_to_the_supervising_leader(app: App) -> None:
-    """Policy defaults: finance reminded 3 working days after approval, the supervising leader told after 5."""
+    """Policy defaults: finance reminded when the 3rd working day after approval ends (Thu 7 Jan), the
+    supervising leader told when the 5th ends (Mon 11 Jan); the mail goes out at the next working hour."""
     budget(app, "BJ", "50万")
     case = claim(app, "zhao", "300")
     app.service.advance(case, "approve", "wang")
-    app.ticker.tick(local(2027, 1, 7, 9, 0))
+    app.ticker.tick(local(2027, 1, 7, 18, 0))
+    assert mails_to(app, "reimbursement.check_reminder") == []
+    app.ticker.tick(local(2027, 1, 8, 9, 0))
     assert mails_to(app, "reimbursement.check_reminder") == ["qian"]
-    app.ticker.tick(local(2027, 1, 11, 9, 0))
+    app.ticker.tick(local(2027, 1, 12, 9, 0))
     assert mails_to(app, "reimbursement.check_escalated") == ["liu"]
     assert app.case_view(case)["history"][-1]["trigger"] == "escalate"
 

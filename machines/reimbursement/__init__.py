@@ -20,12 +20,12 @@ section; its budgets are records kept through the engine's port.
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import date, datetime, time, timedelta
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from machines._common import n_days, people, show
+from machines._common import end_of_workday_after, n_days, people
 from workflow import registry
 from workflow.amounts import parse_yuan
 from workflow.compliance import Section
@@ -55,7 +55,6 @@ BUDGET = "budget"  # the kind of this process's records
 SPENT_STATES = ("approved", "returned", "checked", "paid")
 MAX_VOUCHERS = 10_000
 MAX_TITLE = 200
-SEND_AT = time(9, 0)  # reminders go out at 09:00 local
 
 
 def yuan(value: Any) -> Decimal:
@@ -235,16 +234,14 @@ def _with_finance_since(ctx: Ctx) -> date:
 
 
 def _finance_due(ctx: Ctx, key: str, what: str) -> tuple[datetime, str]:
-    """`key` working days of finance's own time after approval; days the claim spent with the claimant are
-    not counted (the deadline pauses)."""
+    """The end of `key` working days of finance's own time after approval (R-0.6); days the claim spent with
+    the claimant are not counted (the deadline pauses)."""
     n = ctx.policy.int(f"{PROCESS}.{key}")
     used = int(ctx.data.get("finance_workdays_used", 0))
-    left = max(n - used, 0)
-    result = ctx.calendar.add_workdays(_with_finance_since(ctx), left)
-    due = datetime.combine(result.day, SEND_AT, tzinfo=LOCAL_TZ)
+    due, day, note = end_of_workday_after(ctx, _with_finance_since(ctx), max(n - used, 0))
     paused = f"; {n_days(used, 'working')} already used before it was returned for correction" if used else ""
-    return due, (f"{what} {show(due)} = {n_days(n, 'working')} with finance after approval{paused} (R-7.1)"
-                 f"{result.note}")
+    return due, (f"{what} when {day} ends = {n_days(n, 'working')} with finance after approval{paused} (R-7.1)"
+                 f"{note}")
 
 
 def due_check_reminder(ctx: Ctx) -> tuple[datetime, str]:
