@@ -261,7 +261,7 @@ def _mail_extra(ctx: Ctx) -> dict[str, Any]:
 def remind_finance(ctx: Ctx) -> None:
     due, _ = due_check_escalation(ctx)
     ctx.notify("reimbursement.check_reminder", finance(ctx), "R-7.1", actions=("check", "return_for_correction"),
-               due_at=due, **_mail_extra(ctx))
+               due_at=due, needs=RETURN_NEEDS, **_mail_extra(ctx))
 
 
 def escalate_check(ctx: Ctx) -> None:
@@ -272,21 +272,25 @@ def escalate_check(ctx: Ctx) -> None:
 
 
 # -- mail: every message names the claim by its facts, never its title (R-7.3) ----------------------------
+RETURN_NEEDS = {"return_for_correction": ["comment"]}  # its command line shows --comment TEXT
+
+
 def notify_submitted(ctx: Ctx) -> None:
-    ctx.notify("reimbursement.submitted", approvers(ctx), "R-7.1", actions=("approve", "reject"), **_mail_extra(ctx))
+    ctx.notify("reimbursement.submitted", approvers(ctx), "R-7.1", actions=("approve", "reject"),
+               needs={"reject": ["comment"]}, **_mail_extra(ctx))
 
 
 def notify_approved(ctx: Ctx) -> None:
     due, _ = due_check_escalation(ctx)
     ctx.notify("reimbursement.approved", finance(ctx), "R-7.1", actions=("check", "return_for_correction"),
-               due_at=due, **_mail_extra(ctx))
+               due_at=due, needs=RETURN_NEEDS, **_mail_extra(ctx))
     ctx.notify("reimbursement.approved_info", claimant(ctx), "R-7.1", **_mail_extra(ctx))
 
 
 def notify_resubmitted(ctx: Ctx) -> None:
     due, _ = due_check_escalation(ctx)
     ctx.notify("reimbursement.resubmitted", finance(ctx), "R-7.1", actions=("check", "return_for_correction"),
-               due_at=due, **_mail_extra(ctx))
+               due_at=due, needs=RETURN_NEEDS, **_mail_extra(ctx))
 
 
 def tell(what: str) -> Callable[[Ctx], None]:
@@ -527,7 +531,7 @@ DEFINITION = registry.register(ProcessDefinition(
         Option("vouchers", "the number of vouchers brought (R-7.1); resubmit: the corrected number", "number",
                required=True),
         Option("title", "what the claim is for (kept in the case; never mailed, R-7.3)", required=True),
-        Option("reference", "pay: the payment's reference (bank transfer or voucher number)"),
+        Option("reference", "pay: the payment's reference (bank transfer or voucher number)", required=True),
     ),
     policy_order=((f"{PROCESS}.remind_after_workdays", f"{PROCESS}.check_within_workdays",
                    "R-7.1: remind finance before escalating"),),
