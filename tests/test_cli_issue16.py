@@ -258,7 +258,8 @@ def test_R0_6_loading_a_notice_recomputes_the_deadlines_computed_mon_fri(make_ap
                                                                         monkeypatch: pytest.MonkeyPatch,
                                                                         tmp_path: Path,
                                                                         capsys: pytest.CaptureFixture[str]) -> None:
-    """A leave asked on Thu 4 February 2027, with no notice for 2027: reminder Fri 5, escalation Mon 8 February,
+    """A leave asked on Thu 4 February 2027, with no notice for 2027: reminder when Fri 5 ends, escalation when
+    Mon 8 February ends (a working-day deadline ends with its day, issue 17),
     both marked Mon–Fri. Loading the notice (Spring Festival 6–12 February, Sunday the 14th a working day)
     moves the escalation to Sun 14 February, keeps the reminder's time without its mark, records both changes
     (old → new, why) in the case's history and says how many moved; status no longer warns about them."""
@@ -270,7 +271,7 @@ def test_R0_6_loading_a_notice_recomputes_the_deadlines_computed_mon_fri(make_ap
     case = open_leave(app, "zhao", date(2027, 3, 1), date(2027, 3, 2))
     marked = {d["kind"]: d for d in app.case_view(case)["deadlines"] if "Mon–Fri fallback" in d["why"]}
     assert {k: d["due_at"] for k, d in marked.items()} == {
-        "remind_approver": "2027-02-05T10:00:00+08:00", "escalate": "2027-02-08T10:00:00+08:00"}
+        "remind_approver": "2027-02-05T23:59:59.999999+08:00", "escalate": "2027-02-08T23:59:59.999999+08:00"}
     point_cli_at(monkeypatch, app.settings.database_url, tmp_path)
     notice = tmp_path / "notice-2027.toml"
     notice.write_text(NOTICE_2027, encoding="utf-8")
@@ -280,22 +281,22 @@ def test_R0_6_loading_a_notice_recomputes_the_deadlines_computed_mon_fri(make_ap
         rc, out, err = run_cli(capsys, "calendar", "holidays", "load", str(notice))
         assert rc == 0, err
         assert "2 pending deadline(s) had been computed Monday–Friday for 2027: 1 moved, 1 kept their time" in out
-        assert f"case {case} escalate: 2027-02-08T10:00:00+08:00 → 2027-02-14T10:00:00+08:00" in out
+        assert f"case {case} escalate: 2027-02-08T23:59:59.999999+08:00 → 2027-02-14T23:59:59.999999+08:00" in out
         rc, out, err = run_cli(capsys, "status", "--json")
         assert not [w for w in json.loads(out)["warnings"] if "2027" in w], out
         rc, out, err = run_cli(capsys, "calendar", "holidays", "load", str(notice))  # again: nothing left to do
         assert rc == 0 and "already loaded" in out and "had been computed" not in out
     view = app.case_view(case)
     pending = {d["kind"]: d for d in view["deadlines"] if d["status"] == "pending"}
-    assert pending["escalate"]["due_at"] == "2027-02-14T10:00:00+08:00"
-    assert pending["remind_approver"]["due_at"] == "2027-02-05T10:00:00+08:00"
+    assert pending["escalate"]["due_at"] == "2027-02-14T23:59:59.999999+08:00"
+    assert pending["remind_approver"]["due_at"] == "2027-02-05T23:59:59.999999+08:00"
     assert not any("fallback" in d["why"] for d in pending.values())
     assert {d["id"] for d in view["deadlines"] if d["status"] == "cancelled"} == {d["id"] for d in marked.values()}
     [row] = [h for h in view["history"] if h["trigger"] == "deadlines_recomputed"]
     assert row["details"]["rule"] == "R-0.6" and row["from"] == row["to"] == "pending"
     changes = {c["kind"]: (c["old"], c["new"]) for c in row["details"]["changes"]}
-    assert changes == {"escalate": ("2027-02-08T10:00:00+08:00", "2027-02-14T10:00:00+08:00"),
-                       "remind_approver": ("2027-02-05T10:00:00+08:00", "2027-02-05T10:00:00+08:00")}
+    assert changes == {"escalate": ("2027-02-08T23:59:59.999999+08:00", "2027-02-14T23:59:59.999999+08:00"),
+                       "remind_approver": ("2027-02-05T23:59:59.999999+08:00", "2027-02-05T23:59:59.999999+08:00")}
     assert app.verify().ok
 
 

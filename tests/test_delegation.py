@@ -226,8 +226,8 @@ def test_the_daemons_reminder_reaches_the_delegate_too(app: App) -> None:
     """A reminder fired by the tick while the delegation is in force is queued for wang and for li."""
     li_for_wang(app, start="2027-01-04", end="2027-01-14")
     case = open_leave(app, "zhao", date(2027, 2, 1), date(2027, 2, 2))
-    set_time(app, local(2027, 1, 5, 10, 0))
-    app.ticker.tick(local(2027, 1, 5, 10, 0))
+    set_time(app, local(2027, 1, 6, 10, 0))  # the 1st working day after the request (Tue 5 Jan) has ended
+    app.ticker.tick(local(2027, 1, 6, 10, 0))
     people = sorted(m.recipients[0]["person"] for m in app.store.mails()  # type: ignore[attr-defined]
                     if m.case_id == case and m.event == "leave.reminder")
     assert people == ["li", "wang"]

@@ -96,10 +96,11 @@ def test_R2_6_back_before_the_extension_begins_withdraws_it(app: App) -> None:
 
 # -- 2. escalation goes above the approver, never to them (R-2.8) ----------------------------------------------
 def test_R2_8_escalating_a_request_the_supervising_leader_decides_tells_the_clerks(app: App) -> None:
-    """wang's 10 days are decided by liu: 2 working days later the escalation goes to the General Office
-    clerk sun, not to liu again, and invites no action (sun cannot decide it)."""
+    """wang's 10 days are decided by liu: when the 2nd working day after the request has ended, the
+    escalation goes to the General Office clerk sun, not to liu again, and invites no action (sun cannot
+    decide it)."""
     case = open_leave(app, "wang", date(2027, 3, 1), date(2027, 3, 10))
-    assert "escalate" in fired(app, case, local(2027, 1, 6, 9, 0))
+    assert "escalate" in fired(app, case, local(2027, 1, 7, 9, 0))
     [row] = rows(app, "leave.escalated")
     assert (row.to, row.params["actions"]) == (["sun@gov.example.org"], [])
     assert history(app, case)[-1][3]["to"] == "clerk"

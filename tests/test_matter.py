@@ -323,7 +323,7 @@ def test_R3_6_escalation_never_goes_to_the_one_who_decides(app: App) -> None:
     the clerks) escalates to the supervising leader liu, who may acknowledge it."""
     request = open_matter(app, "zhao", "other", "request")
     report = open_matter(app, "li", "other", "report")
-    app.ticker.tick(local(2027, 1, 11, 9, 0))
+    app.ticker.tick(local(2027, 1, 12, 9, 0))  # the 5th working day (Mon 11 Jan) has ended (issue 17)
     sent = {m.case_id: (m.to, m.params["actions"]) for m in app.store.mails() if m.event == "matter.escalated"}
     assert sent == {request: (["sun@gov.example.org"], []), report: (["liu@gov.example.org"], ["acknowledge"])}
     assert [view(app, c)["history"][-1]["details"]["to"] for c in (request, report)] == ["clerk",

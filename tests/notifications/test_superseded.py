@@ -43,7 +43,7 @@ def test_information_and_mail_still_actionable_are_sent(make_app: Callable[..., 
     app = make_app(db_url)
     case = app.service.open("leave", "zhao", {"start": "2027-01-06", "end": "2027-01-07"}).id
     app.ticker.tick(local(2027, 1, 6, 0, 0))
-    report = deliver_pass(app, now=local(2027, 1, 6, 0, 1))
+    report = deliver_pass(app, now=local(2027, 1, 6, 9, 1))  # the mail hours have begun (issue 17)
     assert report.superseded == 0 and report.sent == len(app.store.mails())
     assert {(m.event, m.to[0]) for m in app.store.mails(case_id=case) if m.event == "leave.undecided_at_start"} == {
         ("leave.undecided_at_start", "zhao@bj.example.org"), ("leave.undecided_at_start", "liu@gov.example.org")}
