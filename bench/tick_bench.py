@@ -35,7 +35,7 @@ from workflow.settings import load_settings  # noqa: E402
 from workflow.timeutil import LOCAL_TZ  # noqa: E402
 
 OPENED = datetime(2026, 11, 2, 10, 0, tzinfo=LOCAL_TZ)
-TICK_AT = datetime(2026, 11, 3, 10, 30, tzinfo=LOCAL_TZ)  # reminders due, escalations not yet
+TICK_AT = datetime(2026, 11, 4, 10, 30, tzinfo=LOCAL_TZ)  # reminders due (their working day ended), not escalations
 
 
 def build(folder: Path, open_deadlines: int, due: int, filler: str = "deadlines") -> App:
