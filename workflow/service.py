@@ -337,12 +337,6 @@ class CaseService:
                         out += [(item, case) for item in tx.items(case.id, kind)]
         return sorted(out, key=lambda pair: pair[0].id or 0)
 
-    def items_of(self, case_id: int) -> list[Item]:
-        """Every item logged against a case (findings, information items, investments), oldest first."""
-        with self.store.transaction(write=False) as tx:
-            self._case(tx, case_id)
-            return tx.items(case_id)
-
     def item_of_step(self, case_id: int, seq: int) -> Item:
         """The item the step `seq` of a case logged (its history row names it)."""
         with self.store.transaction(write=False) as tx:

@@ -286,7 +286,7 @@ DEFINITION = registry.register(ProcessDefinition(
         Command("info", "accept", "Accept an information item as valuable (R-6.3).",
                 run=lambda service, o: cmd_accept(service, o),
                 arguments=(Option("item", "the item id (printed by `info add`)", "id"),)),
-        Command("info", "list", "List information items, e.g. those awaiting acceptance (R-6.3).",
+        Command("info", "list", "List the information items, those awaiting acceptance with --status logged (R-6.3).",
                 run=lambda service, o: cmd_list(service, o), acts=False,
                 options=(Option("office", "one office's code (default: every office)"),
                          Option("month", "YYYY-MM (default: every month)"),
