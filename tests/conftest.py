@@ -33,6 +33,12 @@ _pg_state: dict[str, Any] = {}
 OUTPOST = [sys.executable, "-c", "from outpost.cli import main; main()"]  # the CLI as its own process
 
 
+@pytest.fixture(autouse=True)
+def _english_cli(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The tests read the CLI in English (OUTPOST_LANG=en); tests/test_cli_language.py asks for Chinese."""
+    monkeypatch.setenv("OUTPOST_LANG", "en")
+
+
 def cli_env(url: str | None = None, **extra: str) -> dict[str, str]:
     """This process's environment without any OUTPOST_* setting of the machine; `url` as the database, plus
     `extra`."""

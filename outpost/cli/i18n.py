@@ -120,6 +120,10 @@ def _config_language(path: Path | None) -> str | None:
 _PLACEHOLDER = re.compile(r"\{(\w+)\}")
 NESTED = frozenset({"reason"})  # placeholders whose value is itself a message to translate
 ALTERNATIVES = frozenset({"levels"})  # placeholders whose value is messages joined by " or "
+# placeholders that may hold spaces; any other is one word (an id, a date, a state, an amount), so that
+# "refused: sun is not staff …" is not read as an actor named "refused: sun"
+FREE = frozenset({"reason", "levels", "known", "span", "detail", "why", "text", "names", "args", "days", "credits",
+                  "project", "what", "route", "years", "kind"})
 WORDS = frozenset({"kind"})  # placeholders whose value is a word of the catalogue ("case", "person", …)
 
 
@@ -130,7 +134,8 @@ def _patterns() -> list[tuple[re.Pattern[str], str]]:
     compiled = []
     for msgid in PATTERNS:
         parts = _PLACEHOLDER.split(msgid)  # literal, name, literal, name, …
-        regex = "".join(re.escape(p) if i % 2 == 0 else f"(?P<{p}>.+?)" for i, p in enumerate(parts))
+        regex = "".join(re.escape(p) if i % 2 == 0 else f"(?P<{p}>{'.+?' if p in FREE else r'[^ ]+?'})"
+                        for i, p in enumerate(parts))
         literal = sum(len(p) for p in parts[::2])
         compiled.append((literal, re.compile(regex, re.DOTALL), msgid))
     compiled.sort(key=lambda c: -c[0])  # the most specific pattern first
