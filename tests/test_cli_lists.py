@@ -54,3 +54,4 @@ def test_R6_4_invest_list_by_office_and_year(frozen_cli: Any) -> None:
     rc, out, _err = frozen_cli("invest", "list")
     assert rc == 0 and "新能源电池厂" in out and "仓储" in out and str(first) in out
     assert frozen_cli("invest", "list", "--year", "twenty")[0] == 2
+    assert frozen_cli("invest", "list", "--year", "9" * 5000)[0] == 2  # not int()'s ValueError (exit 1)

@@ -434,7 +434,7 @@ def cmd_list(service: CaseService, o: dict[str, Any]) -> CommandResult:
     prefix = ""
     if o.get("year") is not None:
         text = str(o["year"]).strip()
-        if not (text.isascii() and text.isdigit() and 1970 <= int(text) <= 2199):
+        if not (text.isascii() and text.isdigit() and len(text) == 4 and 1970 <= int(text) <= 2199):
             raise BadInput(f"--year: expected a year such as 2027, got {text[:20]!r}")
         prefix = f"{int(text)}-Y"
     found = service.items_in(PROCESS, ITEM_KIND, o.get("office"), prefix)

@@ -123,8 +123,8 @@ ALTERNATIVES = frozenset({"levels"})  # placeholders whose value is messages joi
 # placeholders that may hold spaces; any other is one word (an id, a date, a state, an amount), so that
 # "refused: sun is not staff …" is not read as an actor named "refused: sun"
 FREE = frozenset({"reason", "levels", "known", "span", "detail", "why", "text", "names", "args", "days", "credits",
-                  "project", "what", "route", "years", "kind"})
-WORDS = frozenset({"kind"})  # placeholders whose value is a word of the catalogue ("case", "person", …)
+                  "project", "what", "route", "years", "kind", "thing"})
+WORDS = frozenset({"kind", "thing"})  # placeholders whose value is a word of the catalogue ("case", "person", …)
 
 
 @lru_cache(maxsize=1)

@@ -14,7 +14,10 @@ pattern matches (a rarer refusal, a guard added later) is printed in English, wi
 
 from __future__ import annotations
 
-from outpost.cli.i18n import N_
+
+def N_(message: str) -> str:  # the gettext marker (as outpost/cli/i18n.py's), here so i18n may import this
+    return message
+
 
 # the things `unknown {kind}: …` names (workflow/errors.py NotFound), translated as words
 KINDS = (N_("case"), N_("person"), N_("office"), N_("process"), N_("information item"), N_("investment"),
@@ -31,7 +34,7 @@ PATTERNS = (
     N_("{process} cases are created by the daemon, not by a person"),
     N_("unknown {kind}: {ident} (known: {known})"),
     N_("unknown {kind}: {ident}"),
-    N_("unknown case: {ident} (a case id is a number)"),
+    N_("unknown {kind}: {ident} (a {thing} id is a number)"),
     N_("process {process} has no trigger {trigger} (known: {known})"),
     N_("{what}: expected YYYY-MM-DD, got {text}"),
     N_("{what}: impossible date {text} ({detail})"),
