@@ -175,6 +175,12 @@ class App:
             history = tx.history(case_id) if with_history else None
         return case_json(case, deadlines, history)
 
+    def case_items(self, case_id: int) -> list[Any]:
+        """What was logged against a case (findings, information items, investments), for `case show`: read
+        from the store like `case_view`, so that it needs neither the machines nor the policy."""
+        with self.store.transaction(write=False) as tx:
+            return list(tx.items(case_id))
+
     def check_schema(self) -> None:
         """Refuse to run on a database whose schema is not this Outpost's (`outpost init` upgrades it)."""
         from store import check_schema

@@ -33,10 +33,17 @@ _pg_state: dict[str, Any] = {}
 OUTPOST = [sys.executable, "-c", "from outpost.cli import main; main()"]  # the CLI as its own process
 
 
+@pytest.fixture(autouse=True)
+def _english_cli(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The tests read the CLI in English (OUTPOST_LANG=en); tests/test_cli_language.py asks for Chinese."""
+    monkeypatch.setenv("OUTPOST_LANG", "en")
+
+
 def cli_env(url: str | None = None, **extra: str) -> dict[str, str]:
     """This process's environment without any OUTPOST_* setting of the machine; `url` as the database, plus
     `extra`."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("OUTPOST_")}
+    env["OUTPOST_LANG"] = "en"  # the tests read English; tests/test_cli_language.py asks for Chinese itself
     if url is not None:
         env["OUTPOST_DATABASE_URL"] = url
     return env | extra
@@ -210,6 +217,7 @@ def point_cli_at(monkeypatch: pytest.MonkeyPatch, url: str, folder: Path, outbox
         if key.startswith("OUTPOST_"):
             monkeypatch.delenv(key)
     monkeypatch.setenv("OUTPOST_DATABASE_URL", url)
+    monkeypatch.setenv("OUTPOST_LANG", "en")  # the tests read English (tests/test_cli_language.py: Chinese)
     if outbox:
         monkeypatch.setenv("OUTPOST_OUTBOX_DIR", str(folder / "outbox"))
     monkeypatch.chdir(folder)

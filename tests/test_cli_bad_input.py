@@ -494,12 +494,14 @@ def test_settings_files_and_policy_that_are_wrong_are_bad_input_not_internal_err
         with monkeypatch.context() as m:  # settings from the environment
             m.setenv("OUTPOST_SMTP_TIMEOUT", "abc")
             refused(("status",), "smtp.timeout")
-        for text, word in (('policy_file = 5\n', "policy_file"), ('[smtp]\ntimeout = "x"\n', "smtp.timeout"),
-                           ('language = ["zh"]\n', "language")):
-            (tmp / "outpost.toml").write_text(text, encoding="utf-8")
-            refused(("status",), word)
-        (tmp / "outpost.toml").write_bytes(b'language = "\xff\xfe"\n')
-        refused(("status",), "not UTF-8")
+        with monkeypatch.context() as m:  # the file's language counts only without OUTPOST_LANG (conftest sets it)
+            m.delenv("OUTPOST_LANG", raising=False)
+            for text, word in (('policy_file = 5\n', "policy_file"), ('[smtp]\ntimeout = "x"\n', "smtp.timeout"),
+                               ('language = ["zh"]\n', "language")):
+                (tmp / "outpost.toml").write_text(text, encoding="utf-8")
+                refused(("status",), word)
+            (tmp / "outpost.toml").write_bytes(b'language = "\xff\xfe"\n')
+            refused(("status",), "not UTF-8")
         (tmp / "outpost.toml").unlink()
 
         policy = tmp / "policy.toml"  # a policy number beyond any sensible deadline is refused at load

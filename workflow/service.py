@@ -324,6 +324,23 @@ class CaseService:
             case = tx.get_case(item.case_id) if item is not None else None
         return None if item is None or case is None else (item, case)
 
+    def items_in(self, process: str, kind: str, office: str | None = None,
+                 period_prefix: str = "") -> list[tuple[Item, Case]]:
+        """Every item of `kind` logged against `process` cases of `office` (every office when None) whose
+        period key starts with `period_prefix`, oldest first: what `info list` and `invest list` show. An
+        unknown office is bad input."""
+        definition = registry.latest(process)
+        with self.store.transaction(write=False) as tx:
+            org = tx.org()
+            if office is not None and office not in org.offices:
+                raise NotFound("office", office)
+            out: list[tuple[Item, Case]] = []
+            for code in [office] if office is not None else sorted(org.offices):
+                for case in tx.cases_in(process, code, definition.states):
+                    if (case.period or "").startswith(period_prefix):
+                        out += [(item, case) for item in tx.items(case.id, kind)]
+        return sorted(out, key=lambda pair: pair[0].id or 0)
+
     def item_of_step(self, case_id: int, seq: int) -> Item:
         """The item the step `seq` of a case logged (its history row names it)."""
         with self.store.transaction(write=False) as tx:

@@ -286,6 +286,11 @@ DEFINITION = registry.register(ProcessDefinition(
         Command("info", "accept", "Accept an information item as valuable (R-6.3).",
                 run=lambda service, o: cmd_accept(service, o),
                 arguments=(Option("item", "the item id (printed by `info add`)", "id"),)),
+        Command("info", "list", "List the information items, those awaiting acceptance with --status logged (R-6.3).",
+                run=lambda service, o: cmd_list(service, o), acts=False,
+                options=(Option("office", "one office's code (default: every office)"),
+                         Option("month", "YYYY-MM (default: every month)"),
+                         Option("status", "logged (awaiting acceptance) | accepted"))),
     ),
     states=("open", "met", "short"),
     initial_states=("open",),
@@ -382,3 +387,23 @@ def cmd_accept(service: CaseService, o: dict[str, Any]) -> CommandResult:
     return CommandResult(item_json(item, case),
                          f"information item {item.id} accepted; {case.office} {case.period}: "
                          f"{case.data.get('accepted', 0)} of {case.data.get('quota')} accepted")
+
+
+STATUSES = ("logged", "accepted")
+
+
+def cmd_list(service: CaseService, o: dict[str, Any]) -> CommandResult:
+    """`outpost info list [--office O] [--month YYYY-MM] [--status logged|accepted]`: the items, oldest first."""
+    prefix = ""
+    if o.get("month") is not None:
+        year, mon = parse_month(str(o["month"]))
+        prefix = f"{year}-{mon:02d}"
+    status = o.get("status")
+    if status is not None and status not in STATUSES:
+        raise BadInput(f"--status: expected logged or accepted, got {str(status)[:20]!r}")
+    found = [(i, c) for i, c in service.items_in(PROCESS, ITEM_KIND, o.get("office"), prefix)
+             if status is None or i.status == status]
+    lines = [f"{len(found)} information item(s)"]
+    lines += [f"  {i.id} {c.office} {c.period} {i.status} {i.created_by or '-'}: {i.data.get('title')}"
+              for i, c in found]
+    return CommandResult([item_json(i, c) for i, c in found], "\n".join(lines))

@@ -353,6 +353,10 @@ DEFINITION = registry.register(ProcessDefinition(
                          Option("project", "the project invested in", required=True),
                          Option("date", "YYYY-MM-DD (default: today)", "date"),
                          Option("credit", "PERSON=YUAN, repeated; at most the amount", "multi"))),
+        Command("invest", "list", "List the investments recorded (R-6.4) and who is credited (R-6.5).",
+                run=lambda service, o: cmd_list(service, o), acts=False,
+                options=(Option("office", "one office's code (default: every office)"),
+                         Option("year", "the calendar year (default: every year)", "number"))),
     ),
     states=("open", "met", "missed"),
     initial_states=("open",),
@@ -423,3 +427,21 @@ def cmd_add(service: CaseService, o: dict[str, Any]) -> CommandResult:
     return CommandResult(investment_json(item, case),
                          f"investment recorded (id {item.id}): {int(item.data['amount']):,} yuan for {case.office} "
                          f"{case.period} (case {case.id}); {total:,} of {target:,} yuan this year")
+
+
+def cmd_list(service: CaseService, o: dict[str, Any]) -> CommandResult:
+    """`outpost invest list [--office O] [--year Y]`: the investments, oldest first."""
+    prefix = ""
+    if o.get("year") is not None:
+        text = str(o["year"]).strip()
+        if not (text.isascii() and text.isdigit() and len(text) == 4 and 1970 <= int(text) <= 2199):
+            raise BadInput(f"--year: expected a year such as 2027, got {text[:20]!r}")
+        prefix = f"{int(text)}-Y"
+    found = service.items_in(PROCESS, ITEM_KIND, o.get("office"), prefix)
+    total = sum(int(i.data["amount"]) for i, _c in found)
+    lines = [f"{len(found)} investment(s), {total:,} yuan"]
+    for i, c in found:
+        credits = ", ".join(f"{p}={int(v):,}" for p, v in dict(i.data.get("credits", {})).items()) or "-"
+        lines.append(f"  {i.id} {c.office} {i.data.get('date')} {int(i.data['amount']):,} yuan "
+                     f"{i.data.get('source')}: {i.data.get('project')} (credits: {credits})")
+    return CommandResult([investment_json(i, c) for i, c in found], "\n".join(lines))

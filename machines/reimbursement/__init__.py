@@ -432,7 +432,8 @@ def mark_over_budget(ctx: Ctx) -> None:
 # -- the commands: `outpost budget set|show` ---------------------------------------------------------------
 def _year(raw: Any) -> int:
     text = str(raw).strip()
-    if not text.isascii() or not text.isdigit() or not 2000 <= int(text) <= 2100:
+    # the length first: int() of a 5,000-digit year raises ValueError (Python's digit limit), an internal error
+    if not text.isascii() or not text.isdigit() or len(text) > 4 or not 2000 <= int(text) <= 2100:
         raise BadInput(f"--year: expected 2000–2100, got {text[:20]!r}")
     return int(text)
 

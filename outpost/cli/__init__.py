@@ -18,6 +18,7 @@ from outpost.cli.generated import (
     parse_options,
     trigger_options,
 )
+from outpost.cli.i18n import _
 from workflow.errors import BadInput, WorkflowError
 
 app = typer.Typer(cls=ProcessGroup, add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
@@ -80,7 +81,7 @@ def org_load(ctx: typer.Context, file: Path = typer.Argument(..., help="organisa
         print_json(result)
         return
     if not result["changed"]:
-        typer.echo("organisation unchanged")
+        typer.echo(_("organisation unchanged"))
         return
     parts = [f"{k.replace('_', ' ')}: {', '.join(map(str, v))}" for k, v in result.items()
              if isinstance(v, list) and v]
@@ -100,17 +101,17 @@ def org_show(ctx: typer.Context, as_json: bool = typer.Option(False, "--json")) 
         return
     from rich.table import Table
 
-    table = Table(title="Offices")
-    for col in ("code", "name", "city", "covers"):
+    table = Table(title=_("Offices"))
+    for col in (_("code"), _("name"), _("city"), _("covers")):
         table.add_column(col)
     for o in data["offices"]:
         table.add_row(o["code"], o["name"], o["city"], ", ".join(o["covers"]))
-    people = Table(title="People")
-    for col in ("id", "name", "office", "roles", "email"):
+    people = Table(title=_("People"))
+    for col in (_("id"), _("name"), _("office"), _("roles"), _("email")):
         people.add_column(col)
     for p in data["people"]:
         if p["active"]:
-            people.add_row(p["id"], p["name"], p["office"] or "(General Office)", ", ".join(p["roles"]),
+            people.add_row(p["id"], p["name"], p["office"] or _("(General Office)"), ", ".join(p["roles"]),
                            p["email"] or "—")
     out = console()
     out.print(table)
@@ -140,7 +141,8 @@ def case_open(
     if as_json:
         print_json(view)
     else:
-        typer.echo(f"case {case.id} opened: {case.process} {case.state}")
+        typer.echo(_("case {case} opened: {process} {state}").format(case=case.id, process=case.process,
+                                                                     state=case.state))
 
 
 @case_app.command("list")
@@ -178,7 +180,7 @@ def case_list(
     from rich.table import Table
 
     table = Table()
-    for col in ("id", "process", "office", "subject", "period", "state", "opened"):
+    for col in (_("id"), _("process"), _("office"), _("subject"), _("period"), _("state"), _("opened")):
         table.add_column(col)
     for c in cases:
         table.add_row(str(c.id), c.process, c.office or "", c.subject or "", c.period or "", c.state,
@@ -194,26 +196,10 @@ def case_show(ctx: typer.Context, case: str = typer.Argument(...),
     if as_json:
         print_json(view)
         return
+    from outpost.cli.show import case_lines
+
     # plain lines (no rich): `case show` is run often and from scripts; it should start fast
-    lines = [f"case {view['id']} {view['process']} · office {view['office'] or '—'} · "
-             f"subject {view['subject'] or '—'} · {view['state']} (version {view['version']})"]
-    shown = {k: v for k, v in view["data"].items() if k != "v"}
-    lines.append("data: " + json.dumps(shown, ensure_ascii=False))
-    pending = [d for d in view["deadlines"] if d["status"] == "pending"]
-    if pending:
-        lines.append("deadlines:")
-        lines += [f"  {d['due_at']}  {d['kind']}: {d['why']}" for d in pending]
-    lines.append("history:")
-    for h in view["history"]:
-        extra = f" — {h['comment']}" if h["comment"] else ""
-        if h["override"]:
-            extra += f" [override: {h['override']}]"
-        actor = h["actor"] or "system"
-        if h["details"].get("acting_for"):  # a delegate's step (issue 15.4)
-            actor += f" acting for {h['details']['acting_for']}"
-        lines.append(f"  #{h['seq']} {h['at']} {actor}: {h['trigger']} "
-                     f"{h['from'] or '∅'} → {h['to']}{extra}")
-    typer.echo("\n".join(lines))
+    typer.echo("\n".join(case_lines(view, app_of(ctx).case_items(view["id"]))))
 
 
 @case_app.command("triggers")
@@ -229,14 +215,18 @@ def case_triggers(ctx: typer.Context, case: str = typer.Argument(...),
         for m in people:
             typer.echo(f"{m['person']} {m['name']}: {', '.join(m['triggers'])}")
         if not people:
-            typer.echo("nobody: no person's trigger is possible in this state")
+            typer.echo(_("nobody: no person's trigger is possible in this state"))
         return
     infos = app_of(ctx).service.triggers(parse_case_id(case), as_)
     if as_json:
         print_json([i.as_json() for i in infos])
         return
     for i in infos:
-        typer.echo(f"{'yes' if i.allowed else 'no ':3} {i.trigger}" + (f"  ({i.reason})" if i.reason else ""))
+        from outpost.cli.i18n import translate_message
+
+        answer = _("yes") if i.allowed else _("no")
+        typer.echo(f"{answer:3} {i.trigger}"
+                   + (f"  ({translate_message(i.reason)})" if i.reason else ""))
 
 
 @case_app.command("advance", cls=AdvanceOptionsCommand,
@@ -261,7 +251,7 @@ def case_advance(
     if as_json:
         print_json(application.case_view(result.id))
     else:
-        typer.echo(f"case {result.id}: {trigger} → {result.state}")
+        typer.echo(_("case {case}: {trigger} → {state}").format(case=result.id, trigger=trigger, state=result.state))
 
 
 # -- audit ---------------------------------------------------------------------------------------------
@@ -493,7 +483,10 @@ def run(argv: list[str] | None = None) -> int:
         except UnicodeEncodeError:
             sys.stderr.write(f"outpost: argument {arg.encode('utf-8', 'replace')[:40]!r} is not valid UTF-8 text\n")
             return 2
-    command = typer.main.get_command(app)
+    from outpost.cli import i18n
+
+    i18n.use(i18n.early_language(args))  # the settings' language, read before them so that --help speaks it
+    command = i18n.localize(typer.main.get_command(app))
     try:
         result = command.main(args=args, prog_name="outpost", standalone_mode=False)
         return result if isinstance(result, int) else 0
@@ -503,13 +496,13 @@ def run(argv: list[str] | None = None) -> int:
         sys.stdout.write((exc.ctx.get_help() if exc.ctx else "") + "\n")
         return 2
     except ClickException as exc:
-        sys.stderr.write(f"outpost: {_one_line(exc.format_message())}\n")
+        sys.stderr.write(f"outpost: {i18n.translate_message(_one_line(exc.format_message()))}\n")
         return 2
     except typer.Abort:
         sys.stderr.write("outpost: aborted\n")
         return 130
     except WorkflowError as exc:
-        sys.stderr.write(f"outpost: {_one_line(str(exc))}\n")
+        sys.stderr.write(f"outpost: {i18n.translate_message(_one_line(str(exc)))}\n")
         return exc.exit_code
     except KeyboardInterrupt:
         sys.stderr.write("outpost: interrupted\n")

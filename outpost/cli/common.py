@@ -31,6 +31,9 @@ def app_of(ctx: typer.Context) -> App:
     if opts.app is None:
         _terminal_logging()
         settings = load_settings({"database_url": opts.database_url}, config_path=opts.config)
+        from outpost.cli import i18n
+
+        i18n.use(settings.language)  # the settings decide (early_language read the same sources for --help)
         opts.app = App(settings)
         ctx.find_root().call_on_close(opts.app.close)
     return opts.app

@@ -15,7 +15,9 @@ from typing import Any
 import typer
 import typer.core
 
+from outpost.cli import i18n
 from outpost.cli.common import app_of, print_json
+from outpost.texts import text as process_text
 from workflow.errors import BadInput
 
 _TEXT_KINDS = frozenset({"text"})
@@ -81,8 +83,9 @@ def options_help(what: str) -> str:
         if not shown:
             continue
         lines.append(f"{name}:")
-        lines += [f"  {o.flag} {o.name.upper()}{' (required)' if o.required and what == 'open' else ''}: {o.help}"
-                  for o in shown]
+        required = " (" + i18n._("required") + ")"
+        lines += [f"  {o.flag} {o.name.upper()}{required if o.required and what == 'open' else ''}: "
+                  f"{process_text(name, i18n.language(), 'options', o.name) or o.help}" for o in shown]
     return "\n".join(lines)
 
 
@@ -94,7 +97,7 @@ class ProcessOptionsCommand(typer.core.TyperCommand):
 
     def format_epilog(self, ctx: Any, formatter: Any) -> None:
         formatter.write_paragraph()
-        formatter.write_text("Options by process:")
+        formatter.write_text(i18n._("Options by process:"))
         for line in options_help(self.options_of).splitlines():
             formatter.write(f"  {line}\n")
 
@@ -125,7 +128,27 @@ class ProcessGroup(typer.core.TyperGroup):
         commands = self._process_groups().get(cmd_name)
         if not commands:
             return None
-        return typer.main.get_group(build_group(cmd_name, commands))
+        return i18n.localize(typer.main.get_group(build_group(cmd_name, commands)), process_help(commands))
+
+
+def process_help(commands: Sequence[Any]) -> dict[str, str]:
+    """English help → its translation, of these commands of process folders and their options (texts.toml)."""
+    lang = i18n.language()
+    out: dict[str, str] = {}
+    registry = _registry()
+    owner = {id(c): name for name in registry.names() for c in registry.latest(name).commands}
+    for command in commands:
+        process = owner.get(id(command), "")
+        for key, english in ((f"{command.group} {command.name}", command.help), (command.group, command.group_help)):
+            found = process_text(process, lang, "commands", key)
+            if found and english:
+                out[english] = found
+        for opt in (*command.options, *command.arguments):  # "info list month" before "month"
+            found = (process_text(process, lang, "options", f"{command.group} {command.name} {opt.name}")
+                     or process_text(process, lang, "options", opt.name))
+            if found:
+                out[opt.help] = found
+    return out
 
 
 def build_group(name: str, commands: Sequence[Any]) -> typer.Typer:
@@ -149,13 +172,13 @@ def _command_function(command: Any) -> Callable[..., None]:
                                         default=typer.Argument(..., help=arg.help)))
     if command.acts:
         params.append(inspect.Parameter("as_", inspect.Parameter.POSITIONAL_OR_KEYWORD, annotation=str,
-                                        default=typer.Option(..., "--as", help="the person acting")))
+                                        default=typer.Option(..., "--as", help=i18n.N_("the person acting"))))
     for opt in command.options:
         default = typer.Option(... if opt.required else None, opt.flag, help=opt.help)
         params.append(inspect.Parameter(opt.name, inspect.Parameter.POSITIONAL_OR_KEYWORD,
                                         annotation=str if opt.required else _annotation(opt), default=default))
     params.append(inspect.Parameter("as_json", inspect.Parameter.POSITIONAL_OR_KEYWORD, annotation=bool,
-                                    default=typer.Option(False, "--json", help="print the result as JSON")))
+                                    default=typer.Option(False, "--json", help=i18n.N_("print the result as JSON"))))
 
     def run(ctx: typer.Context, **values: Any) -> None:
         from workflow.service import check_text
@@ -168,7 +191,7 @@ def _command_function(command: Any) -> Callable[..., None]:
         if as_json:
             print_json(result.json)
         else:
-            typer.echo(result.text)
+            typer.echo(i18n.translate_lines(result.text))
 
     run.__signature__ = inspect.Signature(params)  # type: ignore[attr-defined]
     run.__name__ = f"{command.group}_{command.name}"

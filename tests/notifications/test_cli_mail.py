@@ -153,7 +153,7 @@ def test_mail_retry_of_nothing_is_bad_input(make_app: Callable[..., App], sqlite
     app = make_app(sqlite_url, at=OPENED)
     cli_env(app)
     code, _, err = cli(capsys, "mail", "retry", arg)
-    assert code == 2 and err.startswith("outpost: unknown mail")
+    assert code == 2 and err.startswith("outpost: 未知的邮件")  # the CLI speaks the default language, zh
 
 
 def test_mail_preview_shows_the_next_mail_of_a_case(make_app: Callable[..., App], sqlite_url: str,
@@ -181,7 +181,7 @@ def test_mail_preview_shows_the_next_mail_of_a_case(make_app: Callable[..., App]
     code, out, _ = cli(capsys, "mail", "preview", str(case))  # approved: its start deadline sends nothing
     assert (code, out.strip()) == (0, f"no mail queued for case {case}, and none of its deadlines sends any")
     code, _, err = cli(capsys, "mail", "preview", "4242")
-    assert code == 2 and err.strip() == "outpost: unknown case: 4242"
+    assert code == 2 and err.strip() == "outpost: 未知的案件：4242"  # zh, the default language
     code, _, err = cli(capsys, "mail", "preview", str(case), "--lang", "fr")
     assert code == 2 and "--lang" in err
 
@@ -266,9 +266,9 @@ def test_calendar_export_has_one_entry_per_thing_due_as_its_mails_show_it(
     assert len(export(capsys, "--person", "wang")[1]) == 2  # the two he decides
     assert len(export(capsys, "--person", "huang")[1]) == 1  # her own request
     code, _, err = cli(capsys, "calendar", "export", "--office", "XX")
-    assert code == 2 and err.strip() == "outpost: unknown office: XX"
+    assert code == 2 and err.strip() == "outpost: 未知的驻外办：XX"  # zh, the default language
     code, _, err = cli(capsys, "calendar", "export", "--person", "nobody")
-    assert code == 2 and err.strip() == "outpost: unknown person: nobody"
+    assert code == 2 and err.strip() == "outpost: 未知的人员：nobody"  # zh, the default language
 
 
 def test_calendar_export_speaks_the_configured_language(
