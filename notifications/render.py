@@ -36,7 +36,7 @@ REQUIRED_TEXTS = ("title", "what")
 CONTEXT_NAMES = frozenset({
     "lang", "event", "case", "process", "process_name", "office", "office_name", "state", "subject",
     "subject_name", "period", "rule", "recipient", "recipient_name", "due", "event_on", "actions",
-    "commands", "show_command", "params",
+    "commands", "show_command", "params", "action_url",
 })
 
 class TemplateProblem(DefinitionError):
@@ -175,8 +175,9 @@ def commands_for(case: int | None, person: str | None, actions: Iterable[str],
 
 
 def context(mail: Mail, org: Org | None = None, lang: str | None = None,
-            allowed: Iterable[str] | None = None) -> dict[str, Any]:
-    """The variables every template sees. `allowed`: the actions the recipient may take now (None: all)."""
+            allowed: Iterable[str] | None = None, action_url: str | None = None) -> dict[str, Any]:
+    """The variables every template sees. `allowed`: the actions the recipient may take now (None: all);
+    `action_url`: the recipient's single-use web link to act (None: no link in this message)."""
     lang = lang or mail.lang or "zh"
     p = dict(mail.params)
     rcpt = mail.recipients[0] if mail.recipients else {}
@@ -221,13 +222,14 @@ def context(mail: Mail, org: Org | None = None, lang: str | None = None,
         "commands": commands_for(case, person, actions, with_override),
         "show_command": f"outpost case show {case}" if case is not None else "",
         "params": p,
+        "action_url": action_url if actions else None,
     }
 
 
 def render(mail: Mail, org: Org | None = None, lang: str | None = None,
-           allowed: Iterable[str] | None = None) -> Rendered:
+           allowed: Iterable[str] | None = None, action_url: str | None = None) -> Rendered:
     """Subject, plain text and HTML of one outbox row."""
-    ctx = context(mail, org, lang, allowed)
+    ctx = context(mail, org, lang, allowed, action_url)
     lang = ctx["lang"]
     env = environment()
     compiled = _compiled(env)
@@ -255,10 +257,11 @@ def render(mail: Mail, org: Org | None = None, lang: str | None = None,
 
 # -- validation --------------------------------------------------------------------------------------
 def registered_events() -> list[str]:
-    """Every mail event of every registered process definition."""
+    """Every mail event of every registered process definition, and the engine's own (`receipt`)."""
     from workflow import registry
+    from workflow.service import ENGINE_EVENTS
 
-    found: list[str] = []
+    found: list[str] = list(ENGINE_EVENTS)
     for name in registry.names():
         found += registry.latest(name).all_events
     return list(dict.fromkeys(found))

@@ -17,6 +17,9 @@ from workflow.settings import Settings
 from workflow.views import case_json
 
 if TYPE_CHECKING:  # imported where used: `case show` needs neither the machines nor the calendar
+    from outpost.links import Links
+    from store.web import SqlWeb
+    from workflow.model import Mail
     from store.mailbox import SqlMailbox
     from store.sql import SqlStore
     from workflow.audit import AuditResult
@@ -82,6 +85,29 @@ class App:
 
         return SqlMailbox(self._sql)
 
+    @cached_property
+    def links(self) -> Links:
+        """Signed single-use links (outpost/links.py): action links in mail, sign-in links."""
+        from outpost.links import links_for
+
+        return links_for(self.settings, self.policy)
+
+    @cached_property
+    def web_store(self) -> SqlWeb:
+        """Sessions, sign-in attempts and links of the web front door (store/web.py)."""
+        from store.web import SqlWeb
+
+        return SqlWeb(self._sql)
+
+    def link_for(self, mail: Mail, actions: list[str]) -> str | None:
+        """The recipient's single-use action link (`<base_url>/a/<token>`), minted as the mail is prepared
+        for delivery (notifications/delivery.py); None for a mail with no case, recipient or action."""
+        rcpt = mail.recipients[0] if mail.recipients else {}
+        person = rcpt.get("person")
+        if mail.case_id is None or not person or not actions:
+            return None
+        return self.links.action_url(self.store, mail.case_id, str(person), actions, self.clock.now())
+
     def release_orphaned_claims(self) -> Released:
         """Give back the claims of killed processes on this host (workflow/orphans.py)."""
         from workflow.orphans import release_orphaned_claims
@@ -103,7 +129,13 @@ class App:
     def init(self) -> tuple[str | None, str]:
         from store import migrate
 
-        return migrate(self.settings.database_url, busy_timeout_ms=self.settings.busy_timeout_ms)
+        result = migrate(self.settings.database_url, busy_timeout_ms=self.settings.busy_timeout_ms)
+        web = self.settings.web
+        if not web.secret_keys and web.key_file is not None:  # the web's signing key, beside the database
+            from outpost.links import create_key_file
+
+            create_key_file(web.key_file)
+        return result
 
     def load_org(self, path: Path) -> dict[str, Any]:
         from workflow import registry

@@ -1,0 +1,114 @@
+"""The web front door's persistence: mailed links (`LinkRepo`, part of `store.sql.SqlTx`, so that marking a
+link used commits with the step it causes), and sessions and sign-in attempts (`SqlWeb`, their own short
+transactions)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import delete, func, insert, select, update
+
+from store.schema import web_attempt_t, web_link_t, web_session_t
+from store.txbase import TxBase
+from workflow.ports import Link
+
+if TYPE_CHECKING:
+    from store.sql import SqlStore
+
+__all__ = ["LinkRepo", "Session", "SqlWeb"]
+
+
+def _link(r: Any) -> Link:
+    return Link(nonce=r.nonce, purpose=r.purpose, person=r.person, created_at=r.created_at,
+                expires_at=r.expires_at, case_id=r.case_id, case_version=r.case_version, case_seq=r.case_seq,
+                actions=tuple(r.actions or ()), used_at=r.used_at)
+
+
+class LinkRepo(TxBase):
+    """`workflow.ports.LinkTx` in one transaction."""
+
+    def add_link(self, link: Link) -> None:
+        self.conn.execute(insert(web_link_t).values(
+            nonce=link.nonce, purpose=link.purpose, person=link.person, case_id=link.case_id,
+            case_version=link.case_version, case_seq=link.case_seq, actions=list(link.actions),
+            created_at=link.created_at, expires_at=link.expires_at, used_at=None))
+
+    def get_link(self, nonce: str) -> Link | None:
+        row = self.conn.execute(select(web_link_t).where(web_link_t.c.nonce == nonce)).first()
+        return _link(row) if row is not None else None
+
+    def use_link(self, nonce: str, purpose: str, now: datetime) -> bool:
+        # One conditional UPDATE: on PostgreSQL a concurrent second use waits on the row lock and then
+        # re-reads `used_at IS NULL` as false; on SQLite the writer lock serialises the two.
+        done = self.conn.execute(update(web_link_t).where(
+            web_link_t.c.nonce == nonce, web_link_t.c.purpose == purpose, web_link_t.c.used_at.is_(None),
+            web_link_t.c.expires_at > now).values(used_at=now))
+        return int(done.rowcount) == 1
+
+
+class Session:
+    __slots__ = ("created_at", "csrf", "id_hash", "person", "seen_at")
+
+    def __init__(self, id_hash: str, person: str, csrf: str, created_at: datetime, seen_at: datetime) -> None:
+        self.id_hash, self.person, self.csrf = id_hash, person, csrf
+        self.created_at, self.seen_at = created_at, seen_at
+
+
+class SqlWeb:
+    """Sessions and the sign-in rate limit, in the database so that every web worker shares them."""
+
+    def __init__(self, store: SqlStore) -> None:
+        self.store = store
+
+    def add_link(self, link: Link) -> None:
+        with self.store.transaction() as tx:
+            tx.add_link(link)
+
+    def get_link(self, nonce: str) -> Link | None:
+        with self.store.transaction(write=False) as tx:
+            return tx.get_link(nonce)
+
+    def use_link(self, nonce: str, purpose: str, now: datetime) -> bool:
+        with self.store.transaction() as tx:
+            return tx.use_link(nonce, purpose, now)
+
+    # -- sessions ----------------------------------------------------------------------------------
+    def start_session(self, id_hash: str, person: str, csrf: str, now: datetime) -> None:
+        with self.store.transaction() as tx:
+            tx.conn.execute(insert(web_session_t).values(id_hash=id_hash, person=person, csrf=csrf, created_at=now,
+                                                         seen_at=now, ended_at=None))
+
+    def session(self, id_hash: str, now: datetime, idle_after: datetime) -> Session | None:
+        """The live session with this id (seen after `idle_after`), its last use set to `now`; an idle one
+        is ended."""
+        with self.store.transaction() as tx:
+            row = tx.conn.execute(select(web_session_t).where(web_session_t.c.id_hash == id_hash,
+                                                              web_session_t.c.ended_at.is_(None))).first()
+            if row is None:
+                return None
+            if row.seen_at <= idle_after:
+                tx.conn.execute(update(web_session_t).where(web_session_t.c.id_hash == id_hash)
+                                .values(ended_at=now))
+                return None
+            tx.conn.execute(update(web_session_t).where(web_session_t.c.id_hash == id_hash).values(seen_at=now))
+        return Session(row.id_hash, row.person, row.csrf, row.created_at, now)
+
+    def end_session(self, id_hash: str, now: datetime) -> None:
+        with self.store.transaction() as tx:
+            tx.conn.execute(update(web_session_t).where(web_session_t.c.id_hash == id_hash,
+                                                        web_session_t.c.ended_at.is_(None)).values(ended_at=now))
+
+    # -- rate limit --------------------------------------------------------------------------------
+    def attempt(self, keys: list[str], now: datetime, since: datetime, limit: int) -> bool:
+        """Count one attempt under each key; False (nothing counted) when any key had `limit` since `since`."""
+        with self.store.transaction() as tx:
+            tx.conn.execute(delete(web_attempt_t).where(web_attempt_t.c.at <= since))  # keep the table small
+            for key in keys:
+                n = tx.conn.execute(select(func.count()).select_from(web_attempt_t).where(
+                    web_attempt_t.c.key == key, web_attempt_t.c.at > since)).scalar_one()
+                if int(n) >= limit:
+                    return False
+            for key in keys:
+                tx.conn.execute(insert(web_attempt_t).values(key=key, at=now))
+        return True
