@@ -432,7 +432,8 @@ def prepare(mail: Mail, org: Org | None, settings: Settings, actions: ActionFilt
     `links` mints the recipient's web link for the actions they may take now (none when they may take none)."""
     mail = addressed_now(mail, org)
     allowed = actions(mail) if actions else None
-    url = links(mail, [a.partition("+")[0] for a in allowed]) if links is not None and allowed else None
+    offered = [a.partition("+")[0] for a in allowed or ()]
+    url = links(mail, offered) if links is not None and (offered or mail.case_id is None) else None
     rendered: Rendered = render(mail, org, lang=lang, allowed=allowed, action_url=url)
     name, addr = recipient_of(mail, org)
     if not addr:

@@ -222,7 +222,7 @@ def context(mail: Mail, org: Org | None = None, lang: str | None = None,
         "commands": commands_for(case, person, actions, with_override),
         "show_command": f"outpost case show {case}" if case is not None else "",
         "params": p,
-        "action_url": action_url if actions else None,
+        "action_url": action_url if actions or case is None else None,  # a sign-in link has no case
     }
 
 

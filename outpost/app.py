@@ -18,13 +18,13 @@ from workflow.views import case_json
 
 if TYPE_CHECKING:  # imported where used: `case show` needs neither the machines nor the calendar
     from outpost.links import Links
-    from store.web import SqlWeb
-    from workflow.model import Mail
     from store.mailbox import SqlMailbox
     from store.sql import SqlStore
+    from store.web import SqlWeb
     from workflow.audit import AuditResult
     from workflow.calendar import WorkCalendar
     from workflow.definition import ProcessDefinition
+    from workflow.model import Mail
     from workflow.orphans import Released
     from workflow.outbox import DeliveryReport
     from workflow.policy import Policy
@@ -90,7 +90,7 @@ class App:
         """Signed single-use links (outpost/links.py): action links in mail, sign-in links."""
         from outpost.links import links_for
 
-        return links_for(self.settings, self.policy)
+        return links_for(self.settings, self.policy, self.clock)
 
     @cached_property
     def web_store(self) -> SqlWeb:
@@ -102,11 +102,16 @@ class App:
     def link_for(self, mail: Mail, actions: list[str]) -> str | None:
         """The recipient's single-use action link (`<base_url>/a/<token>`), minted as the mail is prepared
         for delivery (notifications/delivery.py); None for a mail with no case, recipient or action."""
+        from workflow.service import SIGN_IN
+
         rcpt = mail.recipients[0] if mail.recipients else {}
         person = rcpt.get("person")
+        if mail.event == SIGN_IN and person:  # the web's sign-in mail: its link is minted as it is sent
+            return self.links.login_url(self.store, str(person), self.clock.now())
         if mail.case_id is None or not person or not actions:
             return None
-        return self.links.action_url(self.store, mail.case_id, str(person), actions, self.clock.now())
+        return self.links.action_url(self.store, mail.case_id, str(person), actions, self.clock.now(),
+                                     source=f"{mail.message_id} {person}")
 
     def release_orphaned_claims(self) -> Released:
         """Give back the claims of killed processes on this host (workflow/orphans.py)."""

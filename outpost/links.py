@@ -20,8 +20,9 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
+from itsdangerous import BadSignature, SignatureExpired, TimestampSigner, URLSafeTimedSerializer
 
+from workflow.clock import Clock
 from workflow.errors import BadInput, WorkflowError
 from workflow.ports import CaseStore, Link
 from workflow.settings import Settings
@@ -92,39 +93,70 @@ class Claim:
     actions: tuple[str, ...] = ()
 
 
+class _ClockSigner(TimestampSigner):
+    """itsdangerous's timestamp signer on Outpost's clock (time is injected, never read from the system):
+    signing stamps `at`; verifying measures the age at `at`."""
+
+    def __init__(self, *args: Any, at: int, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._at = at
+
+    def get_timestamp(self) -> int:
+        return self._at
+
+
 class Links:
     """Mints and verifies links for one deployment (its keys, its base URL, its policy lifetimes)."""
 
-    def __init__(self, settings: Settings, keys: tuple[str, ...], action_hours: int, login_minutes: int) -> None:
+    def __init__(self, settings: Settings, keys: tuple[str, ...], action_hours: int, login_minutes: int,
+                 clock: Clock) -> None:
         self.base_url = settings.web.base_url.rstrip("/")
-        # itsdangerous: the LAST key of the list signs, all verify
-        self._serializers = {p: URLSafeTimedSerializer(list(reversed(keys)), salt=salt) for p, salt in _SALT.items()}
+        self._keys = list(reversed(keys))  # itsdangerous: the LAST key of the list signs, all verify
+        self.clock = clock
         self.lifetime = {ACTION: timedelta(hours=action_hours), LOGIN: timedelta(minutes=login_minutes)}
 
-    # -- minting ---------------------------------------------------------------------------------
-    def _mint(self, store: CaseStore, purpose: str, person: str, now: datetime, payload: dict[str, Any],
-              case: tuple[int, int, int] | None = None, actions: tuple[str, ...] = ()) -> str:
-        nonce = secrets.token_urlsafe(18)
-        link = Link(nonce=nonce, purpose=purpose, person=person, created_at=now,
-                    expires_at=now + self.lifetime[purpose], case_id=case[0] if case else None,
-                    case_version=case[1] if case else None, case_seq=case[2] if case else None, actions=actions)
-        with store.transaction() as tx:
-            tx.add_link(link)
-        return str(self._serializers[purpose].dumps({**payload, "p": person, "n": nonce}))
+    def _serializer(self, purpose: str, at: datetime) -> URLSafeTimedSerializer:
+        return URLSafeTimedSerializer(self._keys, salt=_SALT[purpose], signer=_ClockSigner,
+                                      signer_kwargs={"at": int(at.timestamp())})
 
-    def action_url(self, store: CaseStore, case_id: int, person: str, actions: list[str], now: datetime) -> str | None:
-        """A fresh single-use action link for `person` on the case as it is now; None if the case is gone."""
+    # -- minting ---------------------------------------------------------------------------------
+    def _sign(self, link: Link) -> str:
+        payload: dict[str, Any] = {"p": link.person, "n": link.nonce}
+        if link.purpose == ACTION:
+            payload.update(c=link.case_id, v=link.case_version, a=list(link.actions))
+        return str(self._serializer(link.purpose, link.created_at).dumps(payload))
+
+    def _mint(self, store: CaseStore, purpose: str, person: str, now: datetime, source: str | None = None,
+              case: tuple[int, int, int] | None = None, actions: tuple[str, ...] = ()) -> str:
+        """A link's token. A mail sent again (after a crash, with its Message-ID) gets the link it had, so the
+        resend is the same message byte for byte, as long as that link still stands for the same offer."""
+        with store.transaction() as tx:
+            old = tx.link_for_source(source) if source else None
+            if (old is not None and old.purpose == purpose and old.person == person and old.used_at is None
+                    and old.expires_at > now and case is not None
+                    and (old.case_id, old.case_version, old.actions) == (case[0], case[1], actions)):
+                return self._sign(old)
+            link = Link(nonce=secrets.token_urlsafe(18), purpose=purpose, person=person,
+                        created_at=now.replace(microsecond=0), expires_at=now + self.lifetime[purpose],
+                        case_id=case[0] if case else None, case_version=case[1] if case else None,
+                        case_seq=case[2] if case else None, actions=actions, source=source)
+            tx.add_link(link)
+        return self._sign(link)
+
+    def action_url(self, store: CaseStore, case_id: int, person: str, actions: list[str], now: datetime,
+                   source: str | None = None) -> str | None:
+        """A single-use action link for `person` on the case as it is now; None if the case is gone.
+        `source` names the mail it goes in (its Message-ID and recipient)."""
         with store.transaction(write=False) as tx:
             case = tx.get_case(case_id)
         if case is None or not actions:
             return None
-        acts = tuple(actions)
-        token = self._mint(store, ACTION, person, now, {"c": case.id, "v": case.version, "a": list(acts)},
-                           (case.id, case.version, case.history_count), acts)
+        token = self._mint(store, ACTION, person, now, source, (case.id, case.version, case.history_count),
+                           tuple(actions))
         return f"{self.base_url}/a/{token}"
 
-    def login_url(self, store: CaseStore, person: str, now: datetime, then: str = "/tasks") -> str:
-        token = self._mint(store, LOGIN, person, now, {"t": then})
+    def login_url(self, store: CaseStore, person: str, now: datetime) -> str:
+        token = self._mint(store, LOGIN, person, now)
         return f"{self.base_url}/login/{token}"
 
     # -- verifying -------------------------------------------------------------------------------
@@ -134,7 +166,7 @@ class Links:
             raise LinkInvalid("malformed")
         max_age = int(self.lifetime[purpose].total_seconds())
         try:
-            data = self._serializers[purpose].loads(token, max_age=max_age)
+            data = self._serializer(purpose, self.clock.now()).loads(token, max_age=max_age)
         except SignatureExpired:
             raise LinkInvalid("expired") from None
         except BadSignature:
@@ -148,6 +180,6 @@ class Links:
         return claim, data
 
 
-def links_for(settings: Settings, policy: Any) -> Links:
+def links_for(settings: Settings, policy: Any, clock: Clock) -> Links:
     return Links(settings, signing_keys(settings), policy.int("web.action_link_hours"),
-                 policy.int("web.login_link_minutes"))
+                 policy.int("web.login_link_minutes"), clock)

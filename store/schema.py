@@ -59,6 +59,7 @@ web_link_t = Table(
     metadata,
     Column('nonce', String(64), primary_key=True, nullable=False),
     Column('purpose', String(16), nullable=False),
+    Column('source', String(300), nullable=True),
     Column('person', String(64), nullable=False),
     Column('case_id', Integer(), nullable=True),
     Column('case_version', Integer(), nullable=True),

@@ -25,8 +25,8 @@ from store.fast import Prepared
 from store.mailbox import MailTx
 from store.org import OrgRepo
 from store.presence import PresenceRepo
-from store.web import LinkRepo
 from store.schema import cases_t, deadline_t, history_t, mail_t
+from store.web import LinkRepo
 from workflow.model import Case, HistoryEntry, Mail, Org
 from workflow.ports import CaseFilter, CaseStore
 

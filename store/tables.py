@@ -113,6 +113,9 @@ class DeadlineRow(SQLModel, table=True):
     __table_args__ = (
         # The tick asks "what is due now": only pending rows are indexed, so it costs O(due), not O(open).
         Index("ix_deadline_pending_due", "due_at", sqlite_where=PENDING, postgresql_where=PENDING),
+        # the dashboard's count of failed deadlines reads only them
+        Index("ix_deadline_failed", "id", sqlite_where=text("status = 'failed'"),
+              postgresql_where=text("status = 'failed'")),
         # also the index for "this case's deadlines" (its first column): no second index on case_id
         UniqueConstraint("case_id", "kind", "occurrence", "for_state", "created_seq"),
     )
@@ -141,6 +144,8 @@ class MailRow(SQLModel, table=True):
     __table_args__ = (
         Index("ix_mail_queued_next", "next_attempt_at", sqlite_where=text("status = 'queued'"),
               postgresql_where=text("status = 'queued'")),
+        Index("ix_mail_failed", "id", sqlite_where=text("status = 'failed'"),
+              postgresql_where=text("status = 'failed'")),
     )
     id: int | None = Field(default=None, sa_column=Column(Integer, primary_key=True, autoincrement=True))
     case_id: int | None = Field(default=None, foreign_key="cases.id", index=True)
@@ -195,6 +200,8 @@ class WebLinkRow(SQLModel, table=True):
     __tablename__: ClassVar[str] = "web_link"
     nonce: str = Field(primary_key=True, max_length=64)
     purpose: str = Field(max_length=16)  # action | login
+    # the mail (Message-ID and recipient) the link was made for: a resend of that mail carries the same link
+    source: str | None = Field(default=None, max_length=300, index=True)
     person: str = Field(max_length=64)
     case_id: int | None = Field(default=None)
     case_version: int | None = Field(default=None)

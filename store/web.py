@@ -7,10 +7,12 @@ from __future__ import annotations
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import delete, func, insert, select, update
+from sqlalchemy import and_, delete, func, insert, or_, select, update
 
-from store.schema import web_attempt_t, web_link_t, web_session_t
+from store.rows import case_from
+from store.schema import cases_t, deadline_t, mail_t, web_attempt_t, web_link_t, web_session_t
 from store.txbase import TxBase
+from workflow.model import Case
 from workflow.ports import Link
 
 if TYPE_CHECKING:
@@ -22,7 +24,7 @@ __all__ = ["LinkRepo", "Session", "SqlWeb"]
 def _link(r: Any) -> Link:
     return Link(nonce=r.nonce, purpose=r.purpose, person=r.person, created_at=r.created_at,
                 expires_at=r.expires_at, case_id=r.case_id, case_version=r.case_version, case_seq=r.case_seq,
-                actions=tuple(r.actions or ()), used_at=r.used_at)
+                actions=tuple(r.actions or ()), used_at=r.used_at, source=r.source)
 
 
 class LinkRepo(TxBase):
@@ -30,9 +32,14 @@ class LinkRepo(TxBase):
 
     def add_link(self, link: Link) -> None:
         self.conn.execute(insert(web_link_t).values(
-            nonce=link.nonce, purpose=link.purpose, person=link.person, case_id=link.case_id,
+            nonce=link.nonce, purpose=link.purpose, source=link.source, person=link.person, case_id=link.case_id,
             case_version=link.case_version, case_seq=link.case_seq, actions=list(link.actions),
             created_at=link.created_at, expires_at=link.expires_at, used_at=None))
+
+    def link_for_source(self, source: str) -> Link | None:
+        row = self.conn.execute(select(web_link_t).where(web_link_t.c.source == source)
+                                .order_by(web_link_t.c.created_at.desc()).limit(1)).first()
+        return _link(row) if row is not None else None
 
     def get_link(self, nonce: str) -> Link | None:
         row = self.conn.execute(select(web_link_t).where(web_link_t.c.nonce == nonce)).first()
@@ -100,15 +107,57 @@ class SqlWeb:
                                                         web_session_t.c.ended_at.is_(None)).values(ended_at=now))
 
     # -- rate limit --------------------------------------------------------------------------------
-    def attempt(self, keys: list[str], now: datetime, since: datetime, limit: int) -> bool:
-        """Count one attempt under each key; False (nothing counted) when any key had `limit` since `since`."""
+    def attempt(self, keys: list[tuple[str, int]], now: datetime, since: datetime) -> bool:
+        """Count one attempt under each (key, limit); False, counting nothing, when a key already had its
+        limit since `since`. One writing transaction: concurrent workers are serialised by it."""
         with self.store.transaction() as tx:
             tx.conn.execute(delete(web_attempt_t).where(web_attempt_t.c.at <= since))  # keep the table small
-            for key in keys:
+            for key, limit in keys:
                 n = tx.conn.execute(select(func.count()).select_from(web_attempt_t).where(
                     web_attempt_t.c.key == key, web_attempt_t.c.at > since)).scalar_one()
                 if int(n) >= limit:
                     return False
-            for key in keys:
+            for key, _limit in keys:
                 tx.conn.execute(insert(web_attempt_t).values(key=key, at=now))
         return True
+
+    # -- what the pages read -----------------------------------------------------------------------
+    @staticmethod
+    def _open(open_states: dict[str, tuple[str, ...]]) -> Any:
+        """Cases in an open state of their process: one range of ix_cases_process_state_office each."""
+        return or_(*(and_(cases_t.c.process == p, cases_t.c.state.in_(states))
+                     for p, states in sorted(open_states.items()) if states))
+
+    def open_cases(self, open_states: dict[str, tuple[str, ...]], limit: int = 2000) -> list[Case]:
+        stmt = select(cases_t).where(self._open(open_states)).order_by(cases_t.c.id.desc()).limit(limit)
+        with self.store.transaction(write=False) as tx:
+            return [case_from(r) for r in tx.conn.execute(stmt)]
+
+    def open_counts(self, open_states: dict[str, tuple[str, ...]],
+                    now: datetime) -> dict[tuple[str | None, str], tuple[int, int]]:
+        """(office, process) → (open cases, of which overdue): an overdue deadline (`*overdue*` or `due`, as
+        `case list --overdue`) pending or fired at or before `now`. Reads the open cases' index entries
+        and their deadlines only, so it costs what is open, not what was ever opened."""
+        where = self._open(open_states)
+        counts = select(cases_t.c.office, cases_t.c.process, func.count()).where(where).group_by(
+            cases_t.c.office, cases_t.c.process)
+        late = (select(cases_t.c.office, cases_t.c.process, func.count(func.distinct(cases_t.c.id)))
+                .select_from(cases_t.join(deadline_t, deadline_t.c.case_id == cases_t.c.id))
+                .where(where, deadline_t.c.status.in_(("pending", "fired")),
+                       deadline_t.c.kind.like("%overdue%") | (deadline_t.c.kind == "due"),
+                       deadline_t.c.due_at <= now)
+                .group_by(cases_t.c.office, cases_t.c.process))
+        with self.store.transaction(write=False) as tx:
+            found = {(o, p): (int(n), 0) for o, p, n in tx.conn.execute(counts)}
+            for o, p, n in tx.conn.execute(late):
+                found[(o, p)] = (found.get((o, p), (0, 0))[0], int(n))
+        return found
+
+    def failed_counts(self) -> tuple[int, int]:
+        """(failed mail, failed deadlines): each read from its partial index of failed rows."""
+        with self.store.transaction(write=False) as tx:
+            mail = tx.conn.execute(select(func.count()).select_from(mail_t).where(mail_t.c.status == "failed"))
+            mail_n = int(mail.scalar_one())
+            dl = tx.conn.execute(select(func.count()).select_from(deadline_t)
+                                 .where(deadline_t.c.status == "failed"))
+            return mail_n, int(dl.scalar_one())

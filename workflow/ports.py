@@ -142,12 +142,17 @@ class Link:
     case_seq: int | None = None  # the case's history length when the link was made
     actions: tuple[str, ...] = ()
     used_at: datetime | None = None
+    source: str | None = None  # the mail it was made for (a resend of that mail carries the same link)
 
 
 class LinkTx(Protocol):
     """Mailed links (the web front door's action and sign-in links)."""
 
     def add_link(self, link: Link) -> None: ...
+
+    def link_for_source(self, source: str) -> Link | None:
+        """The newest link made for this mail (Message-ID and recipient), if any."""
+        ...
 
     def get_link(self, nonce: str) -> Link | None: ...
 

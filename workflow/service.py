@@ -60,9 +60,11 @@ class TriggerInfo:
 
 
 # Mail events of the engine itself, for every process (templates in notifications/templates/<lang>/):
-# `receipt` tells a person who acted through a front door other than the CLI what was recorded.
+# `receipt` tells a person who acted through a front door other than the CLI what was recorded;
+# `sign_in` carries a web sign-in link (queued by the web front door, for no case).
 RECEIPT = "receipt"
-ENGINE_EVENTS = (RECEIPT,)
+SIGN_IN = "sign_in"
+ENGINE_EVENTS = (RECEIPT, SIGN_IN)
 
 DATE_OPTIONS = frozenset({"date"})  # trigger options that are dates (PRODUCT.md: `--date YYYY-MM-DD`)
 

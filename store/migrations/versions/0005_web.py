@@ -5,7 +5,7 @@ marked used in the transaction that acts, so a link works once. `web_session`: s
 cookie carries a random id; the table keeps its SHA-256). `web_attempt`: sign-in requests by address and
 by client, counted for the rate limit in the database so that several web workers share it.
 `ix_cases_process_state_office`: the dashboard counts open cases per process and office from the index
-entries of open states only.
+entries of open states only; `ix_mail_failed`, `ix_deadline_failed`: it counts failed rows from them alone.
 
 Revision ID: 0005
 Revises: 0003
@@ -33,6 +33,7 @@ def upgrade() -> None:
     op.create_table('web_link',
     sa.Column('nonce', sa.String(length=64), nullable=False),
     sa.Column('purpose', sa.String(length=16), nullable=False),
+    sa.Column('source', sa.String(length=300), nullable=True),
     sa.Column('person', sa.String(length=64), nullable=False),
     sa.Column('case_id', sa.Integer(), nullable=True),
     sa.Column('case_version', sa.Integer(), nullable=True),
@@ -43,6 +44,7 @@ def upgrade() -> None:
     sa.Column('used_at', sa.DateTime(timezone=True), nullable=True),
     sa.PrimaryKeyConstraint('nonce', name=op.f('pk_web_link'))
     )
+    op.create_index('ix_web_link_source', 'web_link', ['source'], unique=False)
     op.create_table('web_session',
     sa.Column('id_hash', sa.String(length=64), nullable=False),
     sa.Column('person', sa.String(length=64), nullable=False),
@@ -61,12 +63,19 @@ def upgrade() -> None:
     )
     op.create_index('ix_web_attempt_key_at', 'web_attempt', ['key', 'at'], unique=False)
     op.create_index('ix_cases_process_state_office', 'cases', ['process', 'state', 'office'], unique=False)
+    failed = sa.text("status = 'failed'")
+    op.create_index('ix_mail_failed', 'mail', ['id'], unique=False, sqlite_where=failed, postgresql_where=failed)
+    op.create_index('ix_deadline_failed', 'deadline', ['id'], unique=False, sqlite_where=failed,
+                    postgresql_where=failed)
 
 
 def downgrade() -> None:
+    op.drop_index('ix_deadline_failed', table_name='deadline')
+    op.drop_index('ix_mail_failed', table_name='mail')
     op.drop_index('ix_cases_process_state_office', table_name='cases')
     op.drop_index('ix_web_attempt_key_at', table_name='web_attempt')
     op.drop_table('web_attempt')
     op.drop_index('ix_web_session_person', table_name='web_session')
     op.drop_table('web_session')
+    op.drop_index('ix_web_link_source', table_name='web_link')
     op.drop_table('web_link')
