@@ -86,14 +86,17 @@ class SqlWeb:
             tx.conn.execute(insert(web_session_t).values(id_hash=id_hash, person=person, csrf=csrf, created_at=now,
                                                          seen_at=now, ended_at=None))
 
-    def session(self, id_hash: str, now: datetime, idle_after: datetime) -> Session | None:
+    def session(self, id_hash: str, now: datetime, idle_after: datetime, touch: bool = True) -> Session | None:
         """The live session with this id (seen after `idle_after`), its last use set to `now`; an idle one
-        is ended."""
-        with self.store.transaction() as tx:
+        is ended. With `touch` False nothing is written (a look from a page that must write nothing)."""
+        with self.store.transaction(write=touch) as tx:
             row = tx.conn.execute(select(web_session_t).where(web_session_t.c.id_hash == id_hash,
                                                               web_session_t.c.ended_at.is_(None))).first()
             if row is None:
                 return None
+            if not touch:
+                return Session(row.id_hash, row.person, row.csrf, row.created_at, row.seen_at) \
+                    if row.seen_at > idle_after else None
             if row.seen_at <= idle_after:
                 tx.conn.execute(update(web_session_t).where(web_session_t.c.id_hash == id_hash)
                                 .values(ended_at=now))

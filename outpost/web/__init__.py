@@ -170,9 +170,9 @@ class Web:
         return out
 
     # -- who is asking ---------------------------------------------------------------------------
-    def viewer(self, request: Request) -> tuple[Person | None, str | None]:
+    def viewer(self, request: Request, touch: bool = True) -> tuple[Person | None, str | None]:
         """The signed-in person and the CSRF token of their forms, from the session cookie (or the trusted
-        proxy's header, when configured)."""
+        proxy's header, when configured). `touch` False: only look (nothing written)."""
         header = self.app.settings.web.trusted_user_header
         if header:
             who = request.headers.get(header)
@@ -187,7 +187,7 @@ class Web:
             return None, None
         idle = timedelta(minutes=self.app.policy.int("web.session_idle_minutes"))
         now = self.now()
-        session = self.app.web_store.session(_hash(sid), now, now - idle)
+        session = self.app.web_store.session(_hash(sid), now, now - idle, touch=touch)
         if session is None:
             return None, None
         person = self.org().person(session.person)
@@ -241,9 +241,11 @@ class Web:
         return actions, any(i.needs_override for i in allowed)
 
     def confirm_page(self, token: str, status: int = 200, error: str | None = None, comment: str | None = None,
-                     override: str | None = None) -> HTMLResponse:
+                     override: str | None = None, viewer: str | None = None) -> HTMLResponse:
         try:
             claim, case = self._link(token)
+            if viewer is not None and viewer != claim.person:
+                raise LinkInvalid("another person's link")
             actions, needs_override = self._offered(claim, case)
         except (LinkInvalid, NotFound):
             return self.gone()
@@ -262,10 +264,13 @@ class Web:
                          csrf_field=self.csrf_token("a:" + claim.nonce), action_path=f"/a/{token}", error=error,
                          comment=comment, override=override)
 
-    def act_by_link(self, token: str, form: dict[str, str], ip: str, agent: str) -> HTMLResponse:
+    def act_by_link(self, token: str, form: dict[str, str], ip: str, agent: str,
+                    viewer: str | None = None) -> HTMLResponse:
         try:
             claim, _data = self.app.links.verify(ACTION, token)
         except LinkInvalid:
+            return self.gone()
+        if viewer is not None and viewer != claim.person:  # signed in as someone else: not theirs to use
             return self.gone()
         action = form.get("action", "")
         if not self.csrf_ok("a:" + claim.nonce, form.get("csrf"), hours=self.app.policy.int("web.action_link_hours")):
@@ -275,7 +280,7 @@ class Web:
         comment = form.get("comment", "").strip() or None
         override = form.get("override", "").strip() or None
         if action in REJECTING and not comment:
-            return self.confirm_page(token, 400, self.w["comment_needed"], comment, override)
+            return self.confirm_page(token, 400, self.w["comment_needed"], comment, override, viewer)
 
         def before(tx: Tx, case: Case) -> None:
             self._check_link(tx, claim, case)
@@ -289,7 +294,7 @@ class Web:
         except (LinkInvalid, Conflict, NotFound):
             return self.gone()
         except WorkflowError as exc:  # a rule or a permission said no: the same words as the CLI's
-            return self.confirm_page(token, _status_of(exc), str(exc), comment, override)
+            return self.confirm_page(token, _status_of(exc), str(exc), comment, override, viewer)
         return self.message(self.w["done_title"], f"{self.w['case']} {case.id}: {action_name(self.lang, action)} → "
                             f"{case.state}. {self.w['done_text']}", 200)
 
@@ -550,13 +555,20 @@ def create_app(app: App) -> Starlette:
 
         return endpoint
 
+    def link_viewer(request: Request) -> str | None:
+        """Who is signed in on this browser, if anyone (looked up, nothing written): a link is its
+        recipient's; someone else signed in gets the neutral page."""
+        me, _csrf = web.viewer(request, touch=False)
+        return me.id if me is not None else None
+
     async def action_link(request: Request) -> Response:
         token = request.path_params["token"]
         if request.method == "POST":
             form = await form_of(request)
             ip, agent = client(request)
-            return await run_in_threadpool(web.act_by_link, token, form, ip, agent)
-        return await run_in_threadpool(web.confirm_page, token)
+            return await run_in_threadpool(
+                lambda: web.act_by_link(token, form, ip, agent, link_viewer(request)))
+        return await run_in_threadpool(lambda: web.confirm_page(token, viewer=link_viewer(request)))
 
     async def login(request: Request) -> Response:
         if request.method == "POST":
