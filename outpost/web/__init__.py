@@ -11,17 +11,19 @@ acts, and the page has no script that could submit it.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import hmac
 import secrets
 import shutil
 import subprocess
-from collections.abc import Awaitable, Callable, MutableMapping
+from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping
 from datetime import datetime, timedelta
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
+import anyio
 import jinja2
 from markupsafe import Markup
 from starlette.applications import Starlette
@@ -44,6 +46,7 @@ from workflow.service import SIGN_IN
 from workflow.timeutil import LOCAL_TZ, local_date
 
 HERE = Path(__file__).parent
+THREADS = 8  # request threads of one web process (each holds one database connection)
 GENERAL_OFFICE_ROLES = frozenset({"clerk", "finance", "auditor", "org_dept", "supervising_leader"})
 
 SECURITY_HEADERS = (
@@ -639,7 +642,14 @@ def create_app(app: App) -> Starlette:
         Route("/compliance/{year}", signed_in(compliance)),
         Mount("/static", StaticFiles(directory=str(HERE / "static")), name="static"),
     ]
-    starlette = Starlette(routes=routes)
+    @contextlib.asynccontextmanager
+    async def lifespan(_app: Starlette) -> AsyncIterator[None]:
+        # The store keeps one connection per thread: as many request threads as the pool has connections
+        # (5 + 5 on PostgreSQL), less one for the daemon-like work of a request's own nested reads.
+        anyio.to_thread.current_default_thread_limiter().total_tokens = THREADS
+        yield
+
+    starlette = Starlette(routes=routes, lifespan=lifespan)
     starlette.add_middleware(SecurityHeaders, secure=web.secure)
     return starlette
 

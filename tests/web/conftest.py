@@ -59,8 +59,13 @@ class Site:
         from outpost.web import create_app
 
         self.app = app
-        self.client = TestClient(create_app(app), follow_redirects=False)
+        # entered: one event loop and one set of request threads for the whole test (each thread holds a
+        # database connection, as in the server; a client not entered starts new threads per request)
+        self.client = TestClient(create_app(app), follow_redirects=False).__enter__()
         self.outbox = app.settings.outbox_dir
+
+    def close(self) -> None:
+        self.client.__exit__(None, None, None)
 
     def deliver(self) -> None:
         self.app.deliver_mail(None)
@@ -95,9 +100,13 @@ class Site:
 
 @pytest.fixture
 def site(make_app: Callable[..., App], db_url: str) -> Iterator[Site]:
-    yield Site(make_app(db_url))
+    s = Site(make_app(db_url))
+    yield s
+    s.close()
 
 
 @pytest.fixture
 def sqlite_site(make_app: Callable[..., App], sqlite_url: str) -> Iterator[Site]:
-    yield Site(make_app(sqlite_url))
+    s = Site(make_app(sqlite_url))
+    yield s
+    s.close()
