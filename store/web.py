@@ -7,7 +7,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import and_, delete, func, insert, or_, select, update
+from sqlalchemy import delete, func, insert, select, update
 
 from store.rows import case_from
 from store.schema import cases_t, deadline_t, mail_t, web_attempt_t, web_link_t, web_session_t
@@ -125,36 +125,43 @@ class SqlWeb:
         return True
 
     # -- what the pages read -----------------------------------------------------------------------
-    @staticmethod
-    def _open(open_states: dict[str, tuple[str, ...]]) -> Any:
-        """Cases in an open state of their process: one range of ix_cases_process_state_office each."""
-        return or_(*(and_(cases_t.c.process == p, cases_t.c.state.in_(states))
-                     for p, states in sorted(open_states.items()) if states))
-
+    # One statement per process, `process = ? AND state IN (its open states)`: a range of
+    # ix_cases_process_state_office, so the cost follows the open cases, not every case ever opened.
+    # Counting is done here, not by GROUP BY office: for that, SQLite's planner walks the
+    # (process, office, period) key instead, i.e. every case of the process.
     def open_cases(self, open_states: dict[str, tuple[str, ...]], limit: int = 2000) -> list[Case]:
-        stmt = select(cases_t).where(self._open(open_states)).order_by(cases_t.c.id.desc()).limit(limit)
+        found: list[Case] = []
         with self.store.transaction(write=False) as tx:
-            return [case_from(r) for r in tx.conn.execute(stmt)]
+            for process, states in sorted(open_states.items()):
+                if states:
+                    stmt = select(cases_t).where(cases_t.c.process == process, cases_t.c.state.in_(states))
+                    found += [case_from(r) for r in tx.conn.execute(stmt)]
+        return sorted(found, key=lambda c: -c.id)[:limit]
 
     def open_counts(self, open_states: dict[str, tuple[str, ...]],
                     now: datetime) -> dict[tuple[str | None, str], tuple[int, int]]:
         """(office, process) → (open cases, of which overdue): an overdue deadline (`*overdue*` or `due`, as
         `case list --overdue`) pending or fired at or before `now`. Reads the open cases' index entries
-        and their deadlines only, so it costs what is open, not what was ever opened."""
-        where = self._open(open_states)
-        counts = select(cases_t.c.office, cases_t.c.process, func.count()).where(where).group_by(
-            cases_t.c.office, cases_t.c.process)
-        late = (select(cases_t.c.office, cases_t.c.process, func.count(func.distinct(cases_t.c.id)))
-                .select_from(cases_t.join(deadline_t, deadline_t.c.case_id == cases_t.c.id))
-                .where(where, deadline_t.c.status.in_(("pending", "fired")),
-                       deadline_t.c.kind.like("%overdue%") | (deadline_t.c.kind == "due"),
-                       deadline_t.c.due_at <= now)
-                .group_by(cases_t.c.office, cases_t.c.process))
+        and their deadlines only (by case id), so it costs what is open, not what was ever opened."""
+        found: dict[tuple[str | None, str], list[int]] = {}
+        where_case: dict[int, tuple[str | None, str]] = {}
         with self.store.transaction(write=False) as tx:
-            found = {(o, p): (int(n), 0) for o, p, n in tx.conn.execute(counts)}
-            for o, p, n in tx.conn.execute(late):
-                found[(o, p)] = (found.get((o, p), (0, 0))[0], int(n))
-        return found
+            for process, states in sorted(open_states.items()):
+                if not states:
+                    continue
+                stmt = select(cases_t.c.id, cases_t.c.office).where(cases_t.c.process == process,
+                                                                    cases_t.c.state.in_(states))
+                for case_id, office in tx.conn.execute(stmt):
+                    found.setdefault((office, process), [0, 0])[0] += 1
+                    where_case[int(case_id)] = (office, process)
+            ids = sorted(where_case)
+            for k in range(0, len(ids), 500):
+                late = select(deadline_t.c.case_id).distinct().where(
+                    deadline_t.c.case_id.in_(ids[k:k + 500]), deadline_t.c.status.in_(("pending", "fired")),
+                    deadline_t.c.kind.like("%overdue%") | (deadline_t.c.kind == "due"), deadline_t.c.due_at <= now)
+                for (case_id,) in tx.conn.execute(late):
+                    found[where_case[int(case_id)]][1] += 1
+        return {key: (n[0], n[1]) for key, n in found.items()}
 
     def failed_counts(self) -> tuple[int, int]:
         """(failed mail, failed deadlines): each read from its partial index of failed rows."""
