@@ -7,7 +7,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import delete, func, insert, select, update
+from sqlalchemy import bindparam, delete, func, insert, select, update
 
 from store.rows import case_from
 from store.schema import cases_t, deadline_t, mail_t, web_attempt_t, web_link_t, web_session_t
@@ -42,7 +42,9 @@ class LinkRepo(TxBase):
         return _link(row) if row is not None else None
 
     def get_link(self, nonce: str) -> Link | None:
-        row = self.conn.execute(select(web_link_t).where(web_link_t.c.nonce == nonce)).first()
+        # a prepared statement (store/fast.py): every confirmation page and every POST reads its link
+        row = self.fetch_row("get_link", lambda: select(web_link_t).where(web_link_t.c.nonce == bindparam("nonce")),
+                             {"nonce": nonce})
         return _link(row) if row is not None else None
 
     def use_link(self, nonce: str, purpose: str, now: datetime) -> bool:
