@@ -40,7 +40,7 @@ from outpost.links import ACTION, LOGIN, Claim, LinkInvalid
 from outpost.web import charts
 from outpost.web.i18n import REJECTING, SHOWN_FIELDS, action_name, field_name, money, words
 from workflow import registry
-from workflow.errors import Conflict, NotFound, SchemaMismatch, WorkflowError
+from workflow.errors import BadInput, Conflict, NotFound, SchemaMismatch, WorkflowError
 from workflow.model import Case, Person
 from workflow.ports import Tx
 from workflow.service import SIGN_IN
@@ -691,9 +691,15 @@ def health(app: App) -> tuple[dict[str, Any], int]:
 
 def serve(app: App, host: str, port: int) -> int:
     """Run the web front door with uvicorn until stopped (SIGTERM/SIGINT)."""
+    import socket
+
     import uvicorn
 
     app.check_schema()
+    try:
+        socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except (OSError, UnicodeError) as exc:
+        raise BadInput(f"--host {host[:60]!r}: cannot listen there ({exc})") from None
     uvicorn.run(create_app(app), host=host, port=port, proxy_headers=True, server_header=False,
                 date_header=True, log_level="info")
     return 0
