@@ -1,6 +1,6 @@
 """Outpost's benchmark suite (issue 6): one entry point, one line per figure, each against its target.
 
-    python bench/run.py [--quick] [--json] [--only engine,tick,pg,mail,cli,daemon]
+    python bench/run.py [--quick] [--json] [--only engine,tick,pg,mail,cli,daemon,web]
 
 Figures (every comparison measured side by side, in the same run):
   engine_tx_ratio     the real case service ÷ hand-written sqlite3, the leave scenario (bench/engine_tx.py)
@@ -11,6 +11,7 @@ Figures (every comparison measured side by side, in the same run):
   mail_render_per_s, mail_deliver_per_s   render, and delivery to a local aiosmtpd (bench/mail_bench.py)
   cli_help_ms, cli_case_show_ms           whole processes vs `python -c "import sqlalchemy"` (bench/cli_bench.py)
   daemon_rss_mb       peak RSS of `outpost daemon` firing 100k due deadlines, and its growth (bench/daemon_bench.py)
+  web_confirm_ratio, web_action_per_s, web_action_p99_ms, dashboard_ms   the web front door (bench/web_bench.py)
 
 `--quick` (under a minute on an idle 2-core machine): smaller counts, tick up to 100k, daemon 10k.
 Progress goes to stderr; stdout has the figure lines, or with `--json` one JSON object.
@@ -46,7 +47,7 @@ QUICK = {"engine_cases": 100, "engine_rounds": 3, "tick_sizes": [1_000, 10_000, 
 FULL = {"engine_cases": 500, "engine_rounds": 5, "tick_sizes": [1_000, 10_000, 100_000, 1_000_000],
         "tick_repeat": 5, "pg_cases": 150, "pg_rounds": 2, "mail_count": 1000, "cli_rounds": 15,
         "daemon_deadlines": 100_000, "daemon_timeout": 900}
-SECTIONS = ("engine", "tick", "pg", "mail", "cli", "daemon")
+SECTIONS = ("engine", "tick", "pg", "mail", "cli", "daemon", "web")
 
 
 @dataclass
@@ -298,6 +299,29 @@ def daemon(cfg: dict[str, Any], rep: Report, quiet: bool) -> None:
                           f"{last or 0:.1f} MB; idle after the work: {r['rss_end_mb'] or 0:.1f} MB"), quiet)
 
 
+def web(cfg: dict[str, Any], rep: Report, quiet: bool) -> None:
+    import web_bench
+
+    with tempfile.TemporaryDirectory() as tmp:
+        r = web_bench.measure(Path(tmp), quick=cfg is QUICK)
+    rep.add(Figure("web_confirm_ratio", r["confirm_per_s"], "pages/s", ratio=r["ratio"], target="≥ 0.33",
+                   ok=r["ratio"] >= 0.33,
+                   detail=f"GET /a/<token> vs a bare endpoint {r['bare_per_s']:.0f}/s, same uvicorn, 4 keep-alive "
+                          "clients in other processes"), quiet)
+    rep.add(Figure("web_action_per_s", r["action_per_s"], "POST/s", target="≥ 100",
+                   ok=r["action_per_s"] >= 100 and r["action_ok"] == r["action_n"],
+                   detail=f"single-use approvals on SQLite, one client; {r['action_ok']}/{r['action_n']} acted"),
+            quiet)
+    rep.add(Figure("web_action_p99_ms", r["p99_20_ms"], "ms", target="≤ 250", ok=r["p99_20_ms"] <= 250,
+                   detail=f"20 concurrent clients, {r['action20_per_s']:.0f} POST/s, "
+                          f"{r['action20_ok']}/{r['action20_n']} acted"), quiet)
+    sizes = r["dashboard_ms"]
+    big, small = sizes[max(sizes)], sizes[min(sizes)]
+    rep.add(Figure("dashboard_ms", big, "ms", ratio=big / small, target="≤ 200", ok=big <= 200,
+                   detail="p95, 100 offices, " + ", ".join(f"{n:,} cases {v:.0f} ms" for n, v in sizes.items())
+                          + " (2,000 open, the rest closed)"), quiet)
+
+
 RUNNERS: dict[str, tuple[Callable[[dict[str, Any], Report, bool], None], list[str]]] = {
     "engine": (engine, ["raw_sqlite_us_per_tx", "outpost_us_per_tx", "engine_tx_ratio", "spiff_us_per_tx",
                         "peer_spiff_ratio"]),
@@ -306,6 +330,7 @@ RUNNERS: dict[str, tuple[Callable[[dict[str, Any], Report, bool], None], list[st
     "mail": (mail, ["mail_render_per_s", "mail_deliver_per_s"]),
     "cli": (cli, ["cli_help_ms", "cli_case_show_ms"]),
     "daemon": (daemon, ["daemon_rss_mb", "daemon_rss_growth_mb"]),
+    "web": (web, ["web_confirm_ratio", "web_action_per_s", "web_action_p99_ms", "dashboard_ms"]),
 }
 
 

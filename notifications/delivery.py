@@ -68,6 +68,13 @@ class Parts(Protocol):
     @property
     def mailbox(self) -> Outbox: ...
 
+    def link_for(self, mail: Mail, actions: list[str]) -> str | None:
+        """The recipient's single-use web link to take `actions` (outpost/links.py mints it); None: none."""
+        ...
+
+
+LinkFor = Callable[[Mail, list[str]], "str | None"]
+
 log = logging.getLogger("outpost.mail")
 
 BATCH = 100
@@ -439,10 +446,14 @@ def addressed_now(mail: Mail, org: Org | None) -> Mail:
 
 
 def prepare(mail: Mail, org: Org | None, settings: Settings, actions: ActionFilter | None = None,
-            lang: str | None = None) -> Outgoing:
-    """Render one row and build its message; `BadAddress` when the recipient has no usable address."""
+            lang: str | None = None, links: LinkFor | None = None) -> Outgoing:
+    """Render one row and build its message; `BadAddress` when the recipient has no usable address.
+    `links` mints the recipient's web link for the actions they may take now (none when they may take none)."""
     mail = addressed_now(mail, org)
-    rendered: Rendered = render(mail, org, lang=lang, allowed=actions(mail) if actions else None)
+    allowed = actions(mail) if actions else None
+    offered = [a.partition("+")[0] for a in allowed or ()]
+    url = links(mail, offered) if links is not None and (offered or mail.case_id is None) else None
+    rendered: Rendered = render(mail, org, lang=lang, allowed=allowed, action_url=url)
     name, addr = recipient_of(mail, org)
     if not addr:
         rcpt = mail.recipients[0] if mail.recipients else {}
@@ -524,7 +535,7 @@ def deliver_pass(app: Parts, now: datetime | None = None, should_stop: Callable[
             counted.update(m.id for m in fresh if m.id is not None)
             run.report.claimed = len(counted)
             renew_at = claimed_at + lease / 2
-            ahead = _Ahead(lambda m: prepare(m, org, settings, actions))
+            ahead = _Ahead(lambda m: prepare(m, org, settings, actions, links=app.link_for))
             for i, mail in enumerate(fresh):
                 assert mail.id is not None
                 if should_stop is not None and should_stop():

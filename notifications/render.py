@@ -41,7 +41,7 @@ REMINDER_MARKS = ("reminder", "overdue", "escalated", "undecided")
 CONTEXT_NAMES = frozenset({
     "lang", "event", "case", "process", "process_name", "office", "office_name", "state", "subject",
     "subject_name", "period", "rule", "recipient", "recipient_name", "due", "event_on", "actions",
-    "commands", "show_command", "params", "acting_for", "acting_for_name", "left", "send_on",
+    "commands", "show_command", "params", "acting_for", "acting_for_name", "left", "send_on", "action_url",
 })
 
 class TemplateProblem(DefinitionError):
@@ -272,8 +272,9 @@ def required_options(process: str, action: str, extra: tuple[str, ...] = ()) -> 
 
 
 def context(mail: Mail, org: Org | None = None, lang: str | None = None,
-            allowed: Iterable[str] | None = None) -> dict[str, Any]:
-    """The variables every template sees. `allowed`: the actions the recipient may take now (None: all)."""
+            allowed: Iterable[str] | None = None, action_url: str | None = None) -> dict[str, Any]:
+    """The variables every template sees. `allowed`: the actions the recipient may take now (None: all);
+    `action_url`: the recipient's single-use web link to act (None: no link in this message)."""
     lang = lang or mail.lang or "zh"
     p = dict(mail.params)
     rcpt = mail.recipients[0] if mail.recipients else {}
@@ -327,13 +328,14 @@ def context(mail: Mail, org: Org | None = None, lang: str | None = None,
         "params": p,
         "acting_for": rcpt.get("acting_for"),  # a delegate's copy (issue 15.4): they act for this person
         "acting_for_name": rcpt.get("acting_for_name") or rcpt.get("acting_for") or "",
+        "action_url": action_url if actions or case is None else None,  # a sign-in link has no case
     }
 
 
 def render(mail: Mail, org: Org | None = None, lang: str | None = None,
-           allowed: Iterable[str] | None = None) -> Rendered:
+           allowed: Iterable[str] | None = None, action_url: str | None = None) -> Rendered:
     """Subject, plain text and HTML of one outbox row."""
-    ctx = context(mail, org, lang, allowed)
+    ctx = context(mail, org, lang, allowed, action_url)
     lang = ctx["lang"]
     env = environment()
     compiled = _compiled(env)
@@ -362,10 +364,11 @@ def render(mail: Mail, org: Org | None = None, lang: str | None = None,
 
 # -- validation --------------------------------------------------------------------------------------
 def registered_events() -> list[str]:
-    """Every mail event of every registered process definition."""
+    """Every mail event of every registered process definition, and the engine's own (`receipt`)."""
     from workflow import registry
+    from workflow.service import ENGINE_EVENTS
 
-    found: list[str] = []
+    found: list[str] = list(ENGINE_EVENTS)
     for name in registry.names():
         found += registry.latest(name).all_events
     return list(dict.fromkeys(found))

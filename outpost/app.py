@@ -17,13 +17,16 @@ from workflow.settings import Settings, check_configuration
 from workflow.views import case_json
 
 if TYPE_CHECKING:  # imported where used: `case show` needs neither the machines nor the calendar
+    from outpost.links import Links
     from store.mailbox import SqlMailbox
     from store.sql import SqlStore
+    from store.web import SqlWeb
     from workflow.audit import AuditResult
     from workflow.calendar import WorkCalendar
     from workflow.definition import ProcessDefinition
     from workflow.delegation import Delegations
     from workflow.holidays import HolidayNotice
+    from workflow.model import Mail
     from workflow.orphans import Released
     from workflow.outbox import DeliveryReport
     from workflow.policy import Policy
@@ -93,6 +96,34 @@ class App:
 
         return SqlMailbox(self._sql)
 
+    @cached_property
+    def links(self) -> Links:
+        """Signed single-use links (outpost/links.py): action links in mail, sign-in links."""
+        from outpost.links import links_for
+
+        return links_for(self.settings, self.policy, self.clock)
+
+    @cached_property
+    def web_store(self) -> SqlWeb:
+        """Sessions, sign-in attempts and links of the web front door (store/web.py)."""
+        from store.web import SqlWeb
+
+        return SqlWeb(self._sql)
+
+    def link_for(self, mail: Mail, actions: list[str]) -> str | None:
+        """The recipient's single-use action link (`<base_url>/a/<token>`), minted as the mail is prepared
+        for delivery (notifications/delivery.py); None for a mail with no case, recipient or action."""
+        from workflow.service import SIGN_IN
+
+        rcpt = mail.recipients[0] if mail.recipients else {}
+        person = rcpt.get("person")
+        if mail.event == SIGN_IN and person:  # the web's sign-in mail: its link is minted as it is sent
+            return self.links.login_url(self.store, str(person), self.clock.now())
+        if mail.case_id is None or not person or not actions:
+            return None
+        return self.links.action_url(self.store, mail.case_id, str(person), actions, self.clock.now(),
+                                     source=f"{mail.message_id} {person}")
+
     def release_orphaned_claims(self) -> Released:
         """Give back the claims of killed processes on this host (workflow/orphans.py)."""
         from workflow.orphans import release_orphaned_claims
@@ -121,6 +152,11 @@ class App:
         now = self.clock.now()
         with self.store.transaction() as tx:
             self.tracking_from = record_first_init(tx, local_date(now), self.settings.tracking_from, now)
+        web = self.settings.web
+        if not web.secret_keys and web.key_file is not None:  # the web's signing key, beside the database
+            from outpost.links import create_key_file
+
+            create_key_file(web.key_file)
         return done
 
     def load_org(self, path: Path) -> dict[str, Any]:

@@ -17,8 +17,8 @@ from workflow.errors import SchemaMismatch
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 # The newest migration this code knows; a test checks it equals Alembic's head.
-SCHEMA_HEAD = "0005"
-KNOWN_REVISIONS = ("0001", "0002", "0003", "0004", "0005")
+SCHEMA_HEAD = "0006"
+KNOWN_REVISIONS = ("0001", "0002", "0003", "0004", "0005", "0006")
 
 __all__ = ["SCHEMA_HEAD", "SqlStore", "check_schema", "migrate", "open_store", "redact_url"]
 

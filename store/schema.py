@@ -46,6 +46,41 @@ office_t = Table(
     Column('covers', PortableJSON(), nullable=False),
 )
 
+web_attempt_t = Table(
+    'web_attempt',
+    metadata,
+    Column('id', Integer(), primary_key=True, autoincrement=True, nullable=False),
+    Column('key', String(200), nullable=False),
+    Column('at', UTCDateTime(), nullable=False),
+)
+
+web_link_t = Table(
+    'web_link',
+    metadata,
+    Column('nonce', String(64), primary_key=True, nullable=False),
+    Column('purpose', String(16), nullable=False),
+    Column('source', String(300), nullable=True),
+    Column('person', String(64), nullable=False),
+    Column('case_id', Integer(), nullable=True),
+    Column('case_version', Integer(), nullable=True),
+    Column('case_seq', Integer(), nullable=True),
+    Column('actions', PortableJSON(), nullable=False),
+    Column('created_at', UTCDateTime(), nullable=False),
+    Column('expires_at', UTCDateTime(), nullable=False),
+    Column('used_at', UTCDateTime(), nullable=True),
+)
+
+web_session_t = Table(
+    'web_session',
+    metadata,
+    Column('id_hash', String(64), primary_key=True, nullable=False),
+    Column('person', String(64), nullable=False),
+    Column('csrf', String(64), nullable=False),
+    Column('created_at', UTCDateTime(), nullable=False),
+    Column('seen_at', UTCDateTime(), nullable=False),
+    Column('ended_at', UTCDateTime(), nullable=True),
+)
+
 person_t = Table(
     'person',
     metadata,

@@ -28,6 +28,7 @@ from store.org import OrgRepo
 from store.presence import PresenceRepo
 from store.records import RecordRepo
 from store.schema import cases_t, deadline_t, history_t, mail_t
+from store.web import LinkRepo
 from workflow.model import Case, HistoryEntry, Mail, Org
 from workflow.ports import CaseFilter, CaseStore
 
@@ -38,7 +39,7 @@ class _RolledBack(Exception):
     """Ends a rehearsal's transaction without committing it (not an error)."""
 
 
-class SqlTx(CaseRepo, OrgRepo, PresenceRepo, RecordRepo, DelegationRepo, MailTx):
+class SqlTx(CaseRepo, OrgRepo, PresenceRepo, RecordRepo, DelegationRepo, MailTx, LinkRepo):
     """One transaction on a connection (implements `workflow.ports.Tx`): the repository parts of each
     aggregate (store/txbase.py says how they share the connection) over one SQL transaction."""
 

@@ -68,8 +68,11 @@ class CaseRow(SQLModel, table=True):
     # The unique key also serves "cases of a process" (its first column). (subject, process): a person's
     # cases of one process, which the rules read on every leave request; with single-column indexes SQLite
     # chose the process one and read every leave case there is.
+    # (process, state, office): the dashboard counts the open cases of each process by office, reading
+    # only the index entries of open states (its cost follows the open work, not the years of history)
     __table_args__ = (UniqueConstraint("process", "office", "period"),
-                      Index("ix_cases_subject_process", "subject", "process"))
+                      Index("ix_cases_subject_process", "subject", "process"),
+                      Index("ix_cases_process_state_office", "process", "state", "office"))
     id: int | None = Field(default=None, sa_column=Column(Integer, primary_key=True, autoincrement=True))
     process: str = Field(max_length=32)
     definition_version: int
@@ -110,6 +113,9 @@ class DeadlineRow(SQLModel, table=True):
     __table_args__ = (
         # The tick asks "what is due now": only pending rows are indexed, so it costs O(due), not O(open).
         Index("ix_deadline_pending_due", "due_at", sqlite_where=PENDING, postgresql_where=PENDING),
+        # the dashboard's count of failed deadlines reads only them
+        Index("ix_deadline_failed", "id", sqlite_where=text("status = 'failed'"),
+              postgresql_where=text("status = 'failed'")),
         # also the index for "this case's deadlines" (its first column): no second index on case_id
         UniqueConstraint("case_id", "kind", "occurrence", "for_state", "created_seq"),
     )
@@ -138,6 +144,8 @@ class MailRow(SQLModel, table=True):
     __table_args__ = (
         Index("ix_mail_queued_next", "next_attempt_at", sqlite_where=text("status = 'queued'"),
               postgresql_where=text("status = 'queued'")),
+        Index("ix_mail_failed", "id", sqlite_where=text("status = 'failed'"),
+              postgresql_where=text("status = 'failed'")),
     )
     id: int | None = Field(default=None, sa_column=Column(Integer, primary_key=True, autoincrement=True))
     case_id: int | None = Field(default=None, foreign_key="cases.id", index=True)
@@ -183,6 +191,47 @@ class ItemRow(SQLModel, table=True):
     created_at: datetime = _utc()
     created_by: str | None = Field(default=None, foreign_key="person.id", max_length=64)
     updated_at: datetime = _utc()
+
+
+class WebLinkRow(SQLModel, table=True):
+    """A mailed link's nonce (an action link `/a/<token>`, or a sign-in link): the signed token names it,
+    and it is marked used in the same transaction as what the link does, so a link works once."""
+
+    __tablename__: ClassVar[str] = "web_link"
+    nonce: str = Field(primary_key=True, max_length=64)
+    purpose: str = Field(max_length=16)  # action | login
+    # the mail (Message-ID and recipient) the link was made for: a resend of that mail carries the same link
+    source: str | None = Field(default=None, max_length=300, index=True)
+    person: str = Field(max_length=64)
+    case_id: int | None = Field(default=None)
+    case_version: int | None = Field(default=None)
+    case_seq: int | None = Field(default=None)  # the case's history length when the link was made
+    actions: list[str] = _json_list()
+    created_at: datetime = _utc()
+    expires_at: datetime = _utc()
+    used_at: datetime | None = _utc(nullable=True)
+
+
+class WebSessionRow(SQLModel, table=True):
+    """A signed-in person's session (server-side; the cookie holds only the id, the table its hash)."""
+
+    __tablename__: ClassVar[str] = "web_session"
+    id_hash: str = Field(primary_key=True, max_length=64)
+    person: str = Field(max_length=64, index=True)
+    csrf: str = Field(max_length=64)
+    created_at: datetime = _utc()
+    seen_at: datetime = _utc()
+    ended_at: datetime | None = _utc(nullable=True)
+
+
+class WebAttemptRow(SQLModel, table=True):
+    """Sign-in attempts by key (an address, a client), counted for the rate limit by every worker."""
+
+    __tablename__: ClassVar[str] = "web_attempt"
+    __table_args__ = (Index("ix_web_attempt_key_at", "key", "at"),)
+    id: int | None = Field(default=None, sa_column=Column(Integer, primary_key=True, autoincrement=True))
+    key: str = Field(max_length=200)
+    at: datetime = _utc()
 
 
 class HolidayRow(SQLModel, table=True):

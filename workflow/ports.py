@@ -163,7 +163,43 @@ class DelegationTx(Protocol):
     def end_delegation(self, delegation_id: int, at: datetime, by: str) -> None: ...
 
 
-class Tx(CaseTx, ItemTx, PresenceTx, OrgTx, MetaTx, RecordTx, DelegationTx, Protocol):
+
+@dataclass(frozen=True)
+class Link:
+    """A mailed link's server-side half: its nonce, what it is for, and when it was used (single use).
+    The signed token in the mail names the nonce; the row is what makes the token work once."""
+
+    nonce: str
+    purpose: str  # action | login
+    person: str
+    created_at: datetime
+    expires_at: datetime
+    case_id: int | None = None
+    case_version: int | None = None
+    case_seq: int | None = None  # the case's history length when the link was made
+    actions: tuple[str, ...] = ()
+    used_at: datetime | None = None
+    source: str | None = None  # the mail it was made for (a resend of that mail carries the same link)
+
+
+class LinkTx(Protocol):
+    """Mailed links (the web front door's action and sign-in links)."""
+
+    def add_link(self, link: Link) -> None: ...
+
+    def link_for_source(self, source: str) -> Link | None:
+        """The newest link made for this mail (Message-ID and recipient), if any."""
+        ...
+
+    def get_link(self, nonce: str) -> Link | None: ...
+
+    def use_link(self, nonce: str, purpose: str, now: datetime) -> bool:
+        """Mark the link used, if it is unused and unexpired: True for exactly one caller (the row is
+        locked until commit, so a concurrent second use waits and then finds it used)."""
+        ...
+
+
+class Tx(CaseTx, ItemTx, PresenceTx, OrgTx, MetaTx, RecordTx, DelegationTx, LinkTx, Protocol):
     """One database transaction, as the engine uses it: every group above, committed together or not at all."""
 
     def savepoint(self, name: str = "outpost_step") -> AbstractContextManager[None]:

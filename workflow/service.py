@@ -18,7 +18,7 @@ from workflow import delegation, registry
 from workflow.amounts import parse_score
 from workflow.calendar import WorkCalendar, fallback_years
 from workflow.clock import Clock, require_aware
-from workflow.context import Ctx
+from workflow.context import Ctx, PendingMail
 from workflow.definition import Guard, ProcessDefinition, Transition
 from workflow.errors import BadInput, Conflict, NotFound, NotPermitted, RuleViolation, WorkflowError
 from workflow.hashing import GENESIS, history_hash
@@ -61,6 +61,13 @@ class TriggerInfo:
         out = {"trigger": self.trigger, "allowed": self.allowed, "reason": self.reason}
         return out | {"acting_for": self.acting_for} if self.acting_for else out
 
+
+# Mail events of the engine itself, for every process (templates in notifications/templates/<lang>/):
+# `receipt` tells a person who acted through a front door other than the CLI what was recorded;
+# `sign_in` carries a web sign-in link (queued by the web front door, for no case).
+RECEIPT = "receipt"
+SIGN_IN = "sign_in"
+ENGINE_EVENTS = (RECEIPT, SIGN_IN)
 
 DATE_OPTIONS = frozenset({"date"})  # trigger options that are dates (PRODUCT.md: `--date YYYY-MM-DD`)
 
@@ -165,7 +172,15 @@ class CaseService:
         return case, recording.queued
 
     def advance(self, case_id: int, trigger: str, actor_id: str | None, comment: str | None = None,
-                override: str | None = None, options: dict[str, Any] | None = None) -> Case:
+                override: str | None = None, options: dict[str, Any] | None = None, *,
+                before: Callable[[Tx, Case], None] | None = None, channel: Mapping[str, Any] | None = None,
+                receipt: bool = False) -> Case:
+        """Fire `trigger` as `actor_id`, in one transaction.
+
+        `before(tx, case)` runs first inside that transaction (a front door's own check that must commit or
+        roll back with the step: the web marks its single-use link used there); whatever it raises ends
+        the step with nothing written. `channel` goes into the history row's details (the web: channel,
+        client address, user agent). `receipt` queues a `receipt` mail to the actor with the step."""
         comment = check_text(comment, "--comment")
         override = check_text(override, "--override")
         if override is not None and not override.strip():
@@ -174,12 +189,15 @@ class CaseService:
         try:
             with self.store.transaction() as tx:
                 case = self._case(tx, case_id)
+                if before is not None:
+                    before(tx, case)
                 definition = registry.get(case.process, case.definition_version)
                 org = tx.org()
                 actor = self._actor(org, actor_id)
                 ctx = Ctx(tx=tx, org=org, definition=definition, case=case, actor=actor,
                           now=require_aware(self.clock.now()), policy=self.policy, calendar=self.calendar,
-                          trigger=trigger, params=params, comment=comment, override=override)
+                          trigger=trigger, params=params, comment=comment, override=override,
+                          details=dict(channel or {}))
                 spec = self._transition(definition, case, trigger)
                 if spec.system:
                     raise NotPermitted("R-0", f"{trigger!r} is fired by the daemon only")
@@ -194,6 +212,9 @@ class CaseService:
                     parse_score(ctx.params["score"])
                 self._authorise(ctx, spec)
                 self._guards(ctx, spec)
+                if receipt and actor is not None:
+                    ctx.mail.append(PendingMail(RECEIPT, [actor], next((n.rule_id for n in spec.notices), ""),
+                                                "", {"trigger": trigger, "from_state": case.state}))
                 self._apply(ctx, spec)
                 return case
         except GuardRefusal as refusal:

@@ -19,7 +19,8 @@ from workflow.policy import load_policy
 from workflow.timeutil import parse_date
 
 _KNOWN_TOP = {"database_url", "outbox_dir", "policy_file", "timezone", "language", "smtp", "busy_timeout_ms",
-              "tracking_from"}
+              "tracking_from", "web"}
+_KNOWN_WEB = {"base_url", "host", "port", "key_file", "trusted_user_header"}
 _KNOWN_SMTP = {"host", "port", "username", "starttls", "ssl", "from", "timeout"}
 
 
@@ -48,6 +49,24 @@ class SmtpSettings:
 
 
 @dataclass(frozen=True)
+class WebSettings:
+    """The web front door (`outpost web`). Links in mail are built from `base_url`, never from a request."""
+
+    base_url: str = "http://127.0.0.1:8080"
+    host: str = "127.0.0.1"
+    port: int = 8080
+    # Signing keys, newest first: the first signs, every one verifies (rotation). From OUTPOST_SECRET_KEY
+    # (several separated by commas), else from `key_file` (one a line), which `outpost init` creates.
+    secret_keys: tuple[str, ...] = field(default=(), repr=False)
+    key_file: Path | None = None
+    trusted_user_header: str | None = None  # a reverse proxy's authenticated-user header; off by default
+
+    @property
+    def secure(self) -> bool:
+        return self.base_url.lower().startswith("https://")
+
+
+@dataclass(frozen=True)
 class Settings:
     database_url: str
     outbox_dir: Path
@@ -58,6 +77,7 @@ class Settings:
     debug: bool = False
     busy_timeout_ms: int = 5000  # how long a writer waits for a lock before "database busy" (exit 4)
     tracking_from: date | None = None  # overrides the date stored by the first init (workflow/tracking.py)
+    web: WebSettings = field(default_factory=WebSettings)
 
 
 def default_data_dir(env: Mapping[str, str]) -> Path:
@@ -117,6 +137,12 @@ def _read_config(path: Path) -> dict[str, Any]:
     unknown = sorted(set(smtp) - _KNOWN_SMTP)
     if unknown:
         raise BadInput(f"config file {path}: unknown key smtp.{unknown[0]}")
+    web = data.get("web", {})
+    if not isinstance(web, dict):
+        raise BadInput(f"config file {path}: web must be a table")
+    unknown = sorted(set(web) - _KNOWN_WEB)
+    if unknown:
+        raise BadInput(f"config file {path}: unknown key web.{unknown[0]}")
     return data
 
 
@@ -191,6 +217,7 @@ def load_settings(
         # TOML writes a date bare (tracking_from = 2026-12-08); a date-time or anything else is bad input
         text = str(tracking) if isinstance(tracking, date) else _text(tracking, "tracking_from")
         tracking = parse_date(text, "tracking_from")
+    web = _web_settings(options, env, file_cfg.get("web", {}), _beside_database(database_url, data_dir))
     busy = _int(pick("busy_timeout_ms", "OUTPOST_BUSY_TIMEOUT_MS", 5000), "busy_timeout_ms")
     if not 0 < busy <= 600_000:
         raise BadInput(f"busy_timeout_ms: expected 1–600000, got {busy}")
@@ -204,6 +231,7 @@ def load_settings(
         smtp=smtp,
         debug=_bool(env.get("OUTPOST_DEBUG", "0"), "OUTPOST_DEBUG"),
         tracking_from=tracking,
+        web=web,
     )
 
 
@@ -216,6 +244,31 @@ def check_configuration(settings: Settings) -> None:
     outbox = settings.outbox_dir
     if not settings.smtp.configured and outbox.exists() and not outbox.is_dir():
         raise BadInput(f"outbox_dir {outbox}: not a folder (with no SMTP server, mail is written there)")
+
+
+def _web_settings(options: Mapping[str, Any], env: Mapping[str, str], file_web: dict[str, Any],
+                  beside: Path) -> WebSettings:
+    def pick(key: str, env_key: str | None, default: Any) -> Any:
+        if "web_" + key in options:
+            return options["web_" + key]
+        if env_key and env.get(env_key):
+            return env[env_key]
+        return file_web.get(key, default)
+
+    base_url = _text(pick("base_url", "OUTPOST_BASE_URL", WebSettings.base_url), "web.base_url").rstrip("/")
+    if not base_url.lower().startswith(("http://", "https://")) or any(c.isspace() for c in base_url):
+        raise BadInput(f"web.base_url: expected http(s)://host[:port][/path], got {base_url[:80]!r}")
+    port = _int(pick("port", "OUTPOST_WEB_PORT", WebSettings.port), "web.port")
+    if not 1 <= port <= 65535:
+        raise BadInput(f"web.port: expected 1–65535, got {port}")
+    key_file = Path(_text(pick("key_file", "OUTPOST_KEY_FILE", beside / "secret.key"), "web.key_file"))
+    keys = tuple(k.strip() for k in env.get("OUTPOST_SECRET_KEY", "").split(",") if k.strip())
+    if any(len(k) < 16 for k in keys):
+        raise BadInput("OUTPOST_SECRET_KEY: each key must be at least 16 characters")
+    header = pick("trusted_user_header", None, None)
+    return WebSettings(base_url=base_url, host=_text(pick("host", "OUTPOST_WEB_HOST", WebSettings.host), "web.host"),
+                       port=port, secret_keys=keys, key_file=key_file,
+                       trusted_user_header=_text(header, "web.trusted_user_header") if header else None)
 
 
 def _beside_database(database_url: str, data_dir: Path) -> Path:

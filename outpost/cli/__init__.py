@@ -387,6 +387,22 @@ def daemon(
     raise typer.Exit(scheduler.run(app_of(ctx), tick_seconds=tick_seconds, deliver_seconds=deliver_seconds))
 
 
+@app.command()
+def web(
+    ctx: typer.Context,
+    host: str | None = typer.Option(None, "--host", help="default: web.host (127.0.0.1)"),
+    port: int | None = typer.Option(None, "--port", help="default: web.port (8080)"),
+) -> None:
+    """The web front door (action links, my tasks, dashboard), beside the daemon on the same database."""
+    from outpost.web import serve  # Starlette and uvicorn are imported by this command only
+
+    application = app_of(ctx)
+    web_settings = application.settings.web
+    if port is not None and not 1 <= port <= 65535:
+        raise BadInput(f"--port: expected 1–65535, got {port}")
+    raise typer.Exit(serve(application, host or web_settings.host, port or web_settings.port))
+
+
 holidays_app = typer.Typer(no_args_is_help=True, help="Official holiday notices (R-0.6).")
 calendar_app.add_typer(holidays_app, name="holidays")
 
