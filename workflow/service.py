@@ -214,7 +214,8 @@ class CaseService:
                 self._guards(ctx, spec)
                 if receipt and actor is not None:
                     ctx.mail.append(PendingMail(RECEIPT, [actor], next((n.rule_id for n in spec.notices), ""),
-                                                "", {"trigger": trigger, "from_state": case.state}))
+                                                "", {"trigger": trigger, "from_state": case.state,
+                                                     "urgent": True}))  # what they just did: at once
                 self._apply(ctx, spec)
                 return case
         except GuardRefusal as refusal:
