@@ -131,18 +131,13 @@ def _read_config(path: Path) -> dict[str, Any]:
     unknown = sorted(set(data) - _KNOWN_TOP)
     if unknown:
         raise BadInput(f"config file {path}: unknown key {unknown[0]!r}")
-    smtp = data.get("smtp", {})
-    if not isinstance(smtp, dict):
-        raise BadInput(f"config file {path}: smtp must be a table")
-    unknown = sorted(set(smtp) - _KNOWN_SMTP)
-    if unknown:
-        raise BadInput(f"config file {path}: unknown key smtp.{unknown[0]}")
-    web = data.get("web", {})
-    if not isinstance(web, dict):
-        raise BadInput(f"config file {path}: web must be a table")
-    unknown = sorted(set(web) - _KNOWN_WEB)
-    if unknown:
-        raise BadInput(f"config file {path}: unknown key web.{unknown[0]}")
+    for name, known in (("smtp", _KNOWN_SMTP), ("web", _KNOWN_WEB)):
+        table = data.get(name, {})
+        if not isinstance(table, dict):
+            raise BadInput(f"config file {path}: {name} must be a table")
+        unknown = sorted(set(table) - known)
+        if unknown:
+            raise BadInput(f"config file {path}: unknown key {name}.{unknown[0]}")
     return data
 
 
