@@ -319,7 +319,7 @@ def render_schema() -> str:
         '"""Generated from store/tables.py by `store.tables.render_schema()`: do not edit.',
         "",
         "The runtime's view of the schema as plain SQLAlchemy Core tables (no SQLModel, no ORM, no pydantic);",
-        "tests/test_store.py checks that it equals what store/tables.py renders. Indexes (partial ones",
+        "tests/store/test_store.py checks that it equals what store/tables.py renders. Indexes (partial ones",
         "included) are the migrations' business: naming one here would load every dialect it mentions.",
         '"""',
         "",

@@ -17,8 +17,8 @@ from machines.investment import add_investment
 from outpost.app import App
 from store.tables import HistoryRow
 from tests.conftest import dump, local, point_cli_at, run_cli, set_time
-from tests.test_leave import open_leave
-from tests.test_matter import open_matter
+from tests.machines.test_leave import open_leave
+from tests.machines.test_matter import open_matter
 from workflow.amounts import parse_yuan
 from workflow.errors import BadInput
 from workflow.ports import CaseFilter

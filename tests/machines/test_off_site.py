@@ -20,8 +20,8 @@ import pytest
 from machines import leave as leave_machine
 from outpost.app import App
 from tests.conftest import dump, schema_url
-from tests.test_compliance import compliance
-from tests.test_leave import mails, open_leave
+from tests.workflow.test_compliance import compliance
+from tests.machines.test_leave import mails, open_leave
 from workflow.errors import BadInput, NotFound, NotPermitted, RuleViolation
 from workflow.ports import CaseFilter
 from workflow.timeutil import overlap_days
@@ -103,7 +103,7 @@ def test_R2_5_the_dual_role_director_still_cannot_record_past_his_own_limit(make
                                                                     tmp_path: Any) -> None:
     """A director who is also a supervising leader may not record his own days, so not pass his own limit
     either, even with --override (R-2.4)."""
-    from tests.test_permission_matrix import dual_roles_org
+    from tests.machines.test_permission_matrix import dual_roles_org
 
     org = tmp_path / "dual.toml"
     org.write_text(dual_roles_org(), encoding="utf-8")

@@ -18,7 +18,7 @@ import pytest
 
 from outpost.app import App
 from tests.conftest import dump, local, run_cli, set_time
-from tests.test_compliance import compliance
+from tests.workflow.test_compliance import compliance
 from workflow.errors import BadInput, NotFound, NotPermitted, RuleViolation
 
 # Monday 4 January 2027, 09:00: the fixtures' time. BJ: director wang, deputy li, staff zhao; SZ: director

@@ -454,7 +454,7 @@ def test_who_may_act_includes_people_of_other_offices_the_rules_let_in(make_app:
                                                                       tmp_path: Path) -> None:
     """An auditor of SZ may start BJ's year-end audit (R-6.2 asks only that they do not work in BJ): the
     list without --as names them, and it agrees with `triggers --as` for every person."""
-    from tests.test_permission_matrix import dual_roles_org  # chen: SZ director and auditor
+    from tests.machines.test_permission_matrix import dual_roles_org  # chen: SZ director and auditor
 
     org = tmp_path / "dual.toml"
     org.write_text(dual_roles_org(), encoding="utf-8")

@@ -78,7 +78,7 @@ def test_a_live_daemon_in_another_pid_namespace_with_the_same_hostname_keeps_its
             ["unshare", "--pid", "--fork", sys.executable, "-c",
              "import sys; from workflow.ticker import make_owner; print(make_owner(), flush=True); sys.stdin.read()"],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-            cwd=Path(__file__).resolve().parent.parent) as holder:
+            cwd=Path(__file__).resolve().parents[2]) as holder:
         try:
             assert holder.stdout is not None
             owner = holder.stdout.readline().strip()

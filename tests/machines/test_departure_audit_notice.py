@@ -7,7 +7,7 @@ from pathlib import Path
 
 from outpost.app import App
 from tests.conftest import local
-from tests.test_departure_audit import WANG, fired, mails, open_audit, org_with, pending, step, view
+from tests.machines.test_departure_audit import WANG, fired, mails, open_audit, org_with, pending, step, view
 from workflow.ports import CaseFilter
 
 

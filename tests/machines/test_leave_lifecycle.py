@@ -11,7 +11,7 @@ import pytest
 
 from outpost.app import App
 from tests.conftest import local, set_time
-from tests.test_leave import fired, mails, open_leave, state
+from tests.machines.test_leave import fired, mails, open_leave, state
 from workflow.errors import BadInput, NotPermitted, RuleViolation
 
 
