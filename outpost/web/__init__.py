@@ -118,8 +118,11 @@ class Web:
                                       autoescape=True, undefined=jinja2.StrictUndefined, auto_reload=False)
         from itsdangerous import URLSafeTimedSerializer
 
+        from outpost.links import KeyedSigner
+
         # no signing key is bad input here, at start, not at the first request
-        self._csrf = URLSafeTimedSerializer(list(reversed(self._keys())), salt="outpost.web.csrf")
+        self._csrf = URLSafeTimedSerializer(list(reversed(self._keys())), salt="outpost.web.csrf",
+                                            signer=KeyedSigner)
         app.links  # noqa: B018 - built now for the same reason
 
     def _keys(self) -> tuple[str, ...]:
