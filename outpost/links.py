@@ -20,7 +20,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from itsdangerous import BadSignature, SignatureExpired, TimestampSigner, URLSafeTimedSerializer
+from itsdangerous import BadSignature, SignatureExpired, TimestampSigner, URLSafeTimedSerializer, want_bytes
 
 from workflow.clock import Clock
 from workflow.errors import BadInput, WorkflowError
@@ -93,7 +93,23 @@ class Claim:
     actions: tuple[str, ...] = ()
 
 
-class _ClockSigner(TimestampSigner):
+_DERIVED: dict[tuple[str, bytes, bytes], bytes] = {}
+
+
+class KeyedSigner(TimestampSigner):
+    """itsdangerous's timestamp signer with its derived keys kept: deriving (a hash of salt and key) is done
+    once per (salt, key), not on every signature made or checked. What it signs is unchanged."""
+
+    def derive_key(self, secret_key: str | bytes | None = None) -> bytes:
+        key = self.secret_keys[-1] if secret_key is None else want_bytes(secret_key)
+        slot = (self.key_derivation, self.salt, key)
+        derived = _DERIVED.get(slot)
+        if derived is None:
+            derived = _DERIVED[slot] = super().derive_key(key)
+        return derived
+
+
+class _ClockSigner(KeyedSigner):
     """itsdangerous's timestamp signer on Outpost's clock (time is injected, never read from the system):
     signing stamps `at`; verifying measures the age at `at`."""
 

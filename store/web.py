@@ -50,10 +50,12 @@ class LinkRepo(TxBase):
     def use_link(self, nonce: str, purpose: str, now: datetime) -> bool:
         # One conditional UPDATE: on PostgreSQL a concurrent second use waits on the row lock and then
         # re-reads `used_at IS NULL` as false; on SQLite the writer lock serialises the two.
-        done = self.conn.execute(update(web_link_t).where(
-            web_link_t.c.nonce == nonce, web_link_t.c.purpose == purpose, web_link_t.c.used_at.is_(None),
-            web_link_t.c.expires_at > now).values(used_at=now))
-        return int(done.rowcount) == 1
+        # A prepared statement (store/fast.py), as get_link: it is in every POST's write transaction.
+        done = self.run.execute("use_link", lambda: update(web_link_t).where(
+            web_link_t.c.nonce == bindparam("nonce"), web_link_t.c.purpose == bindparam("purpose"),
+            web_link_t.c.used_at.is_(None), web_link_t.c.expires_at > bindparam("now"))
+            .values(used_at=bindparam("used_at")), {"nonce": nonce, "purpose": purpose, "now": now, "used_at": now})
+        return done == 1
 
 
 class Session:

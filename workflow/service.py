@@ -248,30 +248,33 @@ class CaseService:
                     trigger, case_id, actor_id, refusal.rule_id)
 
     def triggers(self, case_id: int, actor_id: str, only: Collection[str] | None = None,
-                 given: Mapping[str, Collection[str]] | None = None) -> list[TriggerInfo]:
+                 given: Mapping[str, Collection[str]] | None = None, tx: Tx | None = None) -> list[TriggerInfo]:
         """What this person may do now, and why not for the rest (of `only`, when given: a mail asks about
         the actions it offers, not every trigger of the process). `given`: options taken as given per
         trigger — a mail whose command shows `submit --plan TEXT` asks whether the step is possible with
-        the plan the recipient will fill in (issue 17), not whether it is without it."""
-        with self.store.transaction(write=False) as tx:
-            case = self._case(tx, case_id)
-            definition = registry.get(case.process, case.definition_version)
-            org = tx.org()
-            actor = self._actor(org, actor_id)
-            out: list[TriggerInfo] = []
-            for trig in definition.triggers if only is None else [t for t in definition.triggers if t in only]:
-                spec = definition.transition(trig, case.state)
-                if spec is None:
-                    out.append(TriggerInfo(trig, False, f"not possible in state {case.state}"))
-                    continue
-                if spec.system:
-                    out.append(TriggerInfo(trig, False, "fired by the daemon"))
-                    continue
-                ctx = Ctx(tx=tx, org=org, definition=definition, case=case, actor=actor,
-                          now=require_aware(self.clock.now()), policy=self.policy, calendar=self.calendar,
-                          trigger=trig, params={name: name.upper() for name in (given or {}).get(trig, ())})
-                out.append(self._judge(ctx, spec))
-            return out
+        the plan the recipient will fill in (issue 17), not whether it is without it. `tx`: read in this
+        open transaction (a web page reads all it shows in one) instead of a new one."""
+        if tx is None:
+            with self.store.transaction(write=False) as own:
+                return self.triggers(case_id, actor_id, only, given, own)
+        case = self._case(tx, case_id)
+        definition = registry.get(case.process, case.definition_version)
+        org = tx.org()
+        actor = self._actor(org, actor_id)
+        out: list[TriggerInfo] = []
+        for trig in definition.triggers if only is None else [t for t in definition.triggers if t in only]:
+            spec = definition.transition(trig, case.state)
+            if spec is None:
+                out.append(TriggerInfo(trig, False, f"not possible in state {case.state}"))
+                continue
+            if spec.system:
+                out.append(TriggerInfo(trig, False, "fired by the daemon"))
+                continue
+            ctx = Ctx(tx=tx, org=org, definition=definition, case=case, actor=actor,
+                      now=require_aware(self.clock.now()), policy=self.policy, calendar=self.calendar,
+                      trigger=trig, params={name: name.upper() for name in (given or {}).get(trig, ())})
+            out.append(self._judge(ctx, spec))
+        return out
 
     @staticmethod
     def _judge(ctx: Ctx, spec: Transition) -> TriggerInfo:

@@ -118,8 +118,11 @@ class Web:
                                       autoescape=True, undefined=jinja2.StrictUndefined, auto_reload=False)
         from itsdangerous import URLSafeTimedSerializer
 
+        from outpost.links import KeyedSigner
+
         # no signing key is bad input here, at start, not at the first request
-        self._csrf = URLSafeTimedSerializer(list(reversed(self._keys())), salt="outpost.web.csrf")
+        self._csrf = URLSafeTimedSerializer(list(reversed(self._keys())), salt="outpost.web.csrf",
+                                            signer=KeyedSigner)
         app.links  # noqa: B018 - built now for the same reason
 
     def _keys(self) -> tuple[str, ...]:
@@ -212,13 +215,6 @@ class Web:
         return person if person is not None and person.active else None
 
     # -- action links ------------------------------------------------------------------------------
-    def _link(self, token: str) -> tuple[Claim, Case]:
-        """A working action link's claim and case, or LinkInvalid. Reads only."""
-        claim, _data = self.app.links.verify(ACTION, token)
-        with self.app.store.transaction(write=False) as tx:
-            case = self._check_link(tx, claim)
-        return claim, case
-
     def _check_link(self, tx: Tx, claim: Claim, case: Case | None = None) -> Case:
         link = tx.get_link(claim.nonce)
         if (link is None or link.purpose != ACTION or link.person != claim.person or link.case_id != claim.case_id
@@ -241,8 +237,8 @@ class Web:
                 raise LinkInvalid("moved on")
         return case
 
-    def _offered(self, claim: Claim, case: Case) -> tuple[list[dict[str, Any]], bool]:
-        infos = self.app.service.triggers(case.id, claim.person, only=claim.actions)
+    def _offered(self, tx: Tx, claim: Claim, case: Case) -> tuple[list[dict[str, Any]], bool]:
+        infos = self.app.service.triggers(case.id, claim.person, only=claim.actions, tx=tx)
         allowed = [i for i in infos if i.allowed]
         actions = [{"trigger": i.trigger, "label": action_name(self.lang, i.trigger),
                     "rejecting": i.trigger in REJECTING} for i in allowed]
@@ -251,19 +247,22 @@ class Web:
     def confirm_page(self, token: str, status: int = 200, error: str | None = None, comment: str | None = None,
                      override: str | None = None, viewer: str | None = None) -> HTMLResponse:
         try:
-            claim, case = self._link(token)
+            claim, _data = self.app.links.verify(ACTION, token)
             if viewer is not None and viewer != claim.person:
                 raise LinkInvalid("another person's link")
-            actions, needs_override = self._offered(claim, case)
+            # everything the page shows in one read transaction: the link, the case, what may be done,
+            # the organisation (cached by its version) and the pending deadlines
+            with self.app.store.transaction(write=False) as tx:
+                case = self._check_link(tx, claim)
+                actions, needs_override = self._offered(tx, claim, case)
+                if not actions:
+                    return self.gone()
+                org = tx.org()
+                pending = sorted(tx.deadlines(case.id, pending_only=True), key=lambda d: d.due_at)
         except (LinkInvalid, NotFound):
             return self.gone()
-        if not actions:
-            return self.gone()
-        org = self.org()
         subject = org.person(case.subject) if case.subject else None
         office = org.offices.get(case.office) if case.office else None
-        with self.app.store.transaction(write=False) as tx:
-            pending = sorted(tx.deadlines(case.id, pending_only=True), key=lambda d: d.due_at)
         due = [{"at": _fmt(d.due_at, self.lang), "why": d.why} for d in pending[:2]]
         return self.page("confirm.html", status, title=self.w["confirm_title"], case=case,
                          process_name=self.process_name(case.process), office_name=office.name if office else "",
