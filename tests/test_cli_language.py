@@ -233,3 +233,32 @@ def test_json_of_the_confirmations_is_the_same_bytes_in_both_languages(cli: Any)
         assert (rc_zh, rc_en) == (0, 0) and zh == en, args
         json.loads(zh)
     assert "no holiday data" in cli("zh", "status", "--json")[1]  # the warning, untranslated in --json
+
+
+def test_holidays_org_and_tick_lines_speak_the_language(cli: Any, tmp_path: Path) -> None:
+    """`calendar holidays load|show`, `org load` and a `tick` that fires: Chinese lines with zh, English with en;
+    the holiday names, deadline kinds and rule ids as they are."""
+    from tests.conftest import NOTICE_2027
+
+    notice = tmp_path / "notice.toml"
+    notice.write_text(NOTICE_2027, encoding="utf-8")
+    rc, zh, err = cli("zh", "calendar", "holidays", "load", str(notice))
+    assert rc == 0 and zh.startswith("2027 年：") and "个调休工作日，已载入" in zh, (zh, err)
+    rc, en, _err = cli("en", "calendar", "holidays", "load", str(notice))
+    assert rc == 0 and en.startswith("2027: ") and en.rstrip().endswith("already loaded, nothing changed"), en
+    rc, zh, _err = cli("zh", "calendar", "holidays", "show", "2027")
+    assert rc == 0 and zh.startswith("2027 年（来源：notice）：") and "  2027-02-14 工作日（调休） 春节调休" in zh, zh
+    rc, en, _err = cli("en", "calendar", "holidays", "show", "2027")
+    assert rc == 0 and "  2027-02-14 working day (调休) 春节调休" in en, en
+    org = tmp_path / "org.toml"
+    from tests.conftest import ORG_FILE
+
+    org.write_text(ORG_FILE.read_text(encoding="utf-8").replace('name = "赵丽"', 'name = "赵丽丽"', 1),
+                   encoding="utf-8")
+    rc, zh, err = cli("zh", "org", "load", str(org))
+    assert rc == 0 and zh.startswith("组织架构已载入；变更人员：zhao"), (zh, err)
+    assert cli("zh", *LEAVE)[0] == 0
+    rc, zh, _err = cli("zh", "tick", "--at", "2027-06-30T09:00")
+    assert rc == 0 and "：案件 1（到期 " in zh and "R-2." in zh and zh.splitlines()[-1].startswith("已执行 "), zh
+    rc, en, _err = cli("en", "tick", "--at", "2027-07-30T09:00", "--dry-run")
+    assert rc == 0 and en.splitlines()[-1].endswith("; nothing written"), en

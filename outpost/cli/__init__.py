@@ -89,8 +89,8 @@ def org_load(ctx: typer.Context, file: Path = typer.Argument(..., help="organisa
               "people_added": _("people added"), "people_changed": _("people changed"),
               "people_removed": _("people removed"), "cadre_changes": _("cadre changes"),
               "departure_audits_opened": _("departure audits opened")}
-    parts = [f"{labels.get(k, k.replace('_', ' '))}: {', '.join(map(str, v))}" for k, v in result.items()
-             if isinstance(v, list) and v]
+    parts = [_("{what}: {ids}").format(what=labels.get(k, k.replace("_", " ")), ids=", ".join(map(str, v)))
+             for k, v in result.items() if isinstance(v, list) and v]
     typer.echo(_("organisation loaded; ") + _("; ").join(parts))
 
 
