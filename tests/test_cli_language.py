@@ -156,3 +156,109 @@ def test_every_message_pattern_has_a_translation_and_matches_whole_messages() ->
     finally:
         i18n.use("en")
     assert i18n.translate_message("refused (R-2.4): x") == "refused (R-2.4): x"
+
+
+def test_confirmations_of_status_tick_init_and_holidays_speak_the_language(cli: Any) -> None:
+    """`status`, `tick --dry-run`, `init` and `calendar holidays show` print Chinese lines with language zh and
+    English ones with en; the codes in them (process, period, rule id, R-0.6) stay as they are."""
+    rc, zh, _err = cli("zh", "status")
+    assert rc == 0 and zh.startswith("上次执行：") and "邮件：排队 " in zh, zh
+    rc, en, _err = cli("en", "status")
+    assert rc == 0 and en.startswith("last tick: ") and "mail: " in en, en
+    assert "警告：" in zh and "年没有节假日数据：工作日按周一至周五计算（R-0.6）" in zh, zh  # the calendar warning
+    assert "WARNING: no holiday data for " in en and "(R-0.6)" in en, en
+    rc, zh, _err = cli("zh", "tick", "--dry-run")
+    assert rc == 0 and zh.rstrip().endswith("；未写入任何内容") and "would" not in zh, zh
+    rc, en, _err = cli("en", "tick", "--dry-run")
+    assert rc == 0 and en.rstrip().endswith("; nothing written"), en
+    rc, zh, _err = cli("zh", "init")
+    assert rc == 0 and zh.startswith("数据库已是版本 ") and "tracking_from" in zh, zh
+    rc, en, _err = cli("en", "init")
+    assert rc == 0 and en.startswith("database at schema "), en
+    rc, zh, _err = cli("zh", "calendar", "holidays", "show", "2031")
+    assert rc == 0 and zh.startswith("2031 年：没有节假日数据") and "(R-0.6)" not in zh and "R-0.6" in zh, zh
+    rc, en, _err = cli("en", "calendar", "holidays", "show", "2031")
+    assert rc == 0 and en.startswith("2031: no holiday data"), en
+
+
+def test_delegation_audit_and_mail_lines_speak_the_language(cli: Any, tmp_path: Path) -> None:
+    """`delegate add|list|end`, `audit verify|seal`, `mail list|deliver` in Chinese with zh and in English with
+    en; the delegation's people's ids and its status code are the same in both."""
+    rc, zh, err = cli("zh", "delegate", "add", "--as", "wang", "--absent", "wang", "--acting", "li", "--start",
+                      "2027-06-01", "--end", "2027-06-14")
+    assert rc == 0 and zh.startswith("代理 1：li ") and " 代理 wang " in zh and "[upcoming]" in zh, (zh, err)
+    rc, en, _err = cli("en", "delegate", "list")
+    assert rc == 0 and en.startswith("delegation 1: li ") and " acting for wang " in en and "[upcoming]" in en
+    rc, zh, _err = cli("zh", "delegate", "end", "1", "--as", "wang")
+    assert rc == 0 and "（已由 wang 于 " in zh and "结束）" in zh, zh
+    rc, zh, _err = cli("zh", "audit", "verify")
+    assert rc == 0 and zh.startswith("审计通过："), zh
+    rc, en, _err = cli("en", "audit", "verify")
+    assert rc == 0 and en.startswith("audit ok: "), en
+    rc, zh, _err = cli("zh", "audit", "seal", "-o", str(tmp_path / "seal.json"))
+    assert rc == 0 and zh.startswith("已封存 ") and str(tmp_path / "seal.json") in zh, zh
+    rc, zh, _err = cli("zh", "mail", "list")
+    assert (rc, zh) == (0, "没有邮件\n")
+    assert cli("en", "mail", "list")[1] == "no mail\n"
+    rc, zh, _err = cli("zh", "mail", "deliver")
+    assert rc == 0 and zh.startswith("邮件：已发送 "), zh
+    rc, en, _err = cli("en", "mail", "deliver")
+    assert rc == 0 and en.startswith("mail: "), en
+
+
+def test_compliance_report_speaks_the_language(cli: Any) -> None:
+    """`report compliance`: its lines and its tables' titles and headings in Chinese with zh, in English with
+    en; the rule ids in the titles stay."""
+    rc, zh, _err = cli("zh", "report", "compliance", "--year", "2027", "--office", "BJ")
+    assert rc == 0, zh
+    for text in ("（截至 ", "  招商引资：", "  信息报送不足的月份：", "工作报告（R-5）",
+                 "人员（R-2.5 在岗，R-6.5 考核等次）", "  违规事件："):
+        assert text in zh, (text, zh)
+    assert "investment:" not in zh and "work reports" not in zh
+    rc, en, _err = cli("en", "report", "compliance", "--year", "2027", "--office", "BJ")
+    assert rc == 0 and "work reports (R-5)" in en and "  investment: " in en and "(as of " in en, en
+
+
+def test_json_of_the_confirmations_is_the_same_bytes_in_both_languages(cli: Any) -> None:
+    """`--json` of status, tick --dry-run, delegate add|list, audit verify, holidays show, report compliance and
+    mail list: byte-identical in zh and en (the status warnings stay English there)."""
+    assert cli("zh", *LEAVE)[0] == 0
+    assert cli("zh", "delegate", "add", "--as", "wang", "--absent", "wang", "--acting", "li", "--start",
+               "2027-06-01", "--end", "2027-06-14")[0] == 0
+    for args in (("status", "--json"), ("tick", "--dry-run", "--json"), ("delegate", "list", "--json"),
+                 ("audit", "verify", "--json"), ("calendar", "holidays", "show", "2031", "--json"),
+                 ("report", "compliance", "--year", "2027", "--json"), ("mail", "list", "--json")):
+        rc_zh, zh, _e = cli("zh", *args)
+        rc_en, en, _e = cli("en", *args)
+        assert (rc_zh, rc_en) == (0, 0) and zh == en, args
+        json.loads(zh)
+    assert "no holiday data" in cli("zh", "status", "--json")[1]  # the warning, untranslated in --json
+
+
+def test_holidays_org_and_tick_lines_speak_the_language(cli: Any, tmp_path: Path) -> None:
+    """`calendar holidays load|show`, `org load` and a `tick` that fires: Chinese lines with zh, English with en;
+    the holiday names, deadline kinds and rule ids as they are."""
+    from tests.conftest import NOTICE_2027
+
+    notice = tmp_path / "notice.toml"
+    notice.write_text(NOTICE_2027, encoding="utf-8")
+    rc, zh, err = cli("zh", "calendar", "holidays", "load", str(notice))
+    assert rc == 0 and zh.startswith("2027 年：") and "个调休工作日，已载入" in zh, (zh, err)
+    rc, en, _err = cli("en", "calendar", "holidays", "load", str(notice))
+    assert rc == 0 and en.startswith("2027: ") and en.rstrip().endswith("already loaded, nothing changed"), en
+    rc, zh, _err = cli("zh", "calendar", "holidays", "show", "2027")
+    assert rc == 0 and zh.startswith("2027 年（来源：notice）：") and "  2027-02-14 工作日（调休） 春节调休" in zh, zh
+    rc, en, _err = cli("en", "calendar", "holidays", "show", "2027")
+    assert rc == 0 and "  2027-02-14 working day (调休) 春节调休" in en, en
+    org = tmp_path / "org.toml"
+    from tests.conftest import ORG_FILE
+
+    org.write_text(ORG_FILE.read_text(encoding="utf-8").replace('name = "赵丽"', 'name = "赵丽丽"', 1),
+                   encoding="utf-8")
+    rc, zh, err = cli("zh", "org", "load", str(org))
+    assert rc == 0 and zh.startswith("组织架构已载入；变更人员：zhao"), (zh, err)
+    assert cli("zh", *LEAVE)[0] == 0
+    rc, zh, _err = cli("zh", "tick", "--at", "2027-06-30T09:00")
+    assert rc == 0 and "：案件 1（到期 " in zh and "R-2." in zh and zh.splitlines()[-1].startswith("已执行 "), zh
+    rc, en, _err = cli("en", "tick", "--at", "2027-07-30T09:00", "--dry-run")
+    assert rc == 0 and en.splitlines()[-1].endswith("; nothing written"), en

@@ -18,7 +18,7 @@ from outpost.cli.generated import (
     parse_options,
     trigger_options,
 )
-from outpost.cli.i18n import _
+from outpost.cli.i18n import _, translate_message
 from workflow.errors import BadInput, WorkflowError
 
 app = typer.Typer(cls=ProcessGroup, add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
@@ -63,12 +63,14 @@ def init(ctx: typer.Context) -> None:
     before, after = app_of(ctx).init()
     shown = redact_url(app_of(ctx).settings.database_url)
     if before == after:
-        typer.echo(f"database at schema {after}, nothing to do ({shown})")
+        typer.echo(_("database at schema {after}, nothing to do ({url})").format(after=after, url=shown))
+    elif before is None:
+        typer.echo(_("database created at schema {after} ({url})").format(after=after, url=shown))
     else:
-        typer.echo(f"database {'created' if before is None else 'upgraded from ' + before} at schema {after} "
-                   f"({shown})")
-    typer.echo(f"tracking from {app_of(ctx).tracking_from}: periods that ended before are not opened, and those "
-               "that began before get no verdict (tracking_from in outpost.toml changes it)")
+        typer.echo(_("database upgraded from {before} at schema {after} ({url})").format(before=before, after=after,
+                                                                                         url=shown))
+    typer.echo(_("tracking from {day}: periods that ended before are not opened, and those that began before get "
+                 "no verdict (tracking_from in outpost.toml changes it)").format(day=app_of(ctx).tracking_from))
 
 
 # -- org -----------------------------------------------------------------------------------------------
@@ -83,9 +85,13 @@ def org_load(ctx: typer.Context, file: Path = typer.Argument(..., help="organisa
     if not result["changed"]:
         typer.echo(_("organisation unchanged"))
         return
-    parts = [f"{k.replace('_', ' ')}: {', '.join(map(str, v))}" for k, v in result.items()
-             if isinstance(v, list) and v]
-    typer.echo("organisation loaded; " + "; ".join(parts))
+    labels = {"offices_added": _("offices added"), "offices_changed": _("offices changed"),
+              "people_added": _("people added"), "people_changed": _("people changed"),
+              "people_removed": _("people removed"), "cadre_changes": _("cadre changes"),
+              "departure_audits_opened": _("departure audits opened")}
+    parts = [_("{what}: {ids}").format(what=labels.get(k, k.replace("_", " ")), ids=", ".join(map(str, v)))
+             for k, v in result.items() if isinstance(v, list) and v]
+    typer.echo(_("organisation loaded; ") + _("; ").join(parts))
 
 
 @org_app.command("show")
@@ -275,13 +281,15 @@ def audit_verify(
                                                         "digest": seal["digest"]}})
     if not result.ok:
         if not as_json:
-            typer.echo(f"outpost: audit FAILED: {result.problem}", err=True)
+            typer.echo("outpost: " + _("audit FAILED: {problem}").format(problem=result.problem), err=True)
         from workflow.errors import IntegrityError
 
         raise typer.Exit(IntegrityError.exit_code)  # 5: verification failed
     if not as_json:
-        since = f"; all {seal['rows']} rows of the seal of {seal['at']} are intact" if seal is not None else ""
-        typer.echo(f"audit ok: {result.rows} history rows in {result.cases} cases chain correctly{since}")
+        since = ("" if seal is None else _("; all {rows} rows of the seal of {at} are intact").format(
+            rows=seal["rows"], at=seal["at"]))
+        typer.echo(_("audit ok: {rows} history rows in {cases} cases chain correctly").format(
+            rows=result.rows, cases=result.cases) + since)
 
 
 @audit_app.command("seal")
@@ -302,7 +310,8 @@ def audit_seal(
         output.write_text(text, encoding="utf-8")
     except OSError as exc:
         raise BadInput(f"--output {output}: {exc.strerror or exc}") from None
-    typer.echo(f"sealed {seal['rows']} history rows in {len(seal['cases'])} cases: {seal['digest']} → {output}")
+    typer.echo(_("sealed {rows} history rows in {cases} cases: {digest} → {output}").format(
+        rows=seal["rows"], cases=len(seal["cases"]), digest=seal["digest"], output=output))
 
 
 # -- daemon side -------------------------------------------------------------------------------------
@@ -322,35 +331,43 @@ def tick(
     now = parse_instant(at) if at is not None else application.clock.now()  # --at "" is bad input
     later = application.ticker.check_at(now, force) if at is not None else None  # exit 2 unless --force
     if later is not None:
-        typer.echo(f"outpost: --force: ticking at {local_iso(now)}, before the last tick ({local_iso(later)}); "
-                   "nothing fired fires again and the last tick stays", err=True)
+        typer.echo("outpost: --force: " + _("ticking at {now}, before the last tick ({last}); nothing fired fires "
+                                             "again and the last tick stays").format(now=local_iso(now),
+                                                                                    last=local_iso(later)), err=True)
     report = application.ticker.tick(now, dry_run=dry_run, keep_last_tick=later is not None)
     if as_json:
         print_json(report.as_json())
         return
-    verb = "would fire" if dry_run else "fired"
-
     def on(f: dict[str, Any]) -> str:
         n = f.get("new_case")
-        return f"case {f['case']}" if n is None else f"the new {n['process']} {n['period']} case for {n['office']}"
+        if n is None:
+            return _("case {case}").format(case=f["case"])
+        return _("the new {process} {period} case for {office}").format(**n)
 
     for o in report.opened:
-        typer.echo(f"{'would open' if dry_run else 'opened'} {o['process']} {o['period']} for {o['office']}"
-                   + (f" (case {o['case']})" if o["case"] else ""))
+        opened = _("would open {process} {period} for {office}") if dry_run else _("opened {process} {period} for "
+                                                                                    "{office}")
+        typer.echo(opened.format(**o) + (_(" (case {case})").format(case=o["case"]) if o["case"] else ""))
     for f in report.fired:
-        typer.echo(f"{verb} {f['kind']} on {on(f)} (due {f['due_at']}, {f['rule']})")
+        fired = _("would fire {kind} on {on} (due {due}, {rule})") if dry_run else _("fired {kind} on {on} (due "
+                                                                                      "{due}, {rule})")
+        typer.echo(fired.format(kind=f["kind"], on=on(f), due=f["due_at"], rule=f["rule"]))
     for f in report.skipped:
-        typer.echo(f"{'would be ' if dry_run else ''}{f['outcome']} {f['kind']} on {on(f)} (due {f['due_at']})")
+        skipped = _("would be {outcome} {kind} on {on} (due {due})") if dry_run else _("{outcome} {kind} on {on} "
+                                                                                        "(due {due})")
+        typer.echo(skipped.format(outcome=f["outcome"], kind=f["kind"], on=on(f), due=f["due_at"]))
     for f in report.failed:
-        typer.echo(f"{'WOULD FAIL' if dry_run else 'FAILED'} {f['kind']} on {on(f)}: {f['error']}")
+        failed = _("WOULD FAIL {kind} on {on}: {error}") if dry_run else _("FAILED {kind} on {on}: {error}")
+        typer.echo(failed.format(kind=f["kind"], on=on(f), error=f["error"]))
+    counts = {"fired": len(report.fired), "skipped": len(report.skipped), "failed": len(report.failed),
+              "opened": len(report.opened), "mail": report.mail_queued}
     if dry_run:  # played in a transaction that was rolled back: nothing was written
-        typer.echo(f"{len(report.fired)} would fire, {len(report.skipped)} would be skipped, "
-                   f"{len(report.failed)} would fail, {len(report.opened)} would open, "
-                   f"{report.mail_queued} mail would be queued"
-                   + (" (the first 1000 deadlines only)" if report.interrupted else "") + "; nothing written")
+        typer.echo(_("{fired} would fire, {skipped} would be skipped, {failed} would fail, {opened} would open, "
+                     "{mail} mail would be queued").format(**counts)
+                   + (_(" (the first 1000 deadlines only)") if report.interrupted else "") + _("; nothing written"))
         return
-    typer.echo(f"{len(report.fired)} {verb}, {len(report.skipped)} skipped, {len(report.failed)} failed, "
-               f"{len(report.opened)} opened, {report.mail_queued} mail queued")
+    typer.echo(_("{fired} fired, {skipped} skipped, {failed} failed, {opened} opened, {mail} mail queued").format(
+        **counts))
 
 
 @app.command()
@@ -362,16 +379,20 @@ def status(ctx: typer.Context, as_json: bool = typer.Option(False, "--json")) ->
     if as_json:
         print_json(data)
         return
-    typer.echo(f"last tick: {data['last_tick'] or 'never'}; tracking from {data['tracking_from'] or '(not set)'}")
-    typer.echo(f"due now: {data['due_now']} deadline(s); failed deadlines: {len(data['failed_deadlines'])}")
+    typer.echo(_("last tick: {last}; tracking from {since}").format(last=data["last_tick"] or _("never"),
+                                                                    since=data["tracking_from"] or _("(not set)")))
+    typer.echo(_("due now: {due} deadline(s); failed deadlines: {failed}").format(
+        due=data["due_now"], failed=len(data["failed_deadlines"])))
     for d in data["failed_deadlines"]:
-        typer.echo(f"  FAILED deadline {d['id']} ({d['kind']} on case {d['case']}): {d['error']}")
-    typer.echo(f"mail: {data['mail_queued']} queued, {data['mail_failed']} failed, {data['mail_sent']} sent, "
-               f"{data['mail_superseded']} superseded")
+        typer.echo(_("  FAILED deadline {id} ({kind} on case {case}): {error}").format(**d))
+    typer.echo(_("mail: {queued} queued, {failed} failed, {sent} sent, {superseded} superseded").format(
+        queued=data["mail_queued"], failed=data["mail_failed"], sent=data["mail_sent"],
+        superseded=data["mail_superseded"]))
     for d in data["daemons"]:
-        typer.echo(f"daemon {d['owner']}: heartbeat {d['heartbeat_at']} ({'alive' if d['alive'] else 'silent'})")
+        typer.echo(_("daemon {owner}: heartbeat {at} ({alive})").format(
+            owner=d["owner"], at=d["heartbeat_at"], alive=_("alive") if d["alive"] else _("silent")))
     for w in data["warnings"]:
-        typer.echo(f"WARNING: {w}")
+        typer.echo(_("WARNING: {warning}").format(warning=translate_message(w)))
 
 
 @app.command()
@@ -417,18 +438,22 @@ def holidays_load(ctx: typer.Context, file: Path = typer.Argument(...)) -> None:
     off = [day for day, (work, _name) in notice.days.items() if not work]
     weekdays = sum(1 for day in off if day.weekday() < 5)  # what `holidays show` lists: the rest were off anyway
     workdays = len(notice.days) - len(off)
-    typer.echo(f"{notice.year}: {len(off)} holiday{'' if len(off) == 1 else 's'} ({weekdays} on weekdays) and "
-               f"{workdays} adjusted working day{'' if workdays == 1 else 's'} "
-               + ("loaded" if changed else "already loaded, nothing changed"))
+    holidays = _("{n} holiday") if len(off) == 1 else _("{n} holidays")
+    adjusted = _("{n} adjusted working day") if workdays == 1 else _("{n} adjusted working days")
+    typer.echo(_("{year}: {holidays} ({weekdays} on weekdays) and {adjusted} {what}").format(
+        year=notice.year, holidays=holidays.format(n=len(off)), weekdays=weekdays,
+        adjusted=adjusted.format(n=workdays), what=_("loaded") if changed else _("already loaded, nothing changed")))
     if recomputed:  # R-0.6: each change is in its case's history (old → new, why)
         moved = sum(1 for r in recomputed if r["moved"])
         kept = sum(1 for r in recomputed if r["new"] is None)
-        typer.echo(f"{len(recomputed)} pending deadline(s) had been computed Monday–Friday for {notice.year}: "
-                   f"{moved} moved, {len(recomputed) - moved - kept} kept their time"
-                   + (f", {kept} could not be computed again (see `outpost status`)" if kept else ""))
+        typer.echo(_("{n} pending deadline(s) had been computed Monday–Friday for {year}: {moved} moved, {same} kept "
+                     "their time").format(n=len(recomputed), year=notice.year, moved=moved,
+                                          same=len(recomputed) - moved - kept)
+                   + (_(", {kept} could not be computed again (see `outpost status`)").format(kept=kept) if kept
+                      else ""))
         for r in recomputed:
             if r["moved"]:
-                typer.echo(f"  case {r['case']} {r['kind']}: {r['old']} → {r['new']}")
+                typer.echo(_("  case {case} {kind}: {old} → {new}").format(**r))
 
 
 @holidays_app.command("show")
@@ -454,12 +479,13 @@ def holidays_show(ctx: typer.Context, year: int = typer.Argument(...),
         print_json({"year": year, "source": source, "days": out})
         return
     if source == "fallback":
-        typer.echo(f"{year}: no holiday data — working days are Monday–Friday (R-0.6); "
-                   "load the official notice with `outpost calendar holidays load FILE`")
+        typer.echo(_("{year}: no holiday data — working days are Monday–Friday (R-0.6); load the official notice "
+                     "with `outpost calendar holidays load FILE`").format(year=year))
         return
-    typer.echo(f"{year} (source: {source}):")
+    typer.echo(_("{year} (source: {source}):").format(year=year, source=source))
     for d in out:
-        typer.echo(f"  {d['date']} {'working day (调休)' if d['workday'] else 'holiday'} {d['name'] or ''}")
+        what = _("working day (调休)") if d["workday"] else _("holiday")
+        typer.echo(f"  {d['date']} {what} {d['name'] or ''}")
 
 
 # -- diagram -------------------------------------------------------------------------------------------

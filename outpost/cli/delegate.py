@@ -11,6 +11,7 @@ from typing import Any
 import typer
 
 from outpost.cli.common import app_of, console, print_json
+from outpost.cli.i18n import _
 
 delegate_app = typer.Typer(no_args_is_help=True, help="Dated delegations: who acts for whom, from when to when.")
 
@@ -21,9 +22,10 @@ def register(app: typer.Typer) -> None:
 
 def _line(d: dict[str, Any]) -> str:
     reason = f" — {d['reason']}" if d["reason"] else ""
-    ended = f" (ended {d['ended_at']} by {d['ended_by']})" if d["ended_at"] else ""
-    return (f"delegation {d['id']}: {d['acting']} {d['acting_name'] or ''} acting for {d['absent']} "
-            f"{d['absent_name'] or ''}, {d['start']} – {d['end']} [{d['status']}]{ended}{reason}")
+    ended = _(" (ended {at} by {by})").format(at=d["ended_at"], by=d["ended_by"]) if d["ended_at"] else ""
+    return _("delegation {id}: {acting} {acting_name} acting for {absent} {absent_name}, {start} – {end} "
+             "[{status}]").format(**{**d, "acting_name": d["acting_name"] or "",
+                                     "absent_name": d["absent_name"] or ""}) + ended + reason
 
 
 @delegate_app.command("add")
@@ -53,7 +55,7 @@ def delegate_list(ctx: typer.Context, as_json: bool = typer.Option(False, "--jso
         print_json(found)
         return
     if not found:
-        typer.echo("no delegations")
+        typer.echo(_("no delegations"))
         return
     out = console()
     for d in found:

@@ -10,11 +10,17 @@ What is translated, and where:
 - help: every command's and option's help (the English help is the msgid), the headings click writes
   ("Usage:", "Options", …) through `LocalFormatter`; a process's own option and command help in Chinese
   comes from its folder's `texts.toml` (workflow/texts.py);
-- what the CLI itself prints: confirmations, tables, `case show`'s lines, marked `_()` in outpost/cli;
+- what the CLI itself prints, marked `_()` in outpost/cli: confirmations, tables, `case show`'s lines, and the
+  readable (non --json) output of `init`, `org load|show`, `status` (its warnings through the patterns below),
+  `tick`, `mail list|deliver|retry|preview` (the mail itself speaks the mail's language; the headers' names
+  From/To/Subject stay), `calendar holidays load|show`, `report compliance` (lines, table titles and headings;
+  a process's own lines, e.g. reimbursement's, through the patterns below), `audit verify|seal`,
+  `delegate add|list|end`;
 - the one line printed for an error (`run`): the engine builds its messages in English; `translate_message`
   matches them against the message patterns of outpost/cli/messages.py (msgids with `{placeholders}`) and
   puts the captured values into the translation. A message no pattern matches is printed as it is (English).
-Never translated: rule ids, ids, states, triggers, option names, and everything printed by `--json`.
+Never translated: rule ids, ids, people's ids, states, triggers, process and deadline codes, statuses (a mail's,
+a delegation's), option names, and everything printed by `--json`.
 """
 
 from __future__ import annotations
@@ -123,7 +129,7 @@ ALTERNATIVES = frozenset({"levels"})  # placeholders whose value is messages joi
 # placeholders that may hold spaces; any other is one word (an id, a date, a state, an amount), so that
 # "refused (R-3.1): sun is not staff …" is not read as an actor named "refused (R-3.1): sun"
 FREE = frozenset({"reason", "levels", "known", "span", "detail", "why", "text", "names", "args", "days", "credits",
-                  "project", "what", "route", "years", "kind", "thing"})
+                  "project", "what", "route", "years", "kind", "thing", "ids"})
 WORDS = frozenset({"kind", "thing"})  # placeholders whose value is a word of the catalogue ("case", "person", …)
 
 

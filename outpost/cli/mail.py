@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 import typer
 
 from outpost.cli.common import app_of, print_json
+from outpost.cli.i18n import _
 from workflow.errors import BadInput, DeliveryError, NotFound
 
 if TYPE_CHECKING:
@@ -85,26 +86,30 @@ def mail_list(
         print_json(data)
         return
     if not data:
-        typer.echo("no failed mail" if failed else "no mail")
+        typer.echo(_("no failed mail") if failed else _("no mail"))
         return
     import sys
 
     def note(m: dict[str, Any]) -> str:
         if m["status"] in ("failed", "superseded"):
             return str(m["last_error"] or "")
-        return str(m["sent_at"]) if m["status"] == "sent" else f"next attempt {m['next_attempt_at']}"
+        if m["status"] == "sent":
+            return str(m["sent_at"])
+        return _("next attempt {at}").format(at=m["next_attempt_at"])
 
     if not sys.stdout.isatty():  # piped: whole lines, never cut to a terminal's width
         for m in data:
-            typer.echo(f"{m['id']}\tcase {m['case'] or '-'}\t{m['event']}\t{', '.join(m['to']) or '-'}\t"
-                       f"{m['status']}\t{m['attempts']} attempt(s)\t{note(m)}\t{m['subject'] or ''}")
+            typer.echo("\t".join((str(m["id"]), _("case {case}").format(case=m["case"] or "-"), m["event"],
+                                  ", ".join(m["to"]) or "-", m["status"],
+                                  _("{n} attempt(s)").format(n=m["attempts"]), note(m), m["subject"] or "")))
         return
     from rich.console import Console
     from rich.table import Table
     from rich.text import Text
 
     table = Table()
-    for col in ("id", "case", "event", "to", "subject", "status", "attempts", "when / error"):
+    for col in (_("id"), _("case"), _("event"), _("to"), _("subject"), _("status"), _("attempts"),
+                _("when / error")):
         table.add_column(col)
     for m in data:
         table.add_row(*(Text(str(v)) for v in (m["id"], m["case"] or "", m["event"], ", ".join(m["to"]) or "—",
@@ -132,8 +137,10 @@ def mail_deliver(ctx: typer.Context, as_json: bool = typer.Option(False, "--json
     if as_json:
         print_json(report.as_json())
     else:
-        where = f" to {application.settings.outbox_dir}" if report.mode == "outbox_dir" else ""
-        typer.echo(f"mail: {report.sent} sent{where}, {report.retried} to retry later, {report.failed} failed")
+        line = (_("mail: {sent} sent to {dir}, {retried} to retry later, {failed} failed")
+                if report.mode == "outbox_dir" else _("mail: {sent} sent, {retried} to retry later, {failed} failed"))
+        typer.echo(line.format(sent=report.sent, dir=application.settings.outbox_dir, retried=report.retried,
+                               failed=report.failed))
         for e in report.errors:
             if report.connection_error is None:
                 typer.echo(f"  {e}")
@@ -153,7 +160,7 @@ def mail_retry(ctx: typer.Context, mail: str = typer.Argument(..., help="mail id
     if as_json:
         print_json(_mail_json(application, row))
     else:
-        typer.echo(f"mail {row.id} queued again; the next delivery pass sends it")
+        typer.echo(_("mail {mail} queued again; the next delivery pass sends it").format(mail=row.id))
 
 
 @mail_app.command("preview")
@@ -172,28 +179,29 @@ def mail_preview(
     case_id = _id(case, "case")
     found = preview(app_of(ctx), case_id, lang=lang)
     if found is None:
-        typer.echo(f"no mail queued for case {case_id}, and none of its deadlines sends any")
+        typer.echo(_("no mail queued for case {case}, and none of its deadlines sends any").format(case=case_id))
         return
     m = found.mail
     if found.deadline is not None:
         from workflow.timeutil import local_iso
 
         d = found.deadline
-        others = f"; also to {', '.join(found.also_to)}" if found.also_to else ""
-        typer.echo(f"not queued yet: deadline {d.id} ({d.kind}, due {local_iso(d.due_at)}, {d.rule_id}) will "
-                   f"send {m.event}{others}")
+        others = _("; also to {people}").format(people=", ".join(found.also_to)) if found.also_to else ""
+        typer.echo(_("not queued yet: deadline {deadline} ({kind}, due {due}, {rule}) will send {event}").format(
+            deadline=d.id, kind=d.kind, due=local_iso(d.due_at), rule=d.rule_id, event=m.event) + others)
     else:
-        typer.echo(f"mail {m.id} · {m.event} · {m.status} · attempt {m.attempts}")
+        typer.echo(_("mail {mail} · {event} · {status} · attempt {attempts}").format(
+            mail=m.id, event=m.event, status=m.status, attempts=m.attempts))
     out = found.outgoing
     if out is None:
-        typer.echo(f"cannot be sent as it is: {found.problem}")
+        typer.echo(_("cannot be sent as it is: {problem}").format(problem=found.problem))
         return
     msg = out.message
     for header in ("From", "To", "Subject", "Date", "Message-ID"):
         typer.echo(f"{header}: {msg[header]}")
     attachments = [f"{p.get_filename()} ({p.get_content_type()})" for p in msg.iter_attachments()]
     if attachments:
-        typer.echo("Attachments: " + ", ".join(attachments))
+        typer.echo(_("Attachments: ") + ", ".join(attachments))
     typer.echo("")
     typer.echo(out.rendered.html if html else out.rendered.text, nl=False)
 

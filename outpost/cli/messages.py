@@ -113,6 +113,23 @@ PATTERNS = (
        "yuan this year"),
     N_("{count} investment(s), {total} yuan"),
     N_("{item} {office} {date} {amount} yuan {source}: {project} (credits: {credits})"),
+    # -- the warnings of `outpost status` (outpost/status.py) --------------------------------------------
+    N_("no holiday data for {year}: working days are computed Monday–Friday (R-0.6); load the official notice "
+       "with `outpost calendar holidays load FILE`"),
+    N_("no holiday data for {year}: working days are computed Monday–Friday (R-0.6); {count} pending deadline(s) "
+       "computed that way (ids {ids}); load the official notice with `outpost calendar holidays load FILE`"),
+    N_("{count} pending deadline(s) were computed Monday–Friday for {year} before its holiday data was there and "
+       "keep that time (ids {ids}, R-0.6)"),
+    # -- the reimbursement lines of `report compliance` (machines/reimbursement compliance_text) ----------
+    N_("reimbursement (R-7.1, R-7.2): budget {budget} yuan, approved {approved}, paid {paid}, remaining {left}; "
+       "{claims} claims, {waiting} in progress"),
+    N_("reimbursement (R-7.1, R-7.2): budget {budget} yuan, approved {approved}, paid {paid}, remaining {left}; "
+       "{claims} claims, {waiting} in progress, {over} approved over budget"),
+    N_("reimbursement (R-7.1, R-7.2): budget not set yuan, approved {approved}, paid {paid}; {claims} claims, "
+       "{waiting} in progress"),
+    N_("reimbursement (R-7.1, R-7.2): budget not set yuan, approved {approved}, paid {paid}; {claims} claims, "
+       "{waiting} in progress, {over} approved over budget"),
+    N_("{category}: budget {budget}, approved {approved}"),
     # -- click's own lines (usage errors) -------------------------------------------------------------
     N_("Missing argument {name}."),
     N_("Missing option {name}."),

@@ -99,12 +99,12 @@ def test_failed_mail_is_listed_then_retried_and_delivered(
     assert code == 0 and "failed" in out and "connection" in out
     smtp_server.start()
     code, out, err = cli(capsys, "mail", "retry", str(failed[0]["id"]))
-    assert (code, err) == (0, "") and f"mail {failed[0]['id']} queued again" in out
+    assert (code, err) == (0, "") and f"邮件 {failed[0]['id']} 已重新排队" in out  # zh, the default
     row = app.store.mails(case_id=cases[0])[0]
     assert (row.status, row.attempts) == ("queued", 0)
     code, out, err = cli(capsys, "mail", "deliver")
     assert (code, err) == (0, "")
-    assert "mail: 1 sent" in out
+    assert "邮件：已发送 1 封" in out
     assert [r.rcpt_tos for r in smtp_server.received] == [["wang@bj.example.org"]]
     assert [m.status for m in app.store.mails()] == ["sent", "failed", "failed"]
     code, out, _ = cli(capsys, "mail", "retry", str(failed[0]["id"]))
@@ -144,7 +144,7 @@ def test_mail_deliver_without_smtp_writes_eml_files(make_app: Callable[..., App]
                                                 "mode": "outbox_dir", "connection_error": None, "errors": []}
     assert len(list(app.settings.outbox_dir.glob("*.eml"))) == 3
     code, out, _ = cli(capsys, "mail", "deliver")
-    assert (code, out.strip()) == (0, f"mail: 0 sent to {app.settings.outbox_dir}, 0 to retry later, 0 failed")
+    assert (code, out.strip()) == (0, f"邮件：已发送 0 封到 {app.settings.outbox_dir}，0 封稍后重试，0 封失败")  # zh
 
 
 @pytest.mark.parametrize("arg", ["999", "abc", "0"])
@@ -179,7 +179,7 @@ def test_mail_preview_shows_the_next_mail_of_a_case(make_app: Callable[..., App]
 
     deliver_pass(app, now=OPENED + timedelta(days=1))
     code, out, _ = cli(capsys, "mail", "preview", str(case))  # approved: its start deadline sends nothing
-    assert (code, out.strip()) == (0, f"no mail queued for case {case}, and none of its deadlines sends any")
+    assert (code, out.strip()) == (0, f"案件 {case} 没有排队的邮件，它的期限也都不发送邮件")
     code, _, err = cli(capsys, "mail", "preview", "4242")
     assert code == 2 and err.strip() == "outpost: 未知的案件：4242"  # zh, the default language
     code, _, err = cli(capsys, "mail", "preview", str(case), "--lang", "fr")
@@ -207,8 +207,8 @@ def test_mail_preview_rehearses_the_next_deadline_when_nothing_is_queued(
         code, out, _ = cli(capsys, "mail", "preview", str(case))
     assert code == 0, out
     reminder = next(d for d in app.case_view(case)["deadlines"] if d["kind"] == "remind_approver")
-    assert out.splitlines()[0] == (f"not queued yet: deadline {reminder['id']} (remind_approver, due "
-                                   f"{reminder['due_at']}, R-2.8) will send leave.reminder")
+    assert out.splitlines()[0] == (f"尚未排队：期限 {reminder['id']}（remind_approver，到期 "  # zh, the default
+                                   f"{reminder['due_at']}，R-2.8）将发送 leave.reminder")
     assert "To: 王建国 <wang@bj.example.org>" in out and f"outpost case advance {case} approve --as wang" in out
     assert dump(db_url) == before  # rehearsed in a transaction that was rolled back
     app.ticker.tick(datetime.fromisoformat(reminder["due_at"]))  # now the reminder is really queued
