@@ -622,17 +622,24 @@ class CaseService:
 
     def _follow_ups(self, ctx: Ctx) -> None:
         """The steps of other cases this step entails (`Ctx.follow`), in the same transaction: each with the
-        step's actor and time, its rules checked (a refusal refuses the whole step), permission not asked
-        again. A case that can no longer take its trigger is left alone (already where it should be)."""
+        step's actor (a daemon trigger as the daemon's, `caused_by` the actor) and time, its rules checked (a
+        refusal refuses the whole step), permission not asked again. A case that can no longer take its
+        trigger is left alone (already where it should be)."""
         for f in ctx.follow_ups:
             case = self._case(ctx.tx, f.case_id)
             definition = registry.get(case.process, case.definition_version)
             spec = definition.transition(f.trigger, case.state)
             if spec is None:
                 continue
-            sub = Ctx(tx=ctx.tx, org=ctx.org, definition=definition, case=case, actor=ctx.actor, now=ctx.now,
+            details = dict(f.details)
+            actor = ctx.actor
+            if spec.system:  # the daemon's trigger (`extend`): recorded as the daemon's, saying whose step caused it
+                actor = None
+                if ctx.actor is not None:
+                    details.setdefault("caused_by", ctx.actor.id)
+            sub = Ctx(tx=ctx.tx, org=ctx.org, definition=definition, case=case, actor=actor, now=ctx.now,
                       policy=self.policy, calendar=self.calendar, trigger=f.trigger, params=dict(f.params),
-                      comment=ctx.comment, details=dict(f.details))
+                      comment=ctx.comment, details=details)
             self._guards(sub, spec)
             self._apply(sub, spec)
 
