@@ -148,9 +148,11 @@ class Links:
         resend is the same message byte for byte, as long as that link still stands for the same offer."""
         with store.transaction() as tx:
             old = tx.link_for_source(source) if source else None
+            # the same offer: the version may have moved on by a step that kept the state (a reminder), which
+            # does not void a link either (the POST checks the state); a changed state offers other actions
             if (old is not None and old.purpose == purpose and old.person == person and old.used_at is None
                     and old.expires_at > now and case is not None
-                    and (old.case_id, old.case_version, old.actions) == (case[0], case[1], actions)):
+                    and (old.case_id, old.actions) == (case[0], actions)):
                 return self._sign(old)
             link = Link(nonce=secrets.token_urlsafe(18), purpose=purpose, person=person,
                         created_at=now.replace(microsecond=0), expires_at=now + self.lifetime[purpose],
