@@ -12,6 +12,7 @@ Due dates, reminders and escalations come from the policy file (R-4.5).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import date, datetime, time, timedelta
 from pathlib import Path
 from typing import Any
@@ -345,34 +346,31 @@ def _after(day: date, why: str, then: str) -> tuple[datetime, str]:
     return at, f"{why}; {then} {show(at)}, the day after"
 
 
-def due_notice_reminders(ctx: Ctx) -> list[tuple[datetime, str]]:
-    _due, day, why = notice_due(ctx)
-    return _reminders(ctx, day, why)
 
 
-def due_notice_overdue(ctx: Ctx) -> tuple[datetime, str]:
-    _due, day, why = notice_due(ctx)
-    return _after(day, why, "escalated to the supervising leader")
 
 
-def due_materials_reminders(ctx: Ctx) -> list[tuple[datetime, str]]:
-    _due, day, why = materials_due(ctx)
-    return _reminders(ctx, day, why)
 
 
-def due_materials_overdue(ctx: Ctx) -> tuple[datetime, str]:
-    _due, day, why = materials_due(ctx)
-    return _after(day, why, "escalated to the supervising leader")
+def reminders_before(stage: Callable[[Ctx], tuple[datetime, date, str]]) -> Callable[[Ctx], list[tuple[datetime, str]]]:
+    """The reminders before a stage's due day (R-4.5, policy `remind_days_before`)."""
+    def due(ctx: Ctx) -> list[tuple[datetime, str]]:
+        _due, day, why = stage(ctx)
+        return _reminders(ctx, day, why)
+
+    return due
 
 
-def due_feedback_reminders(ctx: Ctx) -> list[tuple[datetime, str]]:
-    _due, day, why = feedback_due(ctx)
-    return _reminders(ctx, day, why)
+def day_after(stage: Callable[[Ctx], tuple[datetime, date, str]], then: str) -> Callable[[Ctx], tuple[datetime, str]]:
+    """00:00 the day after a stage's due day: what happens when it has passed (escalation, no objection)."""
+    def due(ctx: Ctx) -> tuple[datetime, str]:
+        _due, day, why = stage(ctx)
+        return _after(day, why, then)
+
+    return due
 
 
-def due_no_objection(ctx: Ctx) -> tuple[datetime, str]:
-    _due, day, why = feedback_due(ctx)
-    return _after(day, why, "no answer is recorded as no objection")
+ESCALATED = "escalated to the supervising leader"
 
 
 def due_rectification_start(ctx: Ctx) -> tuple[datetime, str] | None:
@@ -381,14 +379,6 @@ def due_rectification_start(ctx: Ctx) -> tuple[datetime, str] | None:
     return ctx.now, "final report issued with open findings: rectification starts at once (R-4.2)"
 
 
-def due_rectification_reminders(ctx: Ctx) -> list[tuple[datetime, str]]:
-    _due, day, why = rectification_due(ctx)
-    return _reminders(ctx, day, why)
-
-
-def due_rectification_overdue(ctx: Ctx) -> tuple[datetime, str]:
-    _due, day, why = rectification_due(ctx)
-    return _after(day, why, "escalated to the supervising leader")
 
 
 def remind_notice(ctx: Ctx) -> None:
@@ -548,20 +538,22 @@ DEFINITION = registry.register(ProcessDefinition(
                    options=frozenset({"assets", "date"}), effects=(record_handover,)),
     ),
     deadlines=(
-        DeadlineSpec("notice_reminder", "opened", "R-4.5", due_notice_reminders, "remind_notice",
+        DeadlineSpec("notice_reminder", "opened", "R-4.5", reminders_before(notice_due), "remind_notice",
                      skip_superseded=True, superseded_by=("notice_overdue",)),
-        DeadlineSpec("notice_overdue", "opened", "R-4.5", due_notice_overdue, "notice_overdue"),
-        DeadlineSpec("materials_reminder", "notified", "R-4.5", due_materials_reminders, "remind_materials",
+        DeadlineSpec("notice_overdue", "opened", "R-4.5", day_after(notice_due, ESCALATED), "notice_overdue"),
+        DeadlineSpec("materials_reminder", "notified", "R-4.5", reminders_before(materials_due), "remind_materials",
                      skip_superseded=True, superseded_by=("materials_overdue",)),
-        DeadlineSpec("materials_overdue", "notified", "R-4.5", due_materials_overdue, "materials_overdue"),
-        DeadlineSpec("feedback_reminder", "draft_reported", "R-4.5", due_feedback_reminders, "remind_feedback",
+        DeadlineSpec("materials_overdue", "notified", "R-4.5", day_after(materials_due, ESCALATED),
+                     "materials_overdue"),
+        DeadlineSpec("feedback_reminder", "draft_reported", "R-4.5", reminders_before(feedback_due), "remind_feedback",
                      skip_superseded=True, superseded_by=("no_objection",)),
-        DeadlineSpec("no_objection", "draft_reported", "R-4.5", due_no_objection, "trigger:no_objection"),
+        DeadlineSpec("no_objection", "draft_reported", "R-4.5",
+                     day_after(feedback_due, "no answer is recorded as no objection"), "trigger:no_objection"),
         DeadlineSpec("rectification_start", "final_reported", "R-4.2", due_rectification_start,
                      "trigger:begin_rectification"),
-        DeadlineSpec("rectification_reminder", "rectifying", "R-4.5", due_rectification_reminders,
+        DeadlineSpec("rectification_reminder", "rectifying", "R-4.5", reminders_before(rectification_due),
                      "remind_rectification", skip_superseded=True, superseded_by=("rectification_overdue",)),
-        DeadlineSpec("rectification_overdue", "rectifying", "R-4.5", due_rectification_overdue,
+        DeadlineSpec("rectification_overdue", "rectifying", "R-4.5", day_after(rectification_due, ESCALATED),
                      "rectification_overdue"),
     ),
     events=("departure_audit.notice_reminder", "departure_audit.notice_overdue",
