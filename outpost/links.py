@@ -24,7 +24,7 @@ from itsdangerous import BadSignature, SignatureExpired, TimestampSigner, URLSaf
 
 from workflow.clock import Clock
 from workflow.errors import BadInput, WorkflowError
-from workflow.ports import CaseStore, Link
+from workflow.ports import CaseStore, Link, LinkTx
 from workflow.settings import Settings
 
 ACTION, LOGIN = "action", "login"
@@ -142,39 +142,43 @@ class Links:
             payload.update(c=link.case_id, v=link.case_version, a=list(link.actions))
         return str(self._serializer(link.purpose, link.created_at).dumps(payload))
 
-    def _mint(self, store: CaseStore, purpose: str, person: str, now: datetime, source: str | None = None,
+    def _mint(self, tx: LinkTx, purpose: str, person: str, now: datetime, source: str | None = None,
               case: tuple[int, int, int] | None = None, actions: tuple[str, ...] = ()) -> str:
-        """A link's token. A mail sent again (after a crash, with its Message-ID) gets the link it had, so the
-        resend is the same message byte for byte, as long as that link still stands for the same offer."""
-        with store.transaction() as tx:
-            old = tx.link_for_source(source) if source else None
-            # the same offer: the version may have moved on by a step that kept the state (a reminder), which
-            # does not void a link either (the POST checks the state); a changed state offers other actions
-            if (old is not None and old.purpose == purpose and old.person == person and old.used_at is None
-                    and old.expires_at > now and case is not None
-                    and (old.case_id, old.actions) == (case[0], actions)):
-                return self._sign(old)
-            link = Link(nonce=secrets.token_urlsafe(18), purpose=purpose, person=person,
-                        created_at=now.replace(microsecond=0), expires_at=now + self.lifetime[purpose],
-                        case_id=case[0] if case else None, case_version=case[1] if case else None,
-                        case_seq=case[2] if case else None, actions=actions, source=source)
-            tx.add_link(link)
+        """A link's token, its row added in `tx`. A mail sent again (after a crash, with its Message-ID) gets
+        the link it had, so the resend is the same message byte for byte, as long as that link still stands
+        for the same offer."""
+        old = tx.link_for_source(source) if source else None
+        # the same offer: the version may have moved on by a step that kept the state (a reminder), which
+        # does not void a link either (the POST checks the state); a changed state offers other actions
+        if (old is not None and old.purpose == purpose and old.person == person and old.used_at is None
+                and old.expires_at > now and case is not None
+                and (old.case_id, old.actions) == (case[0], actions)):
+            return self._sign(old)
+        link = Link(nonce=secrets.token_urlsafe(18), purpose=purpose, person=person,
+                    created_at=now.replace(microsecond=0), expires_at=now + self.lifetime[purpose],
+                    case_id=case[0] if case else None, case_version=case[1] if case else None,
+                    case_seq=case[2] if case else None, actions=actions, source=source)
+        tx.add_link(link)
         return self._sign(link)
 
     def action_url(self, store: CaseStore, case_id: int, person: str, actions: list[str], now: datetime,
                    source: str | None = None) -> str | None:
         """A single-use action link for `person` on the case as it is now; None if the case is gone.
-        `source` names the mail it goes in (its Message-ID and recipient)."""
-        with store.transaction(write=False) as tx:
-            case = tx.get_case(case_id)
-        if case is None or not actions:
+        `source` names the mail it goes in (its Message-ID and recipient). One short writing transaction:
+        the case read and the link written together."""
+        if not actions:
             return None
-        token = self._mint(store, ACTION, person, now, source, (case.id, case.version, case.history_count),
-                           tuple(actions))
+        with store.transaction() as tx:
+            case = tx.get_case(case_id)
+            if case is None:
+                return None
+            token = self._mint(tx, ACTION, person, now, source, (case.id, case.version, case.history_count),
+                               tuple(actions))
         return f"{self.base_url}/a/{token}"
 
     def login_url(self, store: CaseStore, person: str, now: datetime) -> str:
-        token = self._mint(store, LOGIN, person, now)
+        with store.transaction() as tx:
+            token = self._mint(tx, LOGIN, person, now)
         return f"{self.base_url}/login/{token}"
 
     # -- verifying -------------------------------------------------------------------------------

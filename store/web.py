@@ -20,6 +20,9 @@ if TYPE_CHECKING:
 
 __all__ = ["LinkRepo", "Session", "SqlWeb"]
 
+_LINK_COLUMNS = ("nonce", "purpose", "source", "person", "case_id", "case_version", "case_seq", "actions",
+                 "created_at", "expires_at", "used_at")
+
 
 def _link(r: Any) -> Link:
     return Link(nonce=r.nonce, purpose=r.purpose, person=r.person, created_at=r.created_at,
@@ -30,15 +33,20 @@ def _link(r: Any) -> Link:
 class LinkRepo(TxBase):
     """`workflow.ports.LinkTx` in one transaction."""
 
+    # The statements a mail's link needs (minted as each action mail is delivered) and every confirmation
+    # page and POST reads are prepared (store/fast.py): building a Core statement costs more than running it.
     def add_link(self, link: Link) -> None:
-        self.conn.execute(insert(web_link_t).values(
-            nonce=link.nonce, purpose=link.purpose, source=link.source, person=link.person, case_id=link.case_id,
-            case_version=link.case_version, case_seq=link.case_seq, actions=list(link.actions),
-            created_at=link.created_at, expires_at=link.expires_at, used_at=None))
+        self.run.execute("add_link", lambda: insert(web_link_t).values(
+            {c: bindparam(c) for c in _LINK_COLUMNS}), {
+            "nonce": link.nonce, "purpose": link.purpose, "source": link.source, "person": link.person,
+            "case_id": link.case_id, "case_version": link.case_version, "case_seq": link.case_seq,
+            "actions": list(link.actions), "created_at": link.created_at, "expires_at": link.expires_at,
+            "used_at": None})
 
     def link_for_source(self, source: str) -> Link | None:
-        row = self.conn.execute(select(web_link_t).where(web_link_t.c.source == source)
-                                .order_by(web_link_t.c.created_at.desc()).limit(1)).first()
+        row = self.fetch_row("link_for_source", lambda: select(web_link_t)
+                             .where(web_link_t.c.source == bindparam("source"))
+                             .order_by(web_link_t.c.created_at.desc()).limit(1), {"source": source})
         return _link(row) if row is not None else None
 
     def get_link(self, nonce: str) -> Link | None:
