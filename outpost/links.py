@@ -93,6 +93,7 @@ class Claim:
     actions: tuple[str, ...] = ()
 
 
+_VERIFIED_KEPT = 4096  # tokens whose signature was checked, kept per process (forgotten all at once when full)
 _DERIVED: dict[tuple[str, bytes, bytes], bytes] = {}
 
 
@@ -130,6 +131,7 @@ class Links:
         self._keys = list(reversed(keys))  # itsdangerous: the LAST key of the list signs, all verify
         self.clock = clock
         self.lifetime = {ACTION: timedelta(hours=action_hours), LOGIN: timedelta(minutes=login_minutes)}
+        self._verified: dict[tuple[str, str], tuple[Claim, dict[str, Any], int]] = {}
 
     def _serializer(self, purpose: str, at: datetime) -> URLSafeTimedSerializer:
         return URLSafeTimedSerializer(self._keys, salt=_SALT[purpose], signer=_ClockSigner,
@@ -183,12 +185,24 @@ class Links:
 
     # -- verifying -------------------------------------------------------------------------------
     def verify(self, purpose: str, token: str) -> tuple[Claim, dict[str, Any]]:
-        """The token's claim, or `LinkInvalid` (tampered, expired by its signature's age, or malformed)."""
+        """The token's claim, or `LinkInvalid` (tampered, expired by its signature's age, or malformed).
+
+        A token whose signature was checked once is remembered with the time it was signed (a scanner, the
+        confirmation page and then the POST each bring the same token): its age is measured again at every
+        use, its signature is not. The keys of one `Links` never change, so neither would the answer."""
         if not token or len(token) > 2000:
             raise LinkInvalid("malformed")
         max_age = int(self.lifetime[purpose].total_seconds())
+        now = self.clock.now()
+        known = self._verified.get((purpose, token))
+        if known is not None:
+            claim, data, signed_at = known
+            age = int(now.timestamp()) - signed_at
+            if age > max_age or age < 0:  # as itsdangerous measures it
+                raise LinkInvalid("expired")
+            return claim, data
         try:
-            data = self._serializer(purpose, self.clock.now()).loads(token, max_age=max_age)
+            data, signed = self._serializer(purpose, now).loads(token, max_age=max_age, return_timestamp=True)
         except SignatureExpired:
             raise LinkInvalid("expired") from None
         except BadSignature:
@@ -199,6 +213,9 @@ class Links:
                       case_id=data.get("c") if isinstance(data.get("c"), int) else None,
                       case_version=data.get("v") if isinstance(data.get("v"), int) else None,
                       actions=tuple(str(a) for a in data.get("a") or ()))
+        if len(self._verified) >= _VERIFIED_KEPT:
+            self._verified.clear()
+        self._verified[(purpose, token)] = (claim, data, int(signed.timestamp()))
         return claim, data
 
 

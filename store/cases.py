@@ -96,14 +96,16 @@ class CaseRepo(TxBase):
         return [history_from(r) for r in rows]
 
     # -- deadlines -----------------------------------------------------------------------------
-    def deadlines(self, case_id: int, pending_only: bool = False) -> list[Deadline]:
+    def deadlines(self, case_id: int, pending_only: bool = False, limit: int | None = None) -> list[Deadline]:
         def build() -> Any:
             stmt = select(deadline_t).where(deadline_t.c.case_id == bindparam("case_id"))
             if pending_only:
                 stmt = stmt.where(deadline_t.c.status == "pending")
-            return stmt.order_by(deadline_t.c.due_at, deadline_t.c.id)
+            stmt = stmt.order_by(deadline_t.c.due_at, deadline_t.c.id)
+            return stmt if limit is None else stmt.limit(bindparam("limit"))
 
-        rows = self.run.fetch(f"deadlines_{pending_only}", build, {"case_id": case_id})
+        values = {"case_id": case_id} if limit is None else {"case_id": case_id, "limit": limit}
+        rows = self.run.fetch(f"deadlines_{pending_only}_{limit is not None}", build, values)
         return [deadline_from(Row(r)) for r in rows]
 
     def add_deadlines(self, rows: Sequence[Deadline]) -> None:

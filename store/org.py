@@ -26,6 +26,14 @@ class OrgRepo(MetaRepo):
 
     def org(self) -> Org:
         """The organisation, read again only when its version in meta changed (`replace_org` counts it up)."""
+        if self.seen is not None:
+            found: Org | None = self.seen.get(ORG_META_KEY)
+            if found is None:
+                found = self.seen[ORG_META_KEY] = self._current_org()
+            return found
+        return self._current_org()
+
+    def _current_org(self) -> Org:
         meta = self.get_meta(ORG_META_KEY)
         version = int(meta.get("version", 0)) if meta else 0
         cached = self.store.org_cache

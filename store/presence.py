@@ -48,7 +48,13 @@ class PresenceRepo(TxBase):
                                                 offsite_t.c.start <= bindparam("day"),
                                                 offsite_t.c.end >= bindparam("day")).limit(1)
 
-        return bool(self.run.fetch("off_site_on", build, {"person": person, "day": day}))
+        key = ("off_site_on", person, day)
+        if self.seen is not None and key in self.seen:
+            return bool(self.seen[key])
+        away = bool(self.run.fetch("off_site_on", build, {"person": person, "day": day}))
+        if self.seen is not None:
+            self.seen[key] = away
+        return away
 
     def add_off_site(self, row: OffSite) -> None:
         self.run.execute("add_off_site", insert_all(offsite_t), {

@@ -51,6 +51,10 @@ class TxBase:
         self.conn = conn
         self.write = write
         self._runner: Runner | None = None
+        # A read-only transaction sees one state of the database: a question asked twice in it (the
+        # organisation, whether someone is away on a day) is answered the second time from here. A writing
+        # transaction keeps none, as its own writes change the answers.
+        self.seen: dict[Any, Any] | None = None if write else {}
 
     @property
     def run(self) -> Runner:

@@ -248,16 +248,19 @@ class CaseService:
                     trigger, case_id, actor_id, refusal.rule_id)
 
     def triggers(self, case_id: int, actor_id: str, only: Collection[str] | None = None,
-                 given: Mapping[str, Collection[str]] | None = None, tx: Tx | None = None) -> list[TriggerInfo]:
+                 given: Mapping[str, Collection[str]] | None = None, tx: Tx | None = None,
+                 case: Case | None = None) -> list[TriggerInfo]:
         """What this person may do now, and why not for the rest (of `only`, when given: a mail asks about
         the actions it offers, not every trigger of the process). `given`: options taken as given per
         trigger — a mail whose command shows `submit --plan TEXT` asks whether the step is possible with
         the plan the recipient will fill in (issue 17), not whether it is without it. `tx`: read in this
-        open transaction (a web page reads all it shows in one) instead of a new one."""
+        open transaction (a web page reads all it shows in one) instead of a new one, and `case`: the case
+        as already read in it."""
         if tx is None:
             with self.store.transaction(write=False) as own:
                 return self.triggers(case_id, actor_id, only, given, own)
-        case = self._case(tx, case_id)
+        if case is None or case.id != case_id:
+            case = self._case(tx, case_id)
         definition = registry.get(case.process, case.definition_version)
         org = tx.org()
         actor = self._actor(org, actor_id)

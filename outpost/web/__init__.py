@@ -18,6 +18,7 @@ import secrets
 import shutil
 import subprocess
 import threading
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping
 from datetime import datetime, timedelta
 from functools import lru_cache
@@ -123,6 +124,13 @@ class Web:
         # no signing key is bad input here, at start, not at the first request
         self._csrf = URLSafeTimedSerializer(list(reversed(self._keys())), salt="outpost.web.csrf",
                                             signer=KeyedSigner)
+        self._csrf_made: dict[str, tuple[str, float]] = {}
+        # A confirmation page only reads, and on SQLite its reads are a few indexed lookups in the local file
+        # that never wait for a writer (WAL): it is built on the event loop rather than handed to a request
+        # thread, whose hand-over and fight for the GIL cost more than the page (bench/web_bench.py). On
+        # PostgreSQL every read is a round trip, and pages go to the threads.
+        self.inline_reads = app.store.dialect == "sqlite"
+        self._names: dict[str, str] | None = None  # what each process is called (the registry's, read once)
         app.links  # noqa: B018 - built now for the same reason
 
     def _keys(self) -> tuple[str, ...]:
@@ -151,7 +159,18 @@ class Web:
         return self.message(self.w["gone_title"], self.w["gone_text"], 410, link="/login", link_text=self.w["sign_in"])
 
     def csrf_token(self, scope: str) -> str:
-        return str(self._csrf.dumps(scope))
+        """A signed, dated token for the forms of `scope` (a link's nonce, "login"). One made in the last
+        minute for the same scope is given again: its age is the same to a minute, and signing is a good
+        part of a confirmation page's time."""
+        now = time.monotonic()
+        made = self._csrf_made.get(scope)
+        if made is not None and now - made[1] < 60:
+            return made[0]
+        token = str(self._csrf.dumps(scope))
+        if len(self._csrf_made) >= 4096:
+            self._csrf_made.clear()
+        self._csrf_made[scope] = (token, now)
+        return token
 
     def csrf_ok(self, scope: str, value: Any, hours: int = 24) -> bool:
         if not isinstance(value, str) or len(value) > 500:
@@ -162,7 +181,10 @@ class Web:
             return False
 
     def process_name(self, process: str) -> str:
-        return registry.names_in(self.lang).get(process, process)
+        names = self._names
+        if names is None or process not in names:
+            names = self._names = registry.names_in(self.lang)
+        return names.get(process, process)
 
     def org(self) -> Any:
         with self.app.store.transaction(write=False) as tx:
@@ -238,7 +260,7 @@ class Web:
         return case
 
     def _offered(self, tx: Tx, claim: Claim, case: Case) -> tuple[list[dict[str, Any]], bool]:
-        infos = self.app.service.triggers(case.id, claim.person, only=claim.actions, tx=tx)
+        infos = self.app.service.triggers(case.id, claim.person, only=claim.actions, tx=tx, case=case)
         allowed = [i for i in infos if i.allowed]
         actions = [{"trigger": i.trigger, "label": action_name(self.lang, i.trigger),
                     "rejecting": i.trigger in REJECTING} for i in allowed]
@@ -258,12 +280,12 @@ class Web:
                 if not actions:
                     return self.gone()
                 org = tx.org()
-                pending = sorted(tx.deadlines(case.id, pending_only=True), key=lambda d: d.due_at)
+                pending = tx.deadlines(case.id, pending_only=True, limit=2)
         except (LinkInvalid, NotFound):
             return self.gone()
         subject = org.person(case.subject) if case.subject else None
         office = org.offices.get(case.office) if case.office else None
-        due = [{"at": _fmt(d.due_at, self.lang), "why": d.why} for d in pending[:2]]
+        due = [{"at": _fmt(d.due_at, self.lang), "why": d.why} for d in pending]
         return self.page("confirm.html", status, title=self.w["confirm_title"], case=case,
                          process_name=self.process_name(case.process), office_name=office.name if office else "",
                          subject_name=subject.name if subject else "", fields=self.fields(case),
@@ -404,7 +426,7 @@ class Web:
             if not mine:
                 continue
             with self.app.store.transaction(write=False) as tx:
-                pending = sorted(tx.deadlines(case.id, pending_only=True), key=lambda d: d.due_at)
+                pending = tx.deadlines(case.id, pending_only=True, limit=1)
             first = pending[0] if pending else None
             subject = org.person(case.subject) if case.subject else None
             office = org.offices.get(case.office) if case.office else None
@@ -432,7 +454,7 @@ class Web:
             case = tx.get_case(case_id)
             if case is None:
                 return self.message(self.w["not_found"], self.w["not_found"], 404, me, csrf)
-            deadlines = sorted(tx.deadlines(case_id, pending_only=True), key=lambda d: d.due_at)
+            deadlines = tx.deadlines(case_id, pending_only=True)
             history = tx.history(case_id)
         infos = self.app.service.triggers(case_id, me.id)
         allowed = [i for i in infos if i.allowed]
@@ -577,6 +599,8 @@ def create_app(app: App) -> Starlette:
             ip, agent = client(request)
             return await run_in_threadpool(
                 lambda: web.act_by_link(token, form, ip, agent, link_viewer(request)))
+        if web.inline_reads:
+            return web.confirm_page(token, viewer=link_viewer(request))
         return await run_in_threadpool(lambda: web.confirm_page(token, viewer=link_viewer(request)))
 
     async def login(request: Request) -> Response:
