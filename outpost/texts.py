@@ -6,6 +6,12 @@
     start = "第一天，YYYY-MM-DD"
     [zh.commands]  # the help of its own commands ("group name"), and of its command group ("group")
     "info add" = "…"
+    [zh.states]    # what the web pages call its states, actions (triggers) and deadlines (their kinds)
+    pending = "待审批"
+    [zh.actions]
+    approve = "批准"
+    [zh.deadlines]
+    remind_approver = "提醒审批人"
     [en.labels]
     start = "first day"
 
@@ -46,3 +52,18 @@ def text(process: str, lang: str, part: str, key: str) -> str | None:
 
 def label(process: str, lang: str, key: str) -> str:
     return text(process, lang, "labels", key) or key
+
+
+def state_name(process: str, lang: str, state: str) -> str:
+    """What people call the state (`待审批`); the state itself where the process does not say."""
+    return text(process, lang, "states", state) or state
+
+
+def action_name(process: str, lang: str, trigger: str) -> str:
+    """What people call the step (`批准`); the trigger, spaced, where the process does not say."""
+    return text(process, lang, "actions", trigger) or trigger.replace("_", " ")
+
+
+def deadline_name(process: str, lang: str, kind: str) -> str:
+    """What happens when a deadline of this kind falls due (`提醒审批人`); the kind where not said."""
+    return text(process, lang, "deadlines", kind) or kind.replace("_", " ")

@@ -38,11 +38,12 @@ from starlette.staticfiles import StaticFiles
 
 from outpost.app import App
 from outpost.links import ACTION, LOGIN, Claim, LinkInvalid
+from outpost.texts import action_name, deadline_name, state_name
 from outpost.web import charts
-from outpost.web.i18n import REJECTING, SHOWN_FIELDS, action_name, field_name, money, words
+from outpost.web.i18n import REJECTING, SHOWN_FIELDS, field_name, money, words
 from workflow import registry
 from workflow.errors import BadInput, Conflict, NotFound, SchemaMismatch, WorkflowError
-from workflow.model import Case, Person
+from workflow.model import Case, Deadline, Person
 from workflow.ports import Tx
 from workflow.service import SIGN_IN
 from workflow.timeutil import LOCAL_TZ, local_date
@@ -180,6 +181,12 @@ class Web:
         except Exception:  # any bad signature, age or payload: refused
             return False
 
+    def due(self, process: str, d: Deadline) -> dict[str, str]:
+        """A pending deadline as a page shows it: when, what happens then, and why then. The explanation of
+        the date is the engine's own English sentence; a Chinese page gives the rule it comes from."""
+        return {"at": _fmt(d.due_at, self.lang), "what": deadline_name(process, self.lang, d.kind),
+                "why": d.why if self.lang == "en" else f"依据 {d.rule_id}"}
+
     def process_name(self, process: str) -> str:
         names = self._names
         if names is None or process not in names:
@@ -262,7 +269,7 @@ class Web:
     def _offered(self, tx: Tx, claim: Claim, case: Case) -> tuple[list[dict[str, Any]], bool]:
         infos = self.app.service.triggers(case.id, claim.person, only=claim.actions, tx=tx, case=case)
         allowed = [i for i in infos if i.allowed]
-        actions = [{"trigger": i.trigger, "label": action_name(self.lang, i.trigger),
+        actions = [{"trigger": i.trigger, "label": action_name(case.process, self.lang, i.trigger),
                     "rejecting": i.trigger in REJECTING} for i in allowed]
         return actions, any(i.needs_override for i in allowed)
 
@@ -285,11 +292,12 @@ class Web:
             return self.gone()
         subject = org.person(case.subject) if case.subject else None
         office = org.offices.get(case.office) if case.office else None
-        due = [{"at": _fmt(d.due_at, self.lang), "why": d.why} for d in pending]
+        due = [self.due(case.process, d) for d in pending]
         return self.page("confirm.html", status, title=self.w["confirm_title"], case=case,
                          process_name=self.process_name(case.process), office_name=office.name if office else "",
                          subject_name=subject.name if subject else "", fields=self.fields(case),
-                         state_name=case.state, due=due, actions=actions, needs_override=needs_override,
+                         state_name=state_name(case.process, self.lang, case.state), due=due, actions=actions,
+                         needs_override=needs_override,
                          csrf_field=self.csrf_token("a:" + claim.nonce), action_path=f"/a/{token}", error=error,
                          comment=comment, override=override)
 
@@ -325,8 +333,9 @@ class Web:
             return self.gone()
         except WorkflowError as exc:  # a rule or a permission said no: the same words as the CLI's
             return self.confirm_page(token, _status_of(exc), str(exc), comment, override, viewer)
-        return self.message(self.w["done_title"], f"{self.w['case']} {case.id}: {action_name(self.lang, action)} → "
-                            f"{case.state}. {self.w['done_text']}", 200)
+        return self.message(self.w["done_title"], f"{self.w['case']} {case.id}: "
+                            f"{action_name(case.process, self.lang, action)} → "
+                            f"{state_name(case.process, self.lang, case.state)}. {self.w['done_text']}", 200)
 
     # -- signing in --------------------------------------------------------------------------------
     def ask_link(self, form: dict[str, str], ip: str) -> HTMLResponse:
@@ -430,12 +439,15 @@ class Web:
             first = pending[0] if pending else None
             subject = org.person(case.subject) if case.subject else None
             office = org.offices.get(case.office) if case.office else None
-            out.append({"id": case.id, "process_name": self.process_name(case.process), "state_name": case.state,
+            out.append({"id": case.id, "process_name": self.process_name(case.process),
+                        "state_name": state_name(case.process, self.lang, case.state),
                         "office_name": office.name if office else "", "subject_name": subject.name if subject else "",
-                        "actions": [action_name(self.lang, t) for t in mine],
+                        "actions": [action_name(case.process, self.lang, t) for t in mine],
                         "due_at": first.due_at if first else None,
                         "due": _fmt(first.due_at, self.lang) if first else "",
-                        "why": first.why if first else "", "late": bool(first and first.due_at <= now)})
+                        **({k: v for k, v in self.due(case.process, first).items() if k != "at"} if first
+                           else {"what": "", "why": ""}),
+                        "late": bool(first and first.due_at <= now)})
         # the one falling due first on top; cases with no date after them, newest first
         out.sort(key=lambda t: (t["due_at"] is None, t["due_at"] or now, -int(t["id"])))
         return self.page("tasks.html", me=me, csrf=csrf, title=self.w["tasks"], tasks=out)
@@ -466,17 +478,20 @@ class Web:
         definition = registry.get(case.process, case.definition_version)
         return self.page(
             "case.html", status, me, csrf, title=f"{self.w['case']} {case.id}", case=case,
-            process_name=self.process_name(case.process), state_name=case.state,
+            process_name=self.process_name(case.process), state_name=state_name(case.process, self.lang, case.state),
             office_name=office.name if office else "", subject_name=subject.name if subject else "",
             fields=self.fields(case, ("title",)), error=error, notice=notice,
-            actions=[{"trigger": i.trigger, "label": action_name(self.lang, i.trigger),
+            actions=[{"trigger": i.trigger, "label": action_name(case.process, self.lang, i.trigger),
                       "rejecting": i.trigger in REJECTING} for i in allowed],
             needs_override=any(i.needs_override for i in allowed),
-            deadlines=[{"at": _fmt(d.due_at, self.lang), "kind": d.kind, "why": d.why} for d in deadlines],
+            deadlines=[self.due(case.process, d) for d in deadlines],
             history=[{"seq": h.seq, "at": _fmt(h.at, self.lang),
                       "actor": (org.person(h.actor).name if h.actor and org.person(h.actor) else h.actor)
                       or self.w["system"],
-                      "trigger": h.trigger, "from": h.from_state or "∅", "to": h.to_state, "comment": h.comment,
+                      "trigger": self.w["opened"] if h.trigger == "open" else action_name(case.process, self.lang,
+                                                                                           h.trigger),
+                      "from": state_name(case.process, self.lang, h.from_state) if h.from_state else "∅",
+                      "to": state_name(case.process, self.lang, h.to_state), "comment": h.comment,
                       "channel": (h.details or {}).get("channel")} for h in history],
             diagram=Markup(diagram_svg(definition.name, definition.version, case.state)))
 
@@ -498,7 +513,8 @@ class Web:
         except WorkflowError as exc:
             return self.case_page(me, csrf, case_id, _status_of(exc), str(exc))
         return self.case_page(me, csrf, case_id, 200,
-                              notice=f"{action_name(self.lang, action)} → {case.state}. {self.w['done_text']}")
+                              notice=f"{action_name(case.process, self.lang, action)} → "
+                                     f"{state_name(case.process, self.lang, case.state)}. {self.w['done_text']}")
 
     def dashboard(self, me: Person, csrf: str) -> HTMLResponse:
         from outpost.status import ALIVE_WITHIN, HEARTBEAT_KEY

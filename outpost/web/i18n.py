@@ -1,5 +1,6 @@
 """The web pages' words, Chinese (default) and English. Process names come from the registry
-(`definition.names`); an action or case field without a word here shows its own name."""
+(`definition.names`); what a process calls its states, actions and deadlines, from its folder's `texts.toml`
+(outpost/texts.py); a case field without a word here shows its own name."""
 
 from __future__ import annotations
 
@@ -23,7 +24,7 @@ WORDS: dict[str, dict[str, str]] = {
         "none": "无", "alive": "正常", "silent": "无响应", "investment": "招商引资进度（目标 3000 万元）",
         "reports": "工作报告（按时/逾期）", "info": "每月信息报送（定额 4 条）", "on_time": "按时", "late": "逾期",
         "pending": "未到期", "missing": "未报", "year": "年度", "at": "时间", "actor": "办理人", "signed_in_as": "当前用户",
-        "system": "系统", "back": "返回", "days": "天",
+        "system": "系统", "back": "返回", "days": "天", "opened": "提出",
     },
     "en": {
         "app": "Outpost", "tasks": "My tasks", "dashboard": "Dashboard", "compliance": "Compliance",
@@ -47,22 +48,12 @@ WORDS: dict[str, dict[str, str]] = {
         "investment": "Investment progress (target 30,000,000 yuan)", "reports": "Work reports (on time / late)",
         "info": "Information items per month (quota 4)", "on_time": "on time", "late": "late", "pending": "not due",
         "missing": "missing", "year": "Year", "at": "At", "actor": "By", "signed_in_as": "Signed in as",
-        "system": "system", "back": "Back", "days": "days",
+        "system": "system", "back": "Back", "days": "days", "opened": "opened",
     },
 }
 
-ACTIONS: dict[str, dict[str, str]] = {
-    "zh": {"approve": "批准", "reject": "驳回", "acknowledge": "确认收到", "request_revision": "退回修改",
-           "resubmit": "重新提交", "execute": "已执行", "abandon": "放弃", "close": "结案", "submit": "提交",
-           "accept": "接收", "assess": "评定", "withdraw": "撤回", "return": "销假", "check": "审核",
-           "pay": "支付", "return_for_correction": "退回更正", "issue_notice": "发出审计通知",
-           "start_fieldwork": "开始现场审计", "deliver_draft": "送达审计报告初稿", "issue_final": "出具最终报告",
-           "submit_materials": "提交材料", "give_feedback": "提出书面意见", "waive_finding": "豁免问题"},
-    "en": {},
-}
-
 FIELDS: dict[str, dict[str, str]] = {
-    "zh": {"start": "开始日期", "end": "结束日期", "days": "天数", "total_days": "连同续假共计（天）",
+    "zh": {"start": "开始日期", "end": "结束日期", "days": "天数", "total_days": "连同续假共计",
            "amount": "金额（元）", "event_date": "计划日期", "category": "类别", "kind": "类型", "period": "期间",
            "year": "年度", "extends": "续假所续案件", "vouchers": "单据张数"},
     "en": {"start": "First day", "end": "Last day", "days": "Days", "total_days": "Days with extensions",
@@ -81,10 +72,6 @@ REJECTING = frozenset({"reject", "request_revision", "return_for_correction"})
 
 def words(lang: str) -> dict[str, str]:
     return WORDS.get(lang, WORDS["zh"])
-
-
-def action_name(lang: str, trigger: str) -> str:
-    return ACTIONS.get(lang, {}).get(trigger, trigger.replace("_", " "))
 
 
 def field_name(lang: str, key: str) -> str:
