@@ -14,7 +14,7 @@ from store.rows import Row, case_from, deadline_from, deadline_values, history_f
 from store.schema import cases_t, deadline_t, history_t, item_t
 from store.txbase import TxBase
 from workflow.errors import Conflict
-from workflow.model import Case, Deadline, HistoryEntry, Item
+from workflow.model import Case, Deadline, Due, HistoryEntry, Item
 from workflow.ports import CaseFilter
 
 __all__ = ["CaseRepo", "history_chains", "list_cases"]
@@ -96,17 +96,27 @@ class CaseRepo(TxBase):
         return [history_from(r) for r in rows]
 
     # -- deadlines -----------------------------------------------------------------------------
-    def deadlines(self, case_id: int, pending_only: bool = False, limit: int | None = None) -> list[Deadline]:
+    def deadlines(self, case_id: int, pending_only: bool = False) -> list[Deadline]:
         def build() -> Any:
             stmt = select(deadline_t).where(deadline_t.c.case_id == bindparam("case_id"))
             if pending_only:
                 stmt = stmt.where(deadline_t.c.status == "pending")
-            stmt = stmt.order_by(deadline_t.c.due_at, deadline_t.c.id)
+            return stmt.order_by(deadline_t.c.due_at, deadline_t.c.id)
+
+        rows = self.run.fetch(f"deadlines_{pending_only}", build, {"case_id": case_id})
+        return [deadline_from(Row(r)) for r in rows]
+
+    def next_due(self, case_id: int, limit: int | None = None) -> list[Due]:
+        # four columns, not eighteen: a confirmation page reads this on every view
+        def build() -> Any:
+            d = deadline_t.c
+            stmt = (select(d.due_at, d.kind, d.rule_id, d.why)
+                    .where(d.case_id == bindparam("case_id"), d.status == "pending").order_by(d.due_at, d.id))
             return stmt if limit is None else stmt.limit(bindparam("limit"))
 
         values = {"case_id": case_id} if limit is None else {"case_id": case_id, "limit": limit}
-        rows = self.run.fetch(f"deadlines_{pending_only}_{limit is not None}", build, values)
-        return [deadline_from(Row(r)) for r in rows]
+        rows = self.run.fetch(f"next_due_{limit is not None}", build, values)
+        return [Due(r["due_at"], r["kind"], r["rule_id"], r["why"]) for r in rows]
 
     def add_deadlines(self, rows: Sequence[Deadline]) -> None:
         if not rows:

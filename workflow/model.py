@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import date, datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 OFFICE_ROLES = frozenset({"director", "deputy_director", "staff", "petition_deputy"})
 GENERAL_OFFICE_ROLES = frozenset({"clerk", "supervising_leader", "finance", "auditor", "org_dept"})
@@ -119,6 +119,15 @@ class Deadline:
     attempts: int = 0
     last_error: str | None = None
     id: int | None = None
+
+
+class Due(NamedTuple):
+    """A pending deadline as a person is shown it: when, of what kind, by which rule, and why then."""
+
+    due_at: datetime
+    kind: str
+    rule_id: str
+    why: str
 
 
 @dataclass

@@ -11,7 +11,20 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any, Protocol
 
-from workflow.model import Case, Deadline, Delegation, HistoryEntry, Item, Mail, Office, OffSite, Org, Person, Record
+from workflow.model import (
+    Case,
+    Deadline,
+    Delegation,
+    Due,
+    HistoryEntry,
+    Item,
+    Mail,
+    Office,
+    OffSite,
+    Org,
+    Person,
+    Record,
+)
 
 
 @dataclass(frozen=True)
@@ -64,8 +77,10 @@ class CaseTx(Protocol):
 
     def history(self, case_id: int) -> list[HistoryEntry]: ...
 
-    def deadlines(self, case_id: int, pending_only: bool = False, limit: int | None = None) -> list[Deadline]:
-        """The case's deadlines, the one falling due first on top (up to `limit`)."""
+    def deadlines(self, case_id: int, pending_only: bool = False) -> list[Deadline]: ...
+
+    def next_due(self, case_id: int, limit: int | None = None) -> list[Due]:
+        """The case's pending deadlines as a page shows them, the one falling due first on top (up to `limit`)."""
         ...
 
     def add_deadlines(self, rows: Sequence[Deadline]) -> None: ...

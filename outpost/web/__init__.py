@@ -43,7 +43,7 @@ from outpost.web import charts
 from outpost.web.i18n import REJECTING, SHOWN_FIELDS, field_name, money, words
 from workflow import registry
 from workflow.errors import BadInput, Conflict, NotFound, SchemaMismatch, WorkflowError
-from workflow.model import Case, Deadline, Person
+from workflow.model import Case, Due, Person
 from workflow.ports import Tx
 from workflow.service import SIGN_IN
 from workflow.timeutil import LOCAL_TZ, local_date
@@ -132,6 +132,7 @@ class Web:
         # PostgreSQL every read is a round trip, and pages go to the threads.
         self.inline_reads = app.store.dialect == "sqlite"
         self._names: dict[str, str] | None = None  # what each process is called (the registry's, read once)
+        self._rendered: dict[str, str] = {}  # anonymous pages by every value they show (`page`)
         app.links  # noqa: B018 - built now for the same reason
 
     def _keys(self) -> tuple[str, ...]:
@@ -146,9 +147,22 @@ class Web:
     def page(self, name: str, status: int = 200, me: Person | None = None, csrf: str | None = None,
              **ctx: Any) -> HTMLResponse:
         office_view = me is not None and bool(me.roles & GENERAL_OFFICE_ROLES)
-        html = self.env.get_template(name).render(
-            lang=self.lang, w=self.w, me=me, csrf=csrf, office_view=office_view,
-            this_year=local_date(self.now()).year, title=ctx.pop("title", self.w["app"]), **ctx)
+        ctx.update(this_year=local_date(self.now()).year, title=ctx.pop("title", self.w["app"]))
+        # The pages nobody is signed in for (a link's confirmation, the neutral page, sign-in) are what mail
+        # scanners fetch, several times each, before the person does: the same values give the same HTML,
+        # kept for a while. The key is every value the template is given (their repr), so nothing shown can be stale;
+        # what decides the values (the token, the link, the case, who may act) is read on every request.
+        key = repr((name, ctx)) if me is None else None
+        if key is not None and " at 0x" in key:  # a value shown by its address, not its content: not kept
+            key = None
+        html = self._rendered.get(key) if key is not None else None
+        if html is None:
+            html = self.env.get_template(name).render(lang=self.lang, w=self.w, me=me, csrf=csrf,
+                                                      office_view=office_view, **ctx)
+            if key is not None:
+                if len(self._rendered) >= 512:
+                    self._rendered.clear()
+                self._rendered[key] = html
         return HTMLResponse(html, status_code=status)
 
     def message(self, title: str, text: str, status: int, me: Person | None = None, csrf: str | None = None,
@@ -181,7 +195,7 @@ class Web:
         except Exception:  # any bad signature, age or payload: refused
             return False
 
-    def due(self, process: str, d: Deadline) -> dict[str, str]:
+    def due(self, process: str, d: Due) -> dict[str, str]:
         """A pending deadline as a page shows it: when, what happens then, and why then. The explanation of
         the date is the engine's own English sentence; a Chinese page gives the rule it comes from."""
         return {"at": _fmt(d.due_at, self.lang), "what": deadline_name(process, self.lang, d.kind),
@@ -287,13 +301,13 @@ class Web:
                 if not actions:
                     return self.gone()
                 org = tx.org()
-                pending = tx.deadlines(case.id, pending_only=True, limit=2)
+                pending = tx.next_due(case.id, limit=2)
         except (LinkInvalid, NotFound):
             return self.gone()
         subject = org.person(case.subject) if case.subject else None
         office = org.offices.get(case.office) if case.office else None
         due = [self.due(case.process, d) for d in pending]
-        return self.page("confirm.html", status, title=self.w["confirm_title"], case=case,
+        return self.page("confirm.html", status, title=self.w["confirm_title"], case_id=case.id,
                          process_name=self.process_name(case.process), office_name=office.name if office else "",
                          subject_name=subject.name if subject else "", fields=self.fields(case),
                          state_name=state_name(case.process, self.lang, case.state), due=due, actions=actions,
@@ -435,7 +449,7 @@ class Web:
             if not mine:
                 continue
             with self.app.store.transaction(write=False) as tx:
-                pending = tx.deadlines(case.id, pending_only=True, limit=1)
+                pending = tx.next_due(case.id, limit=1)
             first = pending[0] if pending else None
             subject = org.person(case.subject) if case.subject else None
             office = org.offices.get(case.office) if case.office else None
@@ -466,7 +480,7 @@ class Web:
             case = tx.get_case(case_id)
             if case is None:
                 return self.message(self.w["not_found"], self.w["not_found"], 404, me, csrf)
-            deadlines = tx.deadlines(case_id, pending_only=True)
+            deadlines = tx.next_due(case_id)
             history = tx.history(case_id)
         infos = self.app.service.triggers(case_id, me.id)
         allowed = [i for i in infos if i.allowed]

@@ -205,3 +205,17 @@ def test_scanner_GET_and_HEAD_of_every_link_in_every_zh_and_en_mail_change_nothi
                 count += 1
         assert dump(url) == before
     assert count >= 8
+
+
+def test_a_confirmation_page_shown_again_shows_what_changed_meanwhile(site: Site, tmp_path: Path) -> None:
+    """Pages nobody is signed in for are kept by every value they show (a scanner fetches a link several
+    times): a name changed in the organisation, or the link used meanwhile, shows at the next fetch."""
+    _case, path = site.leave_link()
+    first = site.client.get(path)
+    assert "赵丽" in first.text and site.client.get(path).text == first.text
+    org = (Path(__file__).parents[2] / "examples" / "org.toml").read_text(encoding="utf-8")
+    (tmp_path / "org.toml").write_text(org.replace('name = "赵丽"', 'name = "赵丽华"'), encoding="utf-8")
+    site.app.load_org(tmp_path / "org.toml")
+    assert "赵丽华" in site.client.get(path).text
+    assert site.client.post(path, data={"csrf": csrf_of(first.text), "action": "approve"}).status_code == 200
+    assert site.client.get(path).status_code == 410
