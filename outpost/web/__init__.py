@@ -538,11 +538,13 @@ class Web:
         failed_mail, failed_deadlines = self.app.web_store.failed_counts()
         processes = sorted({p for _o, p in counts})
         offices = sorted({o or "" for o, _p in counts})
+        known = self.org().offices
         rows = []
         for office in offices:
             cells = [{"open": counts.get((office or None, p), (0, 0))[0],
                       "overdue": counts.get((office or None, p), (0, 0))[1]} for p in processes]
-            rows.append({"office": office or "—", "cells": cells, "open": sum(c["open"] for c in cells),
+            name = known[office].name if office in known else office or self.w["general_office"]
+            rows.append({"office": name, "cells": cells, "open": sum(c["open"] for c in cells),
                          "overdue": sum(c["overdue"] for c in cells)})
         daemons = []
         for key, beat in sorted(self.app.store.meta_like(HEARTBEAT_KEY).items()):

@@ -15,46 +15,53 @@ def _svg(width: int, height: int, body: list[str], label: str) -> str:
             f'viewBox="0 0 {width} {height}" width="100%" class="chart">' + "".join(body) + "</svg>")
 
 
+def _name(row: dict[str, Any]) -> str:
+    return escape(str(row.get("office_name") or row["office"]))
+
+
 def investment(rows: list[dict[str, Any]], label: str) -> str:
-    """One bar per office: the year's total against the target (a line at 30,000,000)."""
-    width, bar_h, gap, left = 360, 22, 14, 70
+    """One bar per office, its name above it: the year's total against the target (a line at 30,000,000)."""
+    width, bar_h, row_h = 360, 20, 64
     scale_top = max([TARGET, *(int(r["investment_total"]) for r in rows)]) * 1.1
-    span = width - left - 10
-    height = len(rows) * (bar_h + gap) + 30
+    span = width - 10
+    height = len(rows) * row_h + 8
     body = []
     for i, r in enumerate(rows):
-        y = 10 + i * (bar_h + gap)
+        y = 4 + i * row_h
         total = int(r["investment_total"])
         w = max(1.0, span * total / scale_top)
         colour = "#2e7d32" if total >= TARGET else "#c62828"
-        body.append(f'<text x="0" y="{y + 16}" font-size="13">{escape(str(r["office"]))}</text>')
-        body.append(f'<rect x="{left}" y="{y}" width="{w:.1f}" height="{bar_h}" fill="{colour}"/>')
-        body.append(f'<text x="{left + 4}" y="{y + bar_h + 11}" font-size="10" fill="#333">'
+        body.append(f'<text x="0" y="{y + 13}" font-size="13">{_name(r)}</text>')
+        body.append(f'<rect x="0" y="{y + 20}" width="{w:.1f}" height="{bar_h}" fill="{colour}"/>')
+        body.append(f'<text x="2" y="{y + 20 + bar_h + 13}" font-size="11" fill="#333">'
                     f'{total / 10_000:,.0f} 万 / {TARGET / 10_000:,.0f} 万 ({100 * total / TARGET:.0f}%)</text>')
-    x = left + span * TARGET / scale_top
-    body.append(f'<line x1="{x:.1f}" y1="4" x2="{x:.1f}" y2="{height - 16}" stroke="#333" stroke-dasharray="4 3"/>')
+    x = span * TARGET / scale_top
+    body.append(f'<line x1="{x:.1f}" y1="18" x2="{x:.1f}" y2="{height - 4}" stroke="#333" stroke-dasharray="4 3"/>')
     return _svg(width, height, body, label)
 
 
 def reports(rows: list[dict[str, Any]], label: str, words: dict[str, str]) -> str:
-    """Per office: one square per report or statement due in the year, green on time, red late, grey not due."""
-    width, size, gap, left = 360, 18, 4, 70
+    """Per office, its name above: one square per report or statement due in the year, green on time, red
+    late, grey not due; an office with none due yet says so."""
+    width, size, gap, row_h = 360, 18, 4, 46
     colours = {"on_time": "#2e7d32", "late": "#c62828", "missing": "#c62828", "pending": "#bdbdbd"}
-    height = len(rows) * (size + 14) + 28
+    height = len(rows) * row_h + 28
     body = []
     for i, r in enumerate(rows):
-        y = 8 + i * (size + 14)
-        body.append(f'<text x="0" y="{y + 14}" font-size="13">{escape(str(r["office"]))}</text>')
+        y = 4 + i * row_h
+        body.append(f'<text x="0" y="{y + 13}" font-size="13">{_name(r)}</text>')
         items = [*r.get("reports", []), *r.get("fin_statements", [])]
+        if not items:
+            body.append(f'<text x="0" y="{y + 33}" font-size="11" fill="#666">{escape(words.get("none", ""))}</text>')
         for j, item in enumerate(items):
             status = str(item.get("status") or ("late" if item.get("late") else "on_time"))
-            body.append(f'<rect x="{left + j * (size + gap)}" y="{y}" width="{size}" height="{size}" '
+            body.append(f'<rect x="{j * (size + gap)}" y="{y + 20}" width="{size}" height="{size}" '
                         f'fill="{colours.get(status, "#bdbdbd")}"><title>{escape(str(item.get("period")))} '
                         f'{escape(words.get(status, status))}</title></rect>')
     y = height - 8
     for k, (status, colour) in enumerate((("on_time", "#2e7d32"), ("late", "#c62828"), ("pending", "#bdbdbd"))):
-        body.append(f'<rect x="{left + k * 80}" y="{y - 10}" width="10" height="10" fill="{colour}"/>'
-                    f'<text x="{left + k * 80 + 14}" y="{y}" font-size="11">{escape(words.get(status, status))}</text>')
+        body.append(f'<rect x="{k * 80}" y="{y - 10}" width="10" height="10" fill="{colour}"/>'
+                    f'<text x="{k * 80 + 14}" y="{y}" font-size="11">{escape(words.get(status, status))}</text>')
     return _svg(width, height, body, label)
 
 

@@ -24,7 +24,8 @@ WORDS: dict[str, dict[str, str]] = {
         "none": "无", "alive": "正常", "silent": "无响应", "investment": "招商引资进度（目标 3000 万元）",
         "reports": "工作报告（按时/逾期）", "info": "每月信息报送（定额 4 条）", "on_time": "按时", "late": "逾期",
         "pending": "未到期", "missing": "未报", "year": "年度", "at": "时间", "actor": "办理人", "signed_in_as": "当前用户",
-        "system": "系统", "back": "返回", "days": "天", "opened": "提出",
+        "system": "系统", "back": "返回", "days": "天", "opened": "提出", "general_office": "办公厅",
+        "no_daemon": "守护进程未在运行：到期提醒与督办不会发出（outpost daemon）",
     },
     "en": {
         "app": "Outpost", "tasks": "My tasks", "dashboard": "Dashboard", "compliance": "Compliance",
@@ -48,7 +49,8 @@ WORDS: dict[str, dict[str, str]] = {
         "investment": "Investment progress (target 30,000,000 yuan)", "reports": "Work reports (on time / late)",
         "info": "Information items per month (quota 4)", "on_time": "on time", "late": "late", "pending": "not due",
         "missing": "missing", "year": "Year", "at": "At", "actor": "By", "signed_in_as": "Signed in as",
-        "system": "system", "back": "Back", "days": "days", "opened": "opened",
+        "system": "system", "back": "Back", "days": "days", "opened": "opened", "general_office": "General Office",
+        "no_daemon": "no daemon running: reminders and escalations are not sent (outpost daemon)",
     },
 }
 
