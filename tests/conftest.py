@@ -33,6 +33,22 @@ _pg_state: dict[str, Any] = {}
 OUTPOST = [sys.executable, "-c", "from outpost.cli import main; main()"]  # the CLI as its own process
 
 
+@pytest.fixture(autouse=True, scope="session")
+def _own_home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """The tests' HOME and XDG_DATA_HOME are a folder of their own: an App on PostgreSQL keeps its signing key
+    in the data folder (there is no database file to put it beside), and a test run must not write one into
+    the home of whoever runs it. The CLI processes the tests start inherit it."""
+    home = tmp_path_factory.mktemp("home")
+    saved = {k: os.environ.get(k) for k in ("HOME", "XDG_DATA_HOME")}
+    os.environ["HOME"], os.environ["XDG_DATA_HOME"] = str(home), str(home / ".local" / "share")
+    yield
+    for key, value in saved.items():
+        if value is None:
+            os.environ.pop(key, None)
+        else:
+            os.environ[key] = value
+
+
 @pytest.fixture(autouse=True)
 def _english_cli(monkeypatch: pytest.MonkeyPatch) -> None:
     """The tests read the CLI in English (OUTPOST_LANG=en); tests/test_cli_language.py asks for Chinese."""
