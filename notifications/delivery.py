@@ -642,7 +642,14 @@ def preview(app: Parts, case_id: int, lang: str | None = None) -> Preview | None
         mail = rows[0]
         also = tuple(str(r.recipients[0].get("person")) for r in rows[1:] if r.recipients)
     org = load_org(app)
+    base = app.settings.web.base_url.rstrip("/")
+
+    def placeholder(row: Mail, offered: list[str]) -> str | None:
+        """Where the recipient's link goes: a preview writes nothing, so no link is made for it."""
+        return f"{base}/a/<{'made when sent' if (lang or row.lang) == 'en' else '发送时生成'}>" if offered else None
+
     try:
-        return Preview(mail, prepare(mail, org, app.settings, ActionFilter(app), lang=lang), None, deadline, also)
+        return Preview(mail, prepare(mail, org, app.settings, ActionFilter(app), lang=lang, links=placeholder), None,
+                       deadline, also)
     except (BadAddress, TemplateProblem) as exc:
         return Preview(mail, None, str(exc), deadline, also)

@@ -168,8 +168,10 @@ def test_mail_preview_shows_the_next_mail_of_a_case(make_app: Callable[..., App]
     assert "To: 王建国 <wang@bj.example.org>" in out
     assert f"Subject: [Outpost] 请假申请待您审批：赵丽（案件 {case}）" in out
     assert f"outpost case advance {case} approve --as wang" in out
+    # where the single-use web link goes; the preview makes none (it writes nothing)
+    assert "/a/<发送时生成>" in out
     code, out, _ = cli(capsys, "mail", "preview", str(case), "--lang", "en")
-    assert code == 0 and "Leave request awaiting your decision: 赵丽" in out
+    assert code == 0 and "Leave request awaiting your decision: 赵丽" in out and "/a/<made when sent>" in out
     code, out, _ = cli(capsys, "mail", "preview", str(case), "--html")
     assert code == 0 and "<!DOCTYPE html>" in out
     app.service.advance(case, "approve", "wang")  # queues leave.approved to zhao: the newest
