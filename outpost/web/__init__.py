@@ -201,6 +201,12 @@ class Web:
         return {"at": _fmt(d.due_at, self.lang), "what": deadline_name(process, self.lang, d.kind),
                 "why": d.why if self.lang == "en" else f"依据 {d.rule_id}"}
 
+    def done(self, case: Case, action: str, with_case: bool = False) -> str:
+        """What a step taken on the web says: 案件 3：批准 → 已批准。已记录。确认邮件已发给您。"""
+        line = self.w["done_line"].format(action=action_name(case.process, self.lang, action),
+                                          state=state_name(case.process, self.lang, case.state))
+        return (self.w["done_case"].format(case=case.id) if with_case else "") + line + self.w["done_text"]
+
     def process_name(self, process: str) -> str:
         names = self._names
         if names is None or process not in names:
@@ -347,9 +353,7 @@ class Web:
             return self.gone()
         except WorkflowError as exc:  # a rule or a permission said no: the same words as the CLI's
             return self.confirm_page(token, _status_of(exc), str(exc), comment, override, viewer)
-        return self.message(self.w["done_title"], f"{self.w['case']} {case.id}: "
-                            f"{action_name(case.process, self.lang, action)} → "
-                            f"{state_name(case.process, self.lang, case.state)}. {self.w['done_text']}", 200)
+        return self.message(self.w["done_title"], self.done(case, action, with_case=True), 200)
 
     # -- signing in --------------------------------------------------------------------------------
     def ask_link(self, form: dict[str, str], ip: str) -> HTMLResponse:
@@ -526,9 +530,7 @@ class Web:
             return self.message(self.w["not_found"], self.w["not_found"], 404, me, csrf)
         except WorkflowError as exc:
             return self.case_page(me, csrf, case_id, _status_of(exc), str(exc))
-        return self.case_page(me, csrf, case_id, 200,
-                              notice=f"{action_name(case.process, self.lang, action)} → "
-                                     f"{state_name(case.process, self.lang, case.state)}. {self.w['done_text']}")
+        return self.case_page(me, csrf, case_id, 200, notice=self.done(case, action))
 
     def dashboard(self, me: Person, csrf: str) -> HTMLResponse:
         from outpost.status import ALIVE_WITHIN, HEARTBEAT_KEY
