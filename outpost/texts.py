@@ -1,19 +1,6 @@
-"""What people read of each process in their language, from its folder's `texts.toml` (issue 17.10):
-
-    [zh.labels]    # the case's data keys and item kinds as `case show` labels them
-    start = "开始日期"
-    [zh.options]   # the help of the process's options in Chinese (the English is the Option's own help)
-    start = "第一天，YYYY-MM-DD"
-    [zh.commands]  # the help of its own commands ("group name"), and of its command group ("group")
-    "info add" = "…"
-    [zh.states]    # what the web pages call its states, actions (triggers) and deadlines (their kinds)
-    pending = "待审批"
-    [zh.actions]
-    approve = "批准"
-    [zh.deadlines]
-    remind_approver = "提醒审批人"
-    [en.labels]
-    start = "first day"
+"""What people read of each process in their language, from its folder's `texts.toml` (workflow/texts.py
+says what it holds): labels, the Chinese help of options and commands, and the names of states, steps and
+deadlines.
 
 Found by the process's name without importing its machine (`case show` stays fast): the folder of
 `machines.<process>`. A process without the file, or a key without a text, shows the key itself.
@@ -21,28 +8,27 @@ Found by the process's name without importing its machine (`case show` stays fas
 
 from __future__ import annotations
 
-import tomllib
 from functools import lru_cache
 from importlib.util import find_spec
 from pathlib import Path
-from typing import Any
+
+from workflow.texts import Texts, read_texts
 
 
-@lru_cache(maxsize=32)
-def texts_of(process: str) -> dict[str, dict[str, dict[str, str]]]:
-    """{lang: {"labels"|"options"|"commands": {key: text}}} of a process; {} when it has none."""
+@lru_cache(maxsize=64)
+def _folder(process: str) -> Path | None:
     if not process.isidentifier():
-        return {}
+        return None
     spec = find_spec("machines")
     if spec is None or not spec.submodule_search_locations:
-        return {}
-    path = Path(next(iter(spec.submodule_search_locations))) / process / "texts.toml"
-    try:
-        data: dict[str, Any] = tomllib.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        return {}
-    return {lang: {part: {str(k): str(v) for k, v in table.items()} for part, table in parts.items()}
-            for lang, parts in data.items()}
+        return None
+    return Path(next(iter(spec.submodule_search_locations))) / process
+
+
+def texts_of(process: str) -> Texts:
+    """{lang: {"labels"|"options"|"commands"|…: {key: text}}} of a process; {} when it has none."""
+    folder = _folder(process)
+    return read_texts(folder / "texts.toml") if folder is not None else {}
 
 
 def text(process: str, lang: str, part: str, key: str) -> str | None:

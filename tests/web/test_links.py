@@ -48,6 +48,12 @@ def test_approving_by_link_acts_once_records_the_web_channel_and_mails_a_receipt
     assert last["details"]["user_agent"]
     receipts = [m for m in site.app.mailbox.mails(case_id=case_id) if m.event == "receipt"]
     assert [m.recipients[0]["person"] for m in receipts] == ["wang"]
+    from notifications.render import render
+
+    # the receipt names the step and the state as the process does (texts.toml), not by their codes
+    text = render(receipts[0], lang="zh").text
+    assert "办理“批准”" in text and "案件现为“已批准”" in text and "approve" not in text
+    assert 'the action "approve"' in render(receipts[0], lang="en").text
 
 
 def test_a_replayed_link_gets_the_neutral_page_and_writes_nothing(site: Site) -> None:
