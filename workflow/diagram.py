@@ -9,6 +9,8 @@ is a self-loop on each of its source states. A system trigger (fired by the daem
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from workflow.definition import ProcessDefinition
 
 Edge = tuple[str, str]
@@ -23,8 +25,8 @@ def edges(d: ProcessDefinition) -> dict[Edge, list[tuple[str, bool]]]:
     return found
 
 
-def _label(trigger: str, system: bool) -> str:
-    return trigger + (" (system)" if system else "")
+def _label(trigger: str, daemon: bool, system: str = "system") -> str:
+    return trigger + (f" ({system})" if daemon else "")
 
 
 def mermaid(d: ProcessDefinition) -> str:
@@ -44,19 +46,23 @@ def _dot_text(text: str) -> str:
     return text.replace("\\", "\\\\").replace('"', '\\"')
 
 
-def dot(d: ProcessDefinition) -> str:
+def dot(d: ProcessDefinition, states: Mapping[str, str] | None = None, triggers: Mapping[str, str] | None = None,
+        system: str = "system") -> str:
+    """The definition as Graphviz dot. `states`, `triggers`: what to write instead of their codes (a page in
+    Chinese); `system`: the word marking a trigger the daemon fires."""
+    state_names, trigger_names = states or {}, triggers or {}
     # Top to bottom: a long chain of states (departure_audit has 9) drawn left to right is thousands of
     # pixels wide; downwards, the self-loop labels sit beside their state instead of crowding above it.
     lines = [f'digraph "{_dot_text(d.name)}" {{', "    rankdir=TB;", "    nodesep=0.5;",
              '    node [shape=box, style=rounded];', '    edge [fontsize=11];', '    __start [shape=point];']
     for s in d.states:
         shape = ", peripheries=2" if s in d.final_states else ""
-        lines.append(f'    "{s}" [label="{s}"{shape}];')
+        lines.append(f'    "{s}" [label="{_dot_text(state_names.get(s, s))}"{shape}];')
     for s in d.initial_states:
         lines.append(f'    __start -> "{s}";')
-    for (src, dst), triggers in edges(d).items():
-        label = "\\l".join(_dot_text(_label(t, system)) for t, system in triggers) + "\\l"
-        style = ", style=dashed" if all(system for _, system in triggers) else ""
+    for (src, dst), fired in edges(d).items():
+        label = "\\l".join(_dot_text(_label(trigger_names.get(t, t), daemon, system)) for t, daemon in fired) + "\\l"
+        style = ", style=dashed" if all(daemon for _, daemon in fired) else ""
         lines.append(f'    "{src}" -> "{dst}" [label="{label}"{style}];')
     lines.append("}")
     return "\n".join(lines) + "\n"

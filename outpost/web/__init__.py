@@ -511,7 +511,7 @@ class Web:
                       "from": state_name(case.process, self.lang, h.from_state) if h.from_state else "∅",
                       "to": state_name(case.process, self.lang, h.to_state), "comment": h.comment,
                       "channel": (h.details or {}).get("channel")} for h in history],
-            diagram=Markup(diagram_svg(definition.name, definition.version, case.state)))
+            diagram=Markup(diagram_svg(definition.name, definition.version, case.state, self.lang)))
 
     def act_on_case(self, me: Person, csrf: str, case_id: int, form: dict[str, str], ip: str,
                     agent: str) -> HTMLResponse:
@@ -579,11 +579,15 @@ def _channel(ip: str, agent: str, how: str) -> dict[str, Any]:
 
 
 @lru_cache(maxsize=256)
-def diagram_svg(process: str, version: int, state: str) -> str:
-    """The definition's dot drawing (workflow/diagram.py) as SVG, with the current state filled."""
+def diagram_svg(process: str, version: int, state: str, lang: str = "zh") -> str:
+    """The definition's dot drawing (workflow/diagram.py) as SVG, its states and steps named in `lang` as the
+    process names them (texts.toml), with the current state filled."""
     from workflow.diagram import dot
 
-    text = dot(registry.get(process, version)).rstrip().rstrip("}")
+    definition = registry.get(process, version)
+    text = dot(definition, {s: state_name(process, lang, s) for s in definition.states},
+               {t.trigger: action_name(process, lang, t.trigger) for t in definition.transitions},
+               "系统" if lang == "zh" else "system").rstrip().rstrip("}")
     quoted = state.replace('"', '\\"')
     text += f'    "{quoted}" [style="rounded,filled,bold", fillcolor="#ffe082", penwidth=2];\n}}\n'
     exe = shutil.which("dot")
