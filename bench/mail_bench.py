@@ -190,7 +190,8 @@ def measure(tmp: Path, count: int = 1000, database_url: str | None = None, plain
     server = Server(port, cert_files, in_process=server_thread)  # spawned before the app opens anything
     options: dict[str, Any] = {"database_url": database_url or f"sqlite:///{tmp / 'bench.db'}",
                                "outbox_dir": tmp / "outbox", "smtp_host": "127.0.0.1", "smtp_port": port,
-                               "smtp_from": "Outpost <outpost@gov.example.org>"}
+                               "smtp_from": "Outpost <outpost@gov.example.org>",
+                               "web_key_file": tmp / "secret.key"}  # beside the run, whatever the database
     if tls:
         options.update(smtp_starttls=True, smtp_username="outpost")
     settings = load_settings(options, env={}, cwd=tmp)

@@ -62,7 +62,9 @@ def _pg_exec(sql: str) -> None:
 def _settings(url: str, folder: Path) -> Any:
     from workflow.settings import load_settings
 
-    return load_settings({"database_url": url, "outbox_dir": folder / "outbox"}, env={}, cwd=folder)
+    # the signing key beside the run, not in the data folder of whoever runs the bench (PostgreSQL has no file)
+    return load_settings({"database_url": url, "outbox_dir": folder / "outbox", "web_key_file": folder / "secret.key"},
+                         env={}, cwd=folder)
 
 
 def _staff(worker: int, workers: int, k: int) -> tuple[str, str]:
