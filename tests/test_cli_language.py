@@ -40,6 +40,8 @@ def test_case_show_and_main_refusals_in_chinese(cli: Any) -> None:
                  "历史："):
         assert line in out.splitlines(), (line, out)
     assert "{" not in out  # labelled lines, not the data as JSON
+    # a pending deadline says what happens then as the process names it, with its code
+    assert any(line.split("  ")[-1].startswith("提醒审批人（remind_approver）：") for line in out.splitlines()), out
     refusals = [
         (("case", "advance", "1", "approve", "--as", "zhao"), 3,
          "outpost: 不予办理（R-2.4）：zhao 无权执行 approve：任何人不得审批本人的请假"),

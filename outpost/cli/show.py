@@ -7,7 +7,7 @@ from __future__ import annotations
 from typing import Any
 
 from outpost.cli.i18n import _, language, p_, translate_message
-from outpost.texts import label
+from outpost.texts import deadline_name, label
 
 _ITEM_TEXT = ("text", "title", "project")  # the item's own words, shown first
 
@@ -53,7 +53,9 @@ def case_lines(view: dict[str, Any], items: list[Any]) -> list[str]:
     pending = [d for d in view["deadlines"] if d["status"] == "pending"]
     if pending:
         lines.append(_("deadlines:"))
-        lines += [f"  {d['due_at']}  {d['kind']}: {d['why']}" for d in pending]
+        # in Chinese, what happens then as the process names it (texts.toml), then its code (as --json has it)
+        lines += [f"  {d['due_at']}  " + (f"{deadline_name(process, lang, d['kind'])}（{d['kind']}）："
+                                          if lang == "zh" else f"{d['kind']}: ") + d["why"] for d in pending]
     lines.append(_("history:"))
     for h in view["history"]:
         extra = f" — {h['comment']}" if h["comment"] else ""
