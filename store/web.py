@@ -141,13 +141,14 @@ class SqlWeb:
     # ix_cases_process_state_office, so the cost follows the open cases, not every case ever opened.
     # Counting is done here, not by GROUP BY office: for that, SQLite's planner walks the
     # (process, office, period) key instead, i.e. every case of the process.
-    def open_cases(self, open_states: dict[str, tuple[str, ...]], limit: int = 2000) -> list[Case]:
+    @staticmethod
+    def open_cases(tx: Any, open_states: dict[str, tuple[str, ...]], limit: int = 2000) -> list[Case]:
+        """The open cases (newest first, up to `limit`), read in the caller's transaction `tx` (the store's own)."""
         found: list[Case] = []
-        with self.store.transaction(write=False) as tx:
-            for process, states in sorted(open_states.items()):
-                if states:
-                    stmt = select(cases_t).where(cases_t.c.process == process, cases_t.c.state.in_(states))
-                    found += [case_from(r) for r in tx.conn.execute(stmt)]
+        for process, states in sorted(open_states.items()):
+            if states:
+                stmt = select(cases_t).where(cases_t.c.process == process, cases_t.c.state.in_(states))
+                found += [case_from(r) for r in tx.conn.execute(stmt)]
         return sorted(found, key=lambda c: -c.id)[:limit]
 
     def open_counts(self, open_states: dict[str, tuple[str, ...]],

@@ -441,20 +441,22 @@ class Web:
         return {name: registry.open_states(name) for name in registry.names()}
 
     def tasks(self, me: Person, csrf: str) -> HTMLResponse:
-        org = self.org()
         now = self.now()
         out: list[dict[str, Any]] = []
-        for case in self.app.web_store.open_cases(self.open_states()):
-            try:
-                infos = self.app.service.triggers(case.id, me.id)
-            except WorkflowError:
-                continue
-            mine = [i.trigger for i in infos if i.allowed]
-            if not mine:
-                continue
-            with self.app.store.transaction(write=False) as tx:
-                pending = tx.next_due(case.id, limit=1)
-            first = pending[0] if pending else None
+        # one read transaction for the page: what may be done on each open case, and its next deadline
+        with self.app.store.transaction(write=False) as tx:
+            org = tx.org()
+            mine_of: list[tuple[Case, list[str], Due | None]] = []
+            for case in self.app.web_store.open_cases(tx, self.open_states()):
+                try:
+                    infos = self.app.service.triggers(case.id, me.id, tx=tx, case=case)
+                except WorkflowError:
+                    continue
+                mine = [i.trigger for i in infos if i.allowed]
+                if mine:
+                    pending = tx.next_due(case.id, limit=1)
+                    mine_of.append((case, mine, pending[0] if pending else None))
+        for case, mine, first in mine_of:
             subject = org.person(case.subject) if case.subject else None
             office = org.offices.get(case.office) if case.office else None
             out.append({"id": case.id, "process_name": self.process_name(case.process),
