@@ -43,7 +43,7 @@ from outpost.web import charts
 from outpost.web.i18n import REJECTING, SHOWN_FIELDS, field_name, money, words
 from workflow import registry
 from workflow.errors import BadInput, Conflict, NotFound, SchemaMismatch, WorkflowError
-from workflow.model import Case, Due, Person
+from workflow.model import Case, Due, Org, Person
 from workflow.ports import Tx
 from workflow.service import SIGN_IN
 from workflow.timeutil import LOCAL_TZ, local_date
@@ -213,10 +213,6 @@ class Web:
             names = self._names = registry.names_in(self.lang)
         return names.get(process, process)
 
-    def org(self) -> Any:
-        with self.app.store.transaction(write=False) as tx:
-            return tx.org()
-
     def fields(self, case: Case, extra: tuple[str, ...] = ()) -> list[tuple[str, str]]:
         out = []
         for key in (*SHOWN_FIELDS, *extra):
@@ -250,13 +246,13 @@ class Web:
         session = self.app.web_store.session(_hash(sid), now, now - idle, touch=touch)
         if session is None:
             return None, None
-        person = self.org().person(session.person)
+        person = self.app.service.org().person(session.person)
         if person is None or not person.active:
             return None, None
         return person, session.csrf
 
     def _person(self, who: str) -> Person | None:
-        org = self.org()
+        org = self.app.service.org()
         person = org.person(who)
         if person is None:
             wanted = who.strip().lower()
@@ -394,7 +390,7 @@ class Web:
         if link is None or link.purpose != LOGIN or link.person != claim.person or link.used_at is not None \
                 or link.expires_at <= self.now():
             raise LinkInvalid("login")
-        person = self.org().person(claim.person)
+        person = self.app.service.org().person(claim.person)
         if person is None or not person.active:
             raise LinkInvalid("person")
         return claim, person
@@ -482,17 +478,17 @@ class Web:
 
     def case_page(self, me: Person, csrf: str, case_id: int, status: int = 200, error: str | None = None,
                   notice: str | None = None) -> HTMLResponse:
-        with self.app.store.transaction(write=False) as tx:
+        with self.app.store.transaction(write=False) as tx:  # all the page shows, in one read
             case = tx.get_case(case_id)
             if case is None:
                 return self.message(self.w["not_found"], self.w["not_found"], 404, me, csrf)
             deadlines = tx.next_due(case_id)
             history = tx.history(case_id)
-        infos = self.app.service.triggers(case_id, me.id)
+            infos = self.app.service.triggers(case_id, me.id, tx=tx, case=case)
+            org = tx.org()
         allowed = [i for i in infos if i.allowed]
         if not self.may_view(me, case, [i.trigger for i in allowed]):
             return self.message(self.w["not_found"], self.w["not_found"], 404, me, csrf)
-        org = self.org()
         subject = org.person(case.subject) if case.subject else None
         office = org.offices.get(case.office) if case.office else None
         definition = registry.get(case.process, case.definition_version)
@@ -506,8 +502,7 @@ class Web:
             needs_override=any(i.needs_override for i in allowed),
             deadlines=[self.due(case.process, d) for d in deadlines],
             history=[{"seq": h.seq, "at": _fmt(h.at, self.lang),
-                      "actor": (org.person(h.actor).name if h.actor and org.person(h.actor) else h.actor)
-                      or self.w["system"],
+                      "actor": _name_of(org, h.actor) or self.w["system"],
                       "trigger": self.w["opened"] if h.trigger == "open" else action_name(case.process, self.lang,
                                                                                            h.trigger),
                       "from": state_name(case.process, self.lang, h.from_state) if h.from_state else "∅",
@@ -542,7 +537,7 @@ class Web:
         failed_mail, failed_deadlines = self.app.web_store.failed_counts()
         processes = sorted({p for _o, p in counts})
         offices = sorted({o or "" for o, _p in counts})
-        known = self.org().offices
+        known = self.app.service.org().offices
         rows = []
         for office in offices:
             cells = [{"open": counts.get((office or None, p), (0, 0))[0],
@@ -570,6 +565,12 @@ class Web:
             reports_chart=Markup(charts.reports(offices, w["reports"], w)),
             offices=[{"office_name": o["office_name"], "chart": Markup(charts.info_months(o, w["info"]))}
                      for o in offices])
+
+
+def _name_of(org: Org, person_id: str | None) -> str | None:
+    """The person's name, or their id when the organisation no longer has them (None: nobody, the daemon)."""
+    person = org.person(person_id) if person_id else None
+    return person.name if person is not None else person_id
 
 
 def _hash(sid: str) -> str:
