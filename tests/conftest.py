@@ -201,6 +201,19 @@ def app(make_app: Callable[..., App], db_url: str) -> App:
     return make_app(db_url)
 
 
+def view(app: App, case_id: int) -> dict[str, Any]:
+    return app.case_view(case_id)
+
+
+def state(app: App, case_id: int) -> str:
+    return str(app.case_view(case_id)["state"])
+
+
+def mails(app: App, event: str) -> list[str]:
+    """The addresses the event's queued or sent mail goes to, sorted."""
+    return sorted(addr for m in app.store.mails() if m.event == event for addr in m.to)
+
+
 def set_time(application: App, at: datetime) -> None:
     clock = application.clock
     assert isinstance(clock, FixedClock)

@@ -25,7 +25,7 @@ from hypothesis.stateful import (
 
 from outpost.app import App
 from outpost.cli import run
-from tests.conftest import ORG_FILE, local, point_cli_at, set_time
+from tests.conftest import ORG_FILE, local, mails, point_cli_at, set_time, state, view
 from tests.walks import CaseWalk
 from workflow.definition import Transition
 from workflow.errors import BadInput, NotFound, NotPermitted, RuleViolation, WorkflowError
@@ -44,18 +44,6 @@ def org_with(tmp_path: Path, old: str, new: str, name: str = "org2.toml") -> Pat
     path = tmp_path / name
     path.write_text(ORG_TEXT.replace(old, new), encoding="utf-8")
     return path
-
-
-def view(app: App, case_id: int) -> dict[str, Any]:
-    return app.case_view(case_id)
-
-
-def state(app: App, case_id: int) -> str:
-    return str(view(app, case_id)["state"])
-
-
-def mails(app: App, event: str) -> list[str]:
-    return sorted(addr for m in app.store.mails() if m.event == event for addr in m.to)
 
 
 def pending(app: App, case_id: int) -> dict[str, list[str]]:

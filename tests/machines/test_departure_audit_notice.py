@@ -6,8 +6,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from outpost.app import App
-from tests.conftest import local
-from tests.machines.test_departure_audit import WANG, fired, mails, open_audit, org_with, pending, step, view
+from tests.conftest import local, mails, view
+from tests.machines.test_departure_audit import WANG, fired, open_audit, org_with, pending, step
 from workflow.ports import CaseFilter
 
 

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from outpost.app import App
-from tests.conftest import local, set_time
+from tests.conftest import local, mails, set_time, state
 from workflow.errors import NotPermitted, RuleViolation
 from workflow.ports import CaseFilter
 
@@ -20,18 +20,10 @@ def open_leave(app: App, who: str, start: date, end: date, **extra: object) -> i
     return app.service.open("leave", who, params).id
 
 
-def state(app: App, case_id: int) -> str:
-    return str(app.case_view(case_id)["state"])
-
-
 def fired(app: App, case_id: int, at: datetime) -> list[str]:
     """Tick at `at`; the kinds of the deadlines of this case that fired (other processes tick too)."""
     set_time(app, at)
     return [f["kind"] for f in app.ticker.tick(at).fired if f["case"] == case_id]
-
-
-def mails(app: App, event: str) -> list[str]:
-    return sorted(addr for m in app.store.mails() if m.event == event for addr in m.to)
 
 
 def test_R2_1_director_leave_of_exactly_7_days_needs_supervising_leader(app: App) -> None:

@@ -10,8 +10,8 @@ from typing import Any
 import pytest
 
 from outpost.app import App
-from tests.conftest import local, set_time
-from tests.machines.test_leave import fired, mails, open_leave, state
+from tests.conftest import local, mails, set_time, state
+from tests.machines.test_leave import fired, open_leave
 from workflow.errors import BadInput, NotPermitted, RuleViolation
 
 

@@ -26,7 +26,7 @@ from hypothesis.stateful import (
 from machines.matter import CATEGORIES, PROHIBITED
 from outpost.app import App
 from outpost.cli import run
-from tests.conftest import dump, local, point_cli_at, set_time
+from tests.conftest import dump, local, mails, point_cli_at, set_time, state, view
 from tests.walks import CaseWalk
 from workflow.errors import BadInput, NotPermitted, RuleViolation, WorkflowError
 from workflow.timeutil import LOCAL_TZ
@@ -37,18 +37,6 @@ def open_matter(app: App, who: str, category: str, kind: str, event_date: str | 
     params = {"category": category, "kind": kind, "title": f"{category} {kind}", "event_date": event_date,
               **extra}
     return app.service.open("matter", who, params).id
-
-
-def view(app: App, case_id: int) -> dict[str, Any]:
-    return app.case_view(case_id)
-
-
-def state(app: App, case_id: int) -> str:
-    return str(view(app, case_id)["state"])
-
-
-def mails(app: App, event: str) -> list[str]:
-    return sorted(addr for m in app.store.mails() if m.event == event for addr in m.to)
 
 
 def pending(app: App, case_id: int) -> dict[str, str]:

@@ -19,8 +19,8 @@ import pytest
 
 from machines import leave as leave_machine
 from outpost.app import App
-from tests.conftest import dump, schema_url
-from tests.machines.test_leave import mails, open_leave
+from tests.conftest import dump, mails, schema_url
+from tests.machines.test_leave import open_leave
 from tests.workflow.test_compliance import compliance
 from workflow.errors import BadInput, NotFound, NotPermitted, RuleViolation
 from workflow.ports import CaseFilter

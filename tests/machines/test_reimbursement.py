@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 
 from outpost.app import App
-from tests.conftest import dump, local, run_cli, set_time
+from tests.conftest import dump, local, run_cli, set_time, state
 from tests.workflow.test_compliance import compliance
 from workflow.errors import BadInput, NotFound, NotPermitted, RuleViolation
 
@@ -38,10 +38,6 @@ def claim(app: App, by: str, amount: str, category: str = "travel", vouchers: st
           title: str = "北京出差 差旅费") -> int:
     params = {"amount": amount, "category": category, "vouchers": vouchers, "title": title}
     return app.service.open("reimbursement", by, params).id
-
-
-def state(app: App, case_id: int) -> str:
-    return str(app.case_view(case_id)["state"])
 
 
 def mails_to(app: App, event: str) -> list[str]:
