@@ -199,7 +199,7 @@ class Web:
         """A pending deadline as a page shows it: when, what happens then, and why then. The explanation of
         the date is the engine's own English sentence; a Chinese page gives the rule it comes from."""
         return {"at": _fmt(d.due_at, self.lang), "what": deadline_name(process, self.lang, d.kind),
-                "why": d.why if self.lang == "en" else f"依据 {d.rule_id}"}
+                "why": d.why if self.lang == "en" else f"{self.w['why']} {d.rule_id}"}
 
     def done(self, case: Case, action: str, with_case: bool = False) -> str:
         """What a step taken on the web says: 案件 3：批准 → 已批准。已记录。确认邮件已发给您。"""
@@ -590,7 +590,7 @@ def diagram_svg(process: str, version: int, state: str, lang: str = "zh") -> str
     definition = registry.get(process, version)
     text = dot(definition, {s: state_name(process, lang, s) for s in definition.states},
                {t.trigger: action_name(process, lang, t.trigger) for t in definition.transitions},
-               "系统" if lang == "zh" else "system").rstrip().rstrip("}")
+               words(lang)["system"]).rstrip().rstrip("}")
     quoted = state.replace('"', '\\"')
     text += f'    "{quoted}" [style="rounded,filled,bold", fillcolor="#ffe082", penwidth=2];\n}}\n'
     exe = shutil.which("dot")

@@ -30,7 +30,8 @@ def test_the_confirmation_page_shows_what_the_approver_needs_and_never_the_reaso
     _case, path = site.leave_link()
     page = site.client.get(path)
     assert page.status_code == 200
-    for shown in ("离岗请假", "赵丽", "2027-01-11", "2027-01-12", 'value="approve"', 'value="reject"'):
+    for shown in ("离岗请假", "赵丽", "2027-01-11", "2027-01-12", 'value="approve"', 'value="reject"',
+                  "待审批", "提醒审批人", "依据 R-2.8", ">批准</button>"):
         assert shown in page.text
     assert "家事" not in page.text
     assert "<script" not in page.text.lower()
