@@ -53,9 +53,9 @@ def case_lines(view: dict[str, Any], items: list[Any]) -> list[str]:
     pending = [d for d in view["deadlines"] if d["status"] == "pending"]
     if pending:
         lines.append(_("deadlines:"))
-        # in Chinese, what happens then as the process names it (texts.toml), then its code (as --json has it)
-        lines += [f"  {d['due_at']}  " + (f"{deadline_name(process, lang, d['kind'])}（{d['kind']}）："
-                                          if lang == "zh" else f"{d['kind']}: ") + d["why"] for d in pending]
+        # what happens then, as the process names it (texts.toml), then its code (as --json has it)
+        lines += [f"  {d['due_at']}  " + _("{what} ({kind}): ").format(what=deadline_name(process, lang, d["kind"]),
+                                                                      kind=d["kind"]) + d["why"] for d in pending]
     lines.append(_("history:"))
     for h in view["history"]:
         extra = f" — {h['comment']}" if h["comment"] else ""
