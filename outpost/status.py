@@ -14,6 +14,20 @@ HEARTBEAT_KEY = "daemon:"
 ALIVE_WITHIN = timedelta(minutes=5)
 
 
+def heartbeats(app: App, now: datetime) -> list[dict[str, Any]]:
+    """The running daemons' heartbeats (a stopped daemon's last one is left out), by owner: `owner`, `at`
+    (aware), `alive` (beat within ALIVE_WITHIN of `now`), `pid`. `outpost status`, the web's dashboard
+    and `/healthz` read them here."""
+    found = []
+    for key, beat in sorted(app.store.meta_like(HEARTBEAT_KEY).items()):
+        if beat.get("stopped_at") or not beat.get("heartbeat_at"):
+            continue
+        at = datetime.fromisoformat(str(beat["heartbeat_at"]))
+        found.append({"owner": key[len(HEARTBEAT_KEY):], "at": at, "alive": now - at <= ALIVE_WITHIN,
+                      "pid": beat.get("pid")})
+    return found
+
+
 def _ids(ids: list[int], shown: int = 10) -> str:
     return ", ".join(map(str, ids[:shown])) + (f" and {len(ids) - shown} more" if len(ids) > shown else "")
 
@@ -25,13 +39,8 @@ def gather(app: App) -> dict[str, Any]:
         last = tx.get_meta("last_tick")
         since = tracking_from(tx, app.settings.tracking_from)
     mail = app.store.mail_counts()
-    daemons = []
-    for key, beat in sorted(app.store.meta_like(HEARTBEAT_KEY).items()):
-        if beat.get("stopped_at"):
-            continue
-        at = datetime.fromisoformat(str(beat["heartbeat_at"]))
-        daemons.append({"owner": key[len(HEARTBEAT_KEY):], "heartbeat_at": local_iso(at),
-                        "alive": now - at <= ALIVE_WITHIN, "pid": beat.get("pid")})
+    daemons = [{"owner": b["owner"], "heartbeat_at": local_iso(b["at"]), "alive": b["alive"], "pid": b["pid"]}
+               for b in heartbeats(app, now)]
     warnings = []
     year = local_date(now).year
     marked: dict[int, list[int]] = {}  # year → pending deadlines still computed Monday–Friday for it

@@ -530,7 +530,7 @@ class Web:
         return self.case_page(me, csrf, case_id, 200, notice=self.done(case, action))
 
     def dashboard(self, me: Person, csrf: str) -> HTMLResponse:
-        from outpost.status import ALIVE_WITHIN, HEARTBEAT_KEY
+        from outpost.status import heartbeats
 
         now = self.now()
         counts = self.app.web_store.open_counts(self.open_states(), now)
@@ -545,13 +545,8 @@ class Web:
             name = known[office].name if office in known else office or self.w["general_office"]
             rows.append({"office": name, "cells": cells, "open": sum(c["open"] for c in cells),
                          "overdue": sum(c["overdue"] for c in cells)})
-        daemons = []
-        for key, beat in sorted(self.app.store.meta_like(HEARTBEAT_KEY).items()):
-            if beat.get("stopped_at") or "heartbeat_at" not in beat:
-                continue
-            at = datetime.fromisoformat(str(beat["heartbeat_at"]))
-            daemons.append({"owner": key[len(HEARTBEAT_KEY):], "at": _fmt(at, self.lang),
-                            "alive": now - at <= ALIVE_WITHIN})
+        daemons = [{"owner": b["owner"], "at": _fmt(b["at"], self.lang), "alive": b["alive"]}
+                   for b in heartbeats(self.app, now)]
         return self.page("dashboard.html", me=me, csrf=csrf, title=self.w["dashboard"], rows=rows,
                          processes=[{"name": p, "label": self.process_name(p)} for p in processes],
                          failed_mail=failed_mail, failed_deadlines=failed_deadlines, daemons=daemons)
@@ -727,7 +722,7 @@ def create_app(app: App) -> Starlette:
 
 def health(app: App) -> tuple[dict[str, Any], int]:
     """`/healthz`: the database answers, its schema is this Outpost's, and a daemon's heartbeat is fresh."""
-    from outpost.status import ALIVE_WITHIN, HEARTBEAT_KEY
+    from outpost.status import ALIVE_WITHIN, heartbeats
 
     out: dict[str, Any] = {"database": False, "schema": False, "heartbeat_age_seconds": None}
     try:
@@ -740,9 +735,7 @@ def health(app: App) -> tuple[dict[str, Any], int]:
     if out["database"]:
         try:
             now = app.clock.now()
-            beats = [datetime.fromisoformat(str(b["heartbeat_at"]))
-                     for b in app.store.meta_like(HEARTBEAT_KEY).values()
-                     if not b.get("stopped_at") and b.get("heartbeat_at")]
+            beats = [b["at"] for b in heartbeats(app, now)]
             if beats:
                 out["heartbeat_age_seconds"] = round((now - max(beats)).total_seconds(), 1)
         except Exception as exc:
