@@ -27,7 +27,7 @@ from jinja2 import meta, nodes
 from notifications.ics import due_day
 from workflow.errors import DefinitionError
 from workflow.model import Mail, Org
-from workflow.texts import text_in
+from workflow.texts import action_name, state_name
 from workflow.timeutil import LOCAL_TZ, WEEKDAYS_EN, WEEKDAYS_ZH
 
 LANGUAGES = ("zh", "en")
@@ -221,16 +221,6 @@ def get_template(env: jinja2.Environment, name: str) -> jinja2.Template:
     return found if found is not None else _compile(env, name)
 
 
-def _name(process: str, lang: str, part: str, key: Any) -> str:
-    """What the process calls a state or step in `lang` (texts.toml in its folder); the code where it does not say."""
-    from workflow import registry
-
-    if not key:
-        return ""
-    home = registry.latest(process).home if process in process_names(lang) else None
-    return text_in(home, lang, part, str(key)) or str(key)
-
-
 @lru_cache(maxsize=4)
 def process_names(lang: str) -> dict[str, str]:
     """What people call each process in `lang`, from the registry (each definition's `names`)."""
@@ -325,8 +315,8 @@ def context(mail: Mail, org: Org | None = None, lang: str | None = None,
         "office_name": office_row.name if office_row else (office or ""),
         "state": p.get("state"),
         # what the process calls the state and the step (texts.toml in its folder), else the code itself
-        "state_name": _name(process, lang, "states", p.get("state")),
-        "trigger_name": _name(process, lang, "actions", p.get("trigger")),
+        "state_name": state_name(process, lang, str(p["state"])) if p.get("state") else "",
+        "trigger_name": action_name(process, lang, str(p["trigger"])) if p.get("trigger") else "",
         "subject": subject,
         "subject_name": subject_person.name if subject_person else (subject or ""),
         "period": p.get("period"),

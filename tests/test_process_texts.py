@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from outpost.texts import action_name, deadline_name, state_name, text
 from workflow import registry
+from workflow.texts import action_name, deadline_name, state_name, text
 
 registry.load_machines()
 PROCESSES = sorted(registry.names_in("en"))

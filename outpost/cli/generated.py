@@ -17,8 +17,8 @@ import typer.core
 
 from outpost.cli import i18n
 from outpost.cli.common import app_of, print_json
-from outpost.texts import text as process_text
 from workflow.errors import BadInput
+from workflow.texts import text as process_text
 
 _TEXT_KINDS = frozenset({"text"})
 

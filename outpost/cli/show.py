@@ -7,7 +7,7 @@ from __future__ import annotations
 from typing import Any
 
 from outpost.cli.i18n import _, language, p_, translate_message
-from outpost.texts import deadline_name, label
+from workflow.texts import deadline_name, label
 
 _ITEM_TEXT = ("text", "title", "project")  # the item's own words, shown first
 

@@ -38,7 +38,6 @@ from starlette.staticfiles import StaticFiles
 
 from outpost.app import App
 from outpost.links import ACTION, LOGIN, Claim, LinkInvalid
-from outpost.texts import action_name, deadline_name, state_name
 from outpost.web import charts
 from outpost.web.i18n import REJECTING, SHOWN_FIELDS, field_name, money, words
 from workflow import registry
@@ -46,6 +45,7 @@ from workflow.errors import BadInput, Conflict, NotFound, SchemaMismatch, Workfl
 from workflow.model import Case, Due, Org, Person
 from workflow.ports import Tx
 from workflow.service import SIGN_IN
+from workflow.texts import action_name, deadline_name, state_name
 from workflow.timeutil import LOCAL_TZ, local_date
 
 HERE = Path(__file__).parent

@@ -1,6 +1,6 @@
 """The web pages' words, Chinese (default) and English. Process names come from the registry
 (`definition.names`); what a process calls its states, actions and deadlines, from its folder's `texts.toml`
-(outpost/texts.py); a case field without a word here shows its own name."""
+(workflow/texts.py); a case field without a word here shows its own name."""
 
 from __future__ import annotations
 
