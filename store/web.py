@@ -4,7 +4,7 @@ transactions)."""
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import bindparam, delete, func, insert, select, update
@@ -19,6 +19,8 @@ if TYPE_CHECKING:
     from store.sql import SqlStore
 
 __all__ = ["LinkRepo", "Session", "SqlWeb"]
+
+TOUCH_EVERY = timedelta(minutes=1)  # how often a session's last use is written (SqlWeb.session)
 
 _LINK_COLUMNS = ("nonce", "purpose", "source", "person", "case_id", "case_version", "case_seq", "actions",
                  "created_at", "expires_at", "used_at")
@@ -99,22 +101,25 @@ class SqlWeb:
                                                          seen_at=now, ended_at=None))
 
     def session(self, id_hash: str, now: datetime, idle_after: datetime, touch: bool = True) -> Session | None:
-        """The live session with this id (seen after `idle_after`), its last use set to `now`; an idle one
-        is ended. With `touch` False nothing is written (a look from a page that must write nothing)."""
-        with self.store.transaction(write=touch) as tx:
+        """The live session with this id (seen after `idle_after`); an idle one is ended. Its last use is set
+        to `now` when it was last set a minute or more ago: a page view is a read, and writes (SQLite has one
+        writer at a time, the daemon's tick among them) only once a minute per session. With `touch` False
+        nothing is written (a look from a page that must write nothing)."""
+        with self.store.transaction(write=False) as tx:
             row = tx.conn.execute(select(web_session_t).where(web_session_t.c.id_hash == id_hash,
                                                               web_session_t.c.ended_at.is_(None))).first()
-            if row is None:
-                return None
-            if not touch:
-                return Session(row.id_hash, row.person, row.csrf, row.created_at, row.seen_at) \
-                    if row.seen_at > idle_after else None
-            if row.seen_at <= idle_after:
-                tx.conn.execute(update(web_session_t).where(web_session_t.c.id_hash == id_hash)
-                                .values(ended_at=now))
-                return None
-            tx.conn.execute(update(web_session_t).where(web_session_t.c.id_hash == id_hash).values(seen_at=now))
-        return Session(row.id_hash, row.person, row.csrf, row.created_at, now)
+        if row is None:
+            return None
+        live = row.seen_at > idle_after
+        written = touch and (not live or now - row.seen_at >= TOUCH_EVERY)
+        if written:
+            with self.store.transaction() as tx:
+                tx.conn.execute(update(web_session_t).where(web_session_t.c.id_hash == id_hash,
+                                                            web_session_t.c.ended_at.is_(None))
+                                .values(**({"seen_at": now} if live else {"ended_at": now})))
+        if not live:
+            return None
+        return Session(row.id_hash, row.person, row.csrf, row.created_at, now if written else row.seen_at)
 
     def end_session(self, id_hash: str, now: datetime) -> None:
         with self.store.transaction() as tx:

@@ -94,6 +94,25 @@ def test_an_idle_session_ends(sqlite_site: Site) -> None:
     assert client.get("/tasks").status_code == 303
 
 
+def test_a_session_in_use_is_written_once_a_minute_and_stays_alive(sqlite_site: Site) -> None:
+    """A page view reads the session; its last use is written only when a minute or more old, and a session used
+    every half hour never goes idle (policy web.session_idle_minutes is 60)."""
+    site = sqlite_site
+    client = site.sign_in("liu@gov.example.org")
+    at = local(2027, 1, 4, 9, 0)
+    set_time(site.app, at)
+    assert client.get("/tasks").status_code == 200  # the last use written now
+    before = dump(site.app.settings.database_url)
+    for seconds in (20, 40, 59):
+        set_time(site.app, at + timedelta(seconds=seconds))
+        assert client.get("/tasks").status_code == 200
+    assert dump(site.app.settings.database_url) == before  # within the minute: nothing written
+    for half_hours in range(1, 5):
+        set_time(site.app, at + timedelta(minutes=30 * half_hours))
+        assert client.get("/tasks").status_code == 200
+    assert dump(site.app.settings.database_url) != before
+
+
 def test_the_host_header_is_ignored_links_come_from_base_url(sqlite_site: Site) -> None:
     """A sign-in asked with a forged Host header mails a link to web.base_url, not to that host."""
     site = sqlite_site
