@@ -221,7 +221,6 @@ def get_template(env: jinja2.Environment, name: str) -> jinja2.Template:
     return found if found is not None else _compile(env, name)
 
 
-@lru_cache(maxsize=4)
 def process_names(lang: str) -> dict[str, str]:
     """What people call each process in `lang`, from the registry (each definition's `names`)."""
     from workflow import registry

@@ -19,6 +19,7 @@ _loaded = False
 
 
 _policy: dict[str, dict[str, Any]] = {}  # each process's policy defaults, read from its folder when it registers
+_names: dict[str, dict[str, str]] = {}  # names_in, per language
 
 
 def register(definition: ProcessDefinition) -> ProcessDefinition:
@@ -30,6 +31,7 @@ def register(definition: ProcessDefinition) -> ProcessDefinition:
     if definition.home is not None and definition.name not in _policy:
         _policy[definition.name] = _read_policy(definition)
     versions[definition.version] = definition
+    _names.clear()
     return definition
 
 
@@ -64,9 +66,13 @@ def policy_order() -> list[tuple[str, str, str]]:
 
 
 def names_in(lang: str) -> dict[str, str]:
-    """What people call each process in `lang` (mail, calendars, pages)."""
-    load_machines()
-    return {name: latest(name).names.get(lang, name) for name in sorted(_registry)}
+    """What people call each process in `lang` (mail, calendars, pages); made once per language until another
+    definition registers (every mail and page asks). The dict is shared: read it, do not change it."""
+    found = _names.get(lang)
+    if found is None:
+        load_machines()
+        found = _names[lang] = {name: latest(name).names.get(lang, name) for name in sorted(_registry)}
+    return found
 
 
 def load_machines(package: str = "machines") -> None:

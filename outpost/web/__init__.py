@@ -131,7 +131,6 @@ class Web:
         # thread, whose hand-over and fight for the GIL cost more than the page (bench/web_bench.py). On
         # PostgreSQL every read is a round trip, and pages go to the threads.
         self.inline_reads = app.store.dialect == "sqlite"
-        self._names: dict[str, str] | None = None  # what each process is called (the registry's, read once)
         self._rendered: dict[str, str] = {}  # anonymous pages by every value they show (`page`)
         app.links  # noqa: B018 - built now for the same reason
 
@@ -208,10 +207,7 @@ class Web:
         return (self.w["done_case"].format(case=case.id) if with_case else "") + line + self.w["done_text"]
 
     def process_name(self, process: str) -> str:
-        names = self._names
-        if names is None or process not in names:
-            names = self._names = registry.names_in(self.lang)
-        return names.get(process, process)
+        return registry.names_in(self.lang).get(process, process)
 
     def fields(self, case: Case, extra: tuple[str, ...] = ()) -> list[tuple[str, str]]:
         out = []
@@ -460,9 +456,7 @@ class Web:
                         "office_name": office.name if office else "", "subject_name": subject.name if subject else "",
                         "actions": [action_name(case.process, self.lang, t) for t in mine],
                         "due_at": first.due_at if first else None,
-                        "due": _fmt(first.due_at, self.lang) if first else "",
-                        **({k: v for k, v in self.due(case.process, first).items() if k != "at"} if first
-                           else {"what": "", "why": ""}),
+                        "next": self.due(case.process, first) if first else None,
                         "late": bool(first and first.due_at <= now)})
         # the one falling due first on top; cases with no date after them, newest first
         out.sort(key=lambda t: (t["due_at"] is None, t["due_at"] or now, -int(t["id"])))
