@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import bindparam, delete, func, insert, select, update
 
-from store.rows import case_from
+from store.rows import case_from, insert_all
 from store.schema import cases_t, deadline_t, mail_t, web_attempt_t, web_link_t, web_session_t
 from store.txbase import TxBase
 from workflow.model import Case
@@ -21,9 +21,6 @@ if TYPE_CHECKING:
 __all__ = ["LinkRepo", "Session", "SqlWeb"]
 
 TOUCH_EVERY = timedelta(minutes=1)  # how often a session's last use is written (SqlWeb.session)
-
-_LINK_COLUMNS = ("nonce", "purpose", "source", "person", "case_id", "case_version", "case_seq", "actions",
-                 "created_at", "expires_at", "used_at")
 
 
 def _link(r: Any) -> Link:
@@ -38,8 +35,7 @@ class LinkRepo(TxBase):
     # The statements a mail's link needs (minted as each action mail is delivered) and every confirmation
     # page and POST reads are prepared (store/fast.py): building a Core statement costs more than running it.
     def add_link(self, link: Link) -> None:
-        self.run.execute("add_link", lambda: insert(web_link_t).values(
-            {c: bindparam(c) for c in _LINK_COLUMNS}), {
+        self.run.execute("add_link", insert_all(web_link_t), {
             "nonce": link.nonce, "purpose": link.purpose, "source": link.source, "person": link.person,
             "case_id": link.case_id, "case_version": link.case_version, "case_seq": link.case_seq,
             "actions": list(link.actions), "created_at": link.created_at, "expires_at": link.expires_at,
