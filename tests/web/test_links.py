@@ -8,6 +8,7 @@ from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
 
+import pytest
 from starlette.testclient import TestClient
 
 from outpost.app import App
@@ -226,3 +227,23 @@ def test_a_confirmation_page_shown_again_shows_what_changed_meanwhile(site: Site
     assert "赵丽华" in site.client.get(path).text
     assert site.client.post(path, data={"csrf": csrf_of(first.text), "action": "approve"}).status_code == 200
     assert site.client.get(path).status_code == 410
+
+
+def test_a_token_checked_once_still_expires_by_its_age(site: Site) -> None:
+    """The signature of a token is checked once per process and remembered; its age is measured at every use:
+    one second past the lifetime it is refused as expired even before the database is asked, and so is a
+    token whose signing time lies ahead of the clock."""
+    from outpost.links import ACTION, LinkInvalid
+
+    _case, path = site.leave_link()
+    token = path.split("/a/", 1)[1]
+    links = site.app.links
+    signed_at = local(2027, 1, 4, 9, 0)
+    set_time(site.app, signed_at + timedelta(hours=72))
+    claim, _ = links.verify(ACTION, token)  # checked and remembered
+    assert links.verify(ACTION, token)[0] == claim  # from memory
+    for at in (signed_at + timedelta(hours=72, seconds=1), signed_at - timedelta(seconds=1)):
+        set_time(site.app, at)
+        with pytest.raises(LinkInvalid) as refused:
+            links.verify(ACTION, token)
+        assert refused.value.why == "expired"
