@@ -297,10 +297,16 @@ class CaseService:
         return TriggerInfo(spec.trigger, True, note, False, acting)
 
     @staticmethod
-    def _wants_option(spec: Transition, info: TriggerInfo) -> bool:
-        """A refusal asked without the trigger's options that only asks for one of them ("give --plan",
-        "--score N"): the step is open to this person now, given that option."""
-        return bool(info.reason) and any(f"--{o.replace('_', '-')}" in str(info.reason) for o in spec.options)
+    def options_wanted(spec: Transition, info: TriggerInfo) -> list[str]:
+        """The trigger's options a refusal asked without them names ("give --plan", "--score N"): given
+        those, the step may be open to this person now (the web asks for them on its page)."""
+        reason = str(info.reason or "")
+        return sorted(o for o in spec.options if f"--{o.replace('_', '-')}" in reason)
+
+    @classmethod
+    def _wants_option(cls, spec: Transition, info: TriggerInfo) -> bool:
+        """A refusal that only asks for one of the trigger's options: the step is open, given that option."""
+        return bool(cls.options_wanted(spec, info))
 
     def may_act(self, case_id: int) -> list[dict[str, Any]]:
         """Who may fire which trigger of the case now, among every active person: what `triggers` with

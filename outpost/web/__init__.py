@@ -45,7 +45,7 @@ from workflow.errors import BadInput, Conflict, NotFound, SchemaMismatch, Workfl
 from workflow.model import Case, Due, Org, Person
 from workflow.ports import Tx
 from workflow.service import SIGN_IN
-from workflow.texts import action_name, deadline_name, state_name
+from workflow.texts import action_name, deadline_name, state_name, text
 from workflow.timeutil import LOCAL_TZ, local_date
 
 HERE = Path(__file__).parent
@@ -278,15 +278,44 @@ class Web:
                 raise LinkInvalid("moved on")
         return case
 
-    def _offered(self, tx: Tx, claim: Claim, case: Case) -> tuple[list[dict[str, Any]], bool]:
-        infos = self.app.service.triggers(case.id, claim.person, only=claim.actions, tx=tx, case=case)
-        allowed = [i for i in infos if i.allowed]
+    def _steps(self, tx: Tx, case: Case, person: str,
+               only: tuple[str, ...] | None = None) -> tuple[list[dict[str, Any]], bool, list[dict[str, Any]]]:
+        """The steps `person` may take on the case now (of `only`), whether one needs a reason for passing a
+        rule, and the fields the page asks for: a step whose rule only wants one of its options (the annual
+        report's --plan, R-5.2; an assessment's --score; a payment's --reference) is offered with a field
+        for it, as the CLI's `case triggers` lists it (CaseService.options_wanted)."""
+        service = self.app.service
+        definition = registry.get(case.process, case.definition_version)
+        allowed, wanted = [], []
+        for info in service.triggers(case.id, person, only=only, tx=tx, case=case):
+            spec = definition.transition(info.trigger, case.state)
+            names = service.options_wanted(spec, info) if spec is not None and not info.allowed else []
+            if names:
+                again = service.triggers(case.id, person, only=(info.trigger,), given={info.trigger: names},
+                                         tx=tx, case=case)
+                info = again[0] if again else info
+            if info.allowed:
+                allowed.append(info)
+                wanted += [n for n in names if n not in wanted]
         actions = [{"trigger": i.trigger, "label": action_name(case.process, self.lang, i.trigger),
                     "rejecting": i.trigger in REJECTING} for i in allowed]
-        return actions, any(i.needs_override for i in allowed)
+        options = {o.name: o for o in definition.options}
+        fields = [{"name": n, "kind": options[n].kind if n in options else "text",
+                   "label": text(case.process, self.lang, "options", n)
+                   or (options[n].help if n in options else n)} for n in wanted]
+        return actions, any(i.needs_override for i in allowed), fields
+
+    def _options_of(self, form: dict[str, str], case_id: int, action: str) -> dict[str, str]:
+        """The options of `action` filled in on the form (`opt_<name>`), as the case is now."""
+        with self.app.store.transaction(write=False) as tx:
+            case = tx.get_case(case_id)
+        spec = registry.get(case.process, case.definition_version).transition(action, case.state) if case else None
+        names = spec.options if spec is not None else frozenset()
+        return {n: form[f"opt_{n}"].strip() for n in sorted(names) if form.get(f"opt_{n}", "").strip()}
 
     def confirm_page(self, token: str, status: int = 200, error: str | None = None, comment: str | None = None,
-                     override: str | None = None, viewer: str | None = None) -> HTMLResponse:
+                     override: str | None = None, viewer: str | None = None,
+                     values: dict[str, str] | None = None) -> HTMLResponse:
         try:
             claim, _data = self.app.links.verify(ACTION, token)
             if viewer is not None and viewer != claim.person:
@@ -295,7 +324,7 @@ class Web:
             # the organisation (cached by its version) and the pending deadlines
             with self.app.store.transaction(write=False) as tx:
                 case = self._check_link(tx, claim)
-                actions, needs_override = self._offered(tx, claim, case)
+                actions, needs_override, options = self._steps(tx, case, claim.person, claim.actions)
                 if not actions:
                     return self.gone()
                 org = tx.org()
@@ -309,7 +338,8 @@ class Web:
                          process_name=self.process_name(case.process), office_name=office.name if office else "",
                          subject_name=subject.name if subject else "", fields=self.fields(case),
                          state_name=state_name(case.process, self.lang, case.state), due=due, actions=actions,
-                         needs_override=needs_override,
+                         needs_override=needs_override, options=[{**f, "value": (values or {}).get(f["name"], "")}
+                                                                 for f in options],
                          csrf_field=self.csrf_token("a:" + claim.nonce), action_path=f"/a/{token}", error=error,
                          comment=comment, override=override)
 
@@ -328,8 +358,9 @@ class Web:
             return self.gone()
         comment = form.get("comment", "").strip() or None
         override = form.get("override", "").strip() or None
+        values = self._options_of(form, claim.case_id or 0, action)
         if action in REJECTING and not comment:
-            return self.confirm_page(token, 400, self.w["comment_needed"], comment, override, viewer)
+            return self.confirm_page(token, 400, self.w["comment_needed"], comment, override, viewer, values)
 
         def before(tx: Tx, case: Case) -> None:
             self._check_link(tx, claim, case)
@@ -339,12 +370,12 @@ class Web:
         try:
             with self.writing:
                 case = self.app.service.advance(claim.case_id or 0, action, claim.person, comment=comment,
-                                                override=override, before=before, receipt=True,
+                                                override=override, options=values, before=before, receipt=True,
                                                 channel=_channel(ip, agent, "link"))
         except (LinkInvalid, Conflict, NotFound):
             return self.gone()
         except WorkflowError as exc:  # a rule or a permission said no: the same words as the CLI's
-            return self.confirm_page(token, _status_of(exc), str(exc), comment, override, viewer)
+            return self.confirm_page(token, _status_of(exc), str(exc), comment, override, viewer, values)
         return self.message(self.w["done_title"], self.done(case, action, with_case=True), 200)
 
     # -- signing in --------------------------------------------------------------------------------
@@ -478,10 +509,9 @@ class Web:
                 return self.message(self.w["not_found"], self.w["not_found"], 404, me, csrf)
             deadlines = tx.next_due(case_id)
             history = tx.history(case_id)
-            infos = self.app.service.triggers(case_id, me.id, tx=tx, case=case)
+            actions, needs_override, options = self._steps(tx, case, me.id)
             org = tx.org()
-        allowed = [i for i in infos if i.allowed]
-        if not self.may_view(me, case, [i.trigger for i in allowed]):
+        if not self.may_view(me, case, [a["trigger"] for a in actions]):
             return self.message(self.w["not_found"], self.w["not_found"], 404, me, csrf)
         subject = org.person(case.subject) if case.subject else None
         office = org.offices.get(case.office) if case.office else None
@@ -491,9 +521,7 @@ class Web:
             process_name=self.process_name(case.process), state_name=state_name(case.process, self.lang, case.state),
             office_name=office.name if office else "", subject_name=subject.name if subject else "",
             fields=self.fields(case, ("title",)), error=error, notice=notice,
-            actions=[{"trigger": i.trigger, "label": action_name(case.process, self.lang, i.trigger),
-                      "rejecting": i.trigger in REJECTING} for i in allowed],
-            needs_override=any(i.needs_override for i in allowed),
+            actions=actions, needs_override=needs_override, options=[{**f, "value": ""} for f in options],
             deadlines=[self.due(case.process, d) for d in deadlines],
             history=[{"seq": h.seq, "at": _fmt(h.at, self.lang),
                       "actor": _name_of(org, h.actor) or self.w["system"],
@@ -514,9 +542,10 @@ class Web:
         if action in REJECTING and not comment:
             return self.case_page(me, csrf, case_id, 400, self.w["comment_needed"])
         try:
+            values = self._options_of(form, case_id, action)
             with self.writing:
                 case = self.app.service.advance(case_id, action, me.id, comment=comment, override=override,
-                                                receipt=True, channel=_channel(ip, agent, "session"))
+                                                options=values, receipt=True, channel=_channel(ip, agent, "session"))
         except NotFound:
             return self.message(self.w["not_found"], self.w["not_found"], 404, me, csrf)
         except WorkflowError as exc:

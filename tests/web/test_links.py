@@ -247,3 +247,30 @@ def test_a_token_checked_once_still_expires_by_its_age(site: Site) -> None:
         with pytest.raises(LinkInvalid) as refused:
             links.verify(ACTION, token)
         assert refused.value.why == "expired"
+
+
+def test_R5_2_the_annual_report_link_asks_for_the_plan_and_submits_it(site: Site) -> None:
+    """The annual report is submitted with next year's work plan (R-5.2): its mailed link offers 报送 with a
+    field for the plan. Without one, the rule says so and nothing is written; with one, the report is
+    submitted and the plan kept."""
+    at = local(2027, 12, 1, 9, 0)
+    set_time(site.app, at)
+    site.app.ticker.tick(at)
+    with site.app.store.transaction(write=False) as tx:
+        report = tx.find_case("report", "BJ", "2027-Y")
+    assert report is not None
+    site.deliver()
+    mailed = links_in(site.outbox, to="wang@bj.example.org", event="report.opened")
+    path = [p for p in mailed if p.startswith("/a/")][-1]
+    page = site.client.get(path)
+    assert page.status_code == 200, page.text
+    assert 'value="submit"' in page.text and 'name="opt_plan"' in page.text and "下一年度工作计划" in page.text
+    token = csrf_of(page.text)
+    before = dump(site.app.settings.database_url)
+    refused = site.client.post(path, data={"csrf": token, "action": "submit", "opt_plan": "  "})
+    assert refused.status_code == 403 and "R-5.2" in refused.text and 'name="opt_plan"' in refused.text
+    assert dump(site.app.settings.database_url) == before
+    done = site.client.post(path, data={"csrf": token, "action": "submit", "opt_plan": "2028年工作计划：招商引资"})
+    assert done.status_code == 200, done.text
+    view = site.app.case_view(report.id)
+    assert view["state"] == "submitted" and view["data"]["plan"] == "2028年工作计划：招商引资"
