@@ -14,6 +14,7 @@ from sqlalchemy import exc as sa_exc
 from sqlalchemy.engine import make_url
 from sqlalchemy.pool import NullPool
 
+from store.types import json_dumps, json_loads
 from workflow.errors import BadInput, Busy, Conflict, DatabaseUnavailable, SchemaMismatch
 
 __all__ = ["BUSY_TIMEOUT_MS", "db_errors", "make_engine", "redact_url", "translate_db_error"]
@@ -64,11 +65,13 @@ def _engine_for(parsed: Any, busy_timeout_ms: int, create: bool) -> Engine:
             elif not Path(path).exists():
                 raise SchemaMismatch(f"no database at {path}; run `outpost init` to create it")
         engine = create_engine(parsed, poolclass=NullPool if path in (None, "", ":memory:") else None,
-                               connect_args={"timeout": busy_timeout_ms / 1000})
+                               connect_args={"timeout": busy_timeout_ms / 1000},
+                               json_serializer=json_dumps, json_deserializer=json_loads)
         _sqlite_setup(engine, busy_timeout_ms)
         return engine
     if backend == "postgresql":
-        engine = create_engine(parsed, pool_pre_ping=True, pool_size=5, max_overflow=5)
+        engine = create_engine(parsed, pool_pre_ping=True, pool_size=5, max_overflow=5,
+                               json_serializer=json_dumps, json_deserializer=json_loads)
 
         @event.listens_for(engine, "connect")
         def _on_connect(dbapi_conn: Any, _record: Any) -> None:

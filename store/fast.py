@@ -8,7 +8,6 @@ keeps the schema in one place (store/tables.py) and the SQL generated, not hand-
 
 from __future__ import annotations
 
-import json
 import operator
 import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -23,10 +22,10 @@ from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.elements import BindParameter, literal_column
 from sqlalchemy.sql.visitors import replacement_traverse
 
-from store.types import PortableJSON, UTCDateTime
+from store.types import PortableJSON, UTCDateTime, json_dumps, json_loads
 
-_dumps = json.JSONEncoder().encode  # json.dumps() with its defaults, without the per-call keyword checks
-_loads = json.JSONDecoder().decode
+_dumps = json_dumps
+_loads = json_loads
 
 
 _last_utc: tuple[datetime | None, str | None] = (None, None)
@@ -85,7 +84,7 @@ def _fast_bind(type_: Any, dialect: Dialect) -> Any:
     if isinstance(type_, UTCDateTime):
         return _utc_to_sqlite
     if isinstance(type_, PortableJSON | JSON):
-        return _dumps  # what SQLAlchemy's JSON type writes (json.dumps; None is the JSON `null`)
+        return _dumps  # what the engine's JSON type writes (store/engine.py; None is the JSON `null`)
     if isinstance(type_, Date) and not isinstance(type_, DateTime):
         return _date_to_sqlite
     return None

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
+import orjson
 from sqlalchemy import JSON, DateTime
 from sqlalchemy.engine import Dialect
 from sqlalchemy.types import TypeDecorator, TypeEngine
@@ -32,6 +33,16 @@ class UTCDateTime(TypeDecorator[datetime]):
         if value.tzinfo is None:
             return value.replace(tzinfo=UTC)
         return value.astimezone(UTC)
+
+
+def json_dumps(value: Any) -> str:
+    """A JSON column's text: orjson (a tenth of json.dumps's time; the case service writes a handful per
+    step). Keys that are not strings are written as strings, as json.dumps does. The history's hash does
+    not use this: it keeps its own canonical form (workflow/hashing.py)."""
+    return orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS).decode()
+
+
+json_loads = orjson.loads  # the column's text back (any JSON, whichever encoder wrote it)
 
 
 def json_type() -> Any:
