@@ -8,7 +8,6 @@ keeps the schema in one place (store/tables.py) and the SQL generated, not hand-
 
 from __future__ import annotations
 
-import operator
 import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import UTC, date, datetime
@@ -125,20 +124,51 @@ def _literals_inline(stmt: ClauseElement) -> ClauseElement:
     return cast(ClauseElement, replacement_traverse(stmt, {}, inline))
 
 
+def _generated(name: str, source: str, env: dict[str, Any]) -> Callable[..., Any]:
+    """A function written for one statement (as dataclasses writes __init__): one expression per call,
+    no loop over columns, no intermediate list."""
+    code = compile(source, f"<store.fast {name}>", "exec")
+    exec(code, env)  # the source is ours: column names from the schema, repr()-quoted
+    return cast(Callable[..., Any], env[name])
+
+
+def _params_function(names: list[str], out_keys: list[str], procs: list[Any], defaults: Mapping[str, Any],
+                     named: bool) -> Callable[[Mapping[str, Any]], Any]:
+    """values (by bind name; a literal of the statement where absent) → the driver's parameters."""
+    env: dict[str, Any] = {}
+    items: list[str] = []
+    for i, (name, proc) in enumerate(zip(names, procs, strict=True)):
+        if name in defaults:
+            env[f"d{i}"] = defaults[name]
+            get = f"v.get({name!r}, d{i})"
+        else:
+            get = f"v[{name!r}]"
+        if proc is not None:
+            env[f"p{i}"] = proc
+            get = f"p{i}({get})"
+        items.append(get)
+    if named:
+        body = "{" + ", ".join(f"{k!r}: {g}" for k, g in zip(out_keys, items, strict=True)) + "}"
+    else:
+        body = "(" + "".join(f"{g}, " for g in items) + ")"
+    return _generated("params", f"def params(v):\n    return {body}\n", env)
+
+
+def _row_function(keys: list[str], procs: list[Any]) -> Callable[[Sequence[Any]], dict[str, Any]]:
+    """A driver row (a tuple) → {column: value}, each value converted by its result processor."""
+    env: dict[str, Any] = {}
+    items: list[str] = []
+    for i, (key, proc) in enumerate(zip(keys, procs, strict=True)):
+        if proc is not None:
+            env[f"p{i}"] = proc
+            items.append(f"{key!r}: p{i}(r[{i}])")
+        else:
+            items.append(f"{key!r}: r[{i}]")
+    return _generated("row", "def row(r):\n    return {" + ", ".join(items) + "}\n", env)
+
+
 class Prepared:
-    __slots__ = (
-        "_bind_procs",
-        "_col_procs",
-        "_get",
-        "_keys",
-        "_one",
-        "_out_keys",
-        "binds",
-        "columns",
-        "defaults",
-        "named",
-        "sql",
-    )
+    __slots__ = ("binds", "columns", "defaults", "named", "params", "row", "sql")
 
     def __init__(self, stmt: ClauseElement, dialect: Dialect) -> None:
         compiled = cast(SQLCompiler, _literals_inline(stmt).compile(dialect=dialect))
@@ -160,33 +190,12 @@ class Prepared:
             (c.key, _fast_result(c.type, dialect) or c.type._cached_result_processor(dialect, None))
             for c in source
         ]
-        # what params() and row() run per call: one C-level gather, then only the values that need converting
-        self._get = operator.itemgetter(*names) if names else None
-        self._one = len(names) == 1
-        self._bind_procs = tuple((i, proc) for i, (_n, _k, proc) in enumerate(self.binds) if proc is not None)
-        self._out_keys = tuple(key for _n, key, _p in self.binds)
-        self._keys = tuple(key for key, _p in self.columns)
-        self._col_procs = tuple((key, proc) for key, proc in self.columns if proc is not None)
-
-    def params(self, values: Mapping[str, Any]) -> Any:
-        """The driver's parameters for `values` (by bind name; literals of the statement filled in)."""
-        if self._get is None:
-            return {} if self.named else ()
-        if self.defaults:
-            values = {**self.defaults, **values}
-        got = self._get(values)
-        out = [got] if self._one else list(got)
-        for i, proc in self._bind_procs:
-            out[i] = proc(out[i])
-        if self.named:
-            return dict(zip(self._out_keys, out, strict=True))
-        return out
-
-    def row(self, raw: Sequence[Any]) -> dict[str, Any]:
-        found = dict(zip(self._keys, raw, strict=True))
-        for key, proc in self._col_procs:
-            found[key] = proc(found[key])
-        return found
+        # params(values): the driver's parameters for `values` (by bind name; literals of the statement
+        # filled in); row(raw): a fetched row as {column: value}. Both written for this statement.
+        self.params: Callable[[Mapping[str, Any]], Any] = _params_function(
+            names, [k for _n, k, _p in self.binds], [p for _n, _k, p in self.binds], self.defaults, self.named)
+        self.row: Callable[[Sequence[Any]], dict[str, Any]] = _row_function(
+            [k for k, _p in self.columns], [p for _k, p in self.columns])
 
 
 class Runner:
