@@ -10,7 +10,7 @@ from typing import Any, cast
 
 from sqlalchemy import Connection, and_, bindparam, exists, insert, select, update
 
-from store.rows import Row, case_from, deadline_from, deadline_values, history_from, insert_all, item_from
+from store.rows import case_from, deadline_from, deadline_values, history_from, insert_all, item_from
 from store.schema import cases_t, deadline_t, history_t, item_t
 from store.txbase import TxBase
 from workflow.errors import Conflict
@@ -26,8 +26,8 @@ class CaseRepo(TxBase):
 
     # -- cases ---------------------------------------------------------------------------------
     def get_case(self, case_id: int) -> Case | None:
-        row = self.fetch_row("get_case", lambda: select(cases_t).where(cases_t.c.id == bindparam("id")),
-                             {"id": case_id})
+        row = self.run.fetch_one("get_case", lambda: select(cases_t).where(cases_t.c.id == bindparam("id")),
+                                 {"id": case_id})
         return case_from(row) if row is not None else None
 
     def find_case(self, process: str, office: str | None, period: str) -> Case | None:
@@ -52,7 +52,7 @@ class CaseRepo(TxBase):
         key = "cases_of" if states is None else f"cases_of:{len(wanted)}"
         values: dict[str, Any] = {"process": process, "subject": subject}
         values.update((f"s{i}", state) for i, state in enumerate(wanted))
-        return [case_from(Row(r)) for r in self.run.fetch(key, build, values)]
+        return [case_from(r) for r in self.run.fetch(key, build, values)]
 
     def insert_case(self, case: Case) -> int:
         row = self.run.fetch_one("insert_case", lambda: insert_all(cases_t)().returning(cases_t.c.id), {
@@ -104,7 +104,7 @@ class CaseRepo(TxBase):
             return stmt.order_by(deadline_t.c.due_at, deadline_t.c.id)
 
         rows = self.run.fetch(f"deadlines_{pending_only}", build, {"case_id": case_id})
-        return [deadline_from(Row(r)) for r in rows]
+        return [deadline_from(r) for r in rows]
 
     def next_due(self, case_id: int, limit: int | None = None) -> list[Due]:
         # four columns, not eighteen: a confirmation page reads this on every view

@@ -12,7 +12,7 @@ from typing import Any
 
 from sqlalchemy import and_, bindparam, case, func, or_, select, text, update
 
-from store.rows import Row, deadline_from
+from store.rows import deadline_from
 from store.schema import deadline_t
 from store.sql import SqlStore, SqlTx
 from workflow.model import Deadline
@@ -65,7 +65,7 @@ class SqlDeadlineQueue:
                     .returning(*deadline_t.c))
 
         found = _sql(tx).run.fetch("claim", build, {"now": now, "limit": limit, "owner": owner, "until": now + lease})
-        rows = [deadline_from(Row(r)) for r in found]
+        rows = [deadline_from(r) for r in found]
         rows.sort(key=lambda d: (d.due_at, d.id or 0))
         return rows
 

@@ -10,7 +10,7 @@ from typing import Any
 
 from sqlalchemy import bindparam, insert, or_, select, update
 
-from store.rows import Row
+from store.rows import by_name
 from store.schema import delegation_t
 from store.txbase import TxBase
 from workflow.model import Delegation
@@ -19,9 +19,10 @@ __all__ = ["DelegationRepo", "delegation_from"]
 
 
 def delegation_from(row: Any) -> Delegation:
-    return Delegation(id=row.id, absent=row.absent, acting=row.acting, start=row.start, end=row.end,
-                      reason=row.reason, set_by=row.set_by, set_at=row.set_at, ended_at=row.ended_at,
-                      ended_by=row.ended_by)
+    r = by_name(row)
+    return Delegation(id=r["id"], absent=r["absent"], acting=r["acting"], start=r["start"], end=r["end"],
+                      reason=r["reason"], set_by=r["set_by"], set_at=r["set_at"], ended_at=r["ended_at"],
+                      ended_by=r["ended_by"])
 
 
 class DelegationRepo(TxBase):
@@ -33,7 +34,7 @@ class DelegationRepo(TxBase):
             rows = self.run.fetch("delegations_on", lambda: select(delegation_t).where(
                 delegation_t.c.ended_at.is_(None), delegation_t.c.start <= bindparam("day"),
                 delegation_t.c.end >= bindparam("day")).order_by(delegation_t.c.id), {"day": on})
-            return [delegation_from(Row(r)) for r in rows]
+            return [delegation_from(r) for r in rows]
         query = select(delegation_t).order_by(delegation_t.c.id)
         if person is not None:
             query = query.where(or_(delegation_t.c.absent == person, delegation_t.c.acting == person))

@@ -8,7 +8,7 @@ from typing import Any
 
 from sqlalchemy import bindparam, delete, select, update
 
-from store.rows import Row, insert_all, offsite_from
+from store.rows import insert_all, offsite_from
 from store.schema import offsite_t, person_t
 from store.txbase import TxBase
 from workflow.model import OffSite
@@ -40,7 +40,7 @@ class PresenceRepo(TxBase):
 
         rows = self.run.fetch("off_site", build, {"person": person, "first": date(year, 1, 1),
                                                   "last": date(year, 12, 31)})
-        return [offsite_from(Row(r)) for r in rows]
+        return [offsite_from(r) for r in rows]
 
     def off_site_on(self, person: str, day: date) -> bool:
         def build() -> Any:

@@ -1,19 +1,19 @@
 """Row mapping: table rows (store/schema.py) to the engine's objects (workflow/model.py) and back.
 
-A row is SQLAlchemy's `Row` or, from the prepared statements of store/fast.py, a `Row` made of the dict
-the driver's values were converted into; both give the columns as attributes."""
+A row is SQLAlchemy's `Row` or, from the prepared statements of store/fast.py, the dict the driver's values
+were converted into; the functions here read either by column name (`by_name`)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from sqlalchemy import bindparam, insert
 
 from workflow.model import Case, Deadline, HistoryEntry, Item, Mail, OffSite
 
-__all__ = ["Row", "case_from", "deadline_from", "deadline_values", "history_from", "insert_all", "item_from",
-           "mail_from", "offsite_from"]
+__all__ = ["Row", "by_name", "case_from", "deadline_from", "deadline_values", "history_from", "insert_all",
+           "item_from", "mail_from", "offsite_from"]
 
 
 class Row(dict[str, Any]):
@@ -22,50 +22,62 @@ class Row(dict[str, Any]):
     __getattr__ = dict.__getitem__
 
 
+def by_name(row: Any) -> Mapping[str, Any]:
+    """The row's columns by name: a prepared statement's dict as it is, SQLAlchemy's Row by its mapping
+    (reading 14 columns as attributes of a dict subclass cost ~3 µs a row: each falls back to __getattr__)."""
+    return row if isinstance(row, dict) else row._mapping
+
+
 def case_from(row: Any) -> Case:
+    r = by_name(row)
     return Case(
-        id=row.id, process=row.process, definition_version=row.definition_version, office=row.office,
-        subject=row.subject, period=row.period, state=row.state, version=row.version,
-        data=dict(row.data or {}), opened_at=row.opened_at, opened_by=row.opened_by,
-        updated_at=row.updated_at, history_count=row.history_count, history_head=row.history_head,
+        id=r["id"], process=r["process"], definition_version=r["definition_version"], office=r["office"],
+        subject=r["subject"], period=r["period"], state=r["state"], version=r["version"],
+        data=dict(r["data"] or {}), opened_at=r["opened_at"], opened_by=r["opened_by"],
+        updated_at=r["updated_at"], history_count=r["history_count"], history_head=r["history_head"],
     )
 
 
 def item_from(row: Any) -> Item:
-    return Item(id=row.id, case_id=row.case_id, kind=row.kind, status=row.status, data=dict(row.data or {}),
-                created_at=row.created_at, created_by=row.created_by, updated_at=row.updated_at)
+    r = by_name(row)
+    return Item(id=r["id"], case_id=r["case_id"], kind=r["kind"], status=r["status"], data=dict(r["data"] or {}),
+                created_at=r["created_at"], created_by=r["created_by"], updated_at=r["updated_at"])
 
 
 def history_from(row: Any) -> HistoryEntry:
+    r = by_name(row)
     return HistoryEntry(
-        id=row.id, case_id=row.case_id, seq=row.seq, trigger=row.trigger, from_state=row.from_state,
-        to_state=row.to_state, actor=row.actor, at=row.at, comment=row.comment,
-        override_reason=row.override_reason, definition_version=row.definition_version,
-        details=dict(row.details or {}), prev_hash=row.prev_hash, hash=row.hash,
+        id=r["id"], case_id=r["case_id"], seq=r["seq"], trigger=r["trigger"], from_state=r["from_state"],
+        to_state=r["to_state"], actor=r["actor"], at=r["at"], comment=r["comment"],
+        override_reason=r["override_reason"], definition_version=r["definition_version"],
+        details=dict(r["details"] or {}), prev_hash=r["prev_hash"], hash=r["hash"],
     )
 
 
 def deadline_from(row: Any) -> Deadline:
+    r = by_name(row)
     return Deadline(
-        id=row.id, case_id=row.case_id, kind=row.kind, due_at=row.due_at, rule_id=row.rule_id,
-        why=row.why, action=row.action, for_state=row.for_state, created_at=row.created_at,
-        occurrence=row.occurrence, created_seq=row.created_seq, payload=dict(row.payload or {}), status=row.status,
-        fired_at=row.fired_at, attempts=row.attempts, last_error=row.last_error,
+        id=r["id"], case_id=r["case_id"], kind=r["kind"], due_at=r["due_at"], rule_id=r["rule_id"],
+        why=r["why"], action=r["action"], for_state=r["for_state"], created_at=r["created_at"],
+        occurrence=r["occurrence"], created_seq=r["created_seq"], payload=dict(r["payload"] or {}),
+        status=r["status"], fired_at=r["fired_at"], attempts=r["attempts"], last_error=r["last_error"],
     )
 
 
 def mail_from(row: Any) -> Mail:
+    r = by_name(row)
     return Mail(
-        id=row.id, case_id=row.case_id, event=row.event, dedupe_key=row.dedupe_key,
-        message_id=row.message_id, recipients=list(row.recipients or []), params=dict(row.params or {}),
-        lang=row.lang, created_at=row.created_at, next_attempt_at=row.next_attempt_at,
-        subject=row.subject, status=row.status, attempts=row.attempts, last_error=row.last_error,
-        sent_at=row.sent_at,
+        id=r["id"], case_id=r["case_id"], event=r["event"], dedupe_key=r["dedupe_key"],
+        message_id=r["message_id"], recipients=list(r["recipients"] or []), params=dict(r["params"] or {}),
+        lang=r["lang"], created_at=r["created_at"], next_attempt_at=r["next_attempt_at"],
+        subject=r["subject"], status=r["status"], attempts=r["attempts"], last_error=r["last_error"],
+        sent_at=r["sent_at"],
     )
 
 
 def offsite_from(row: Any) -> OffSite:
-    return OffSite(person=row.person, start=row.start, end=row.end, case_id=row.case_id, source=row.source)
+    r = by_name(row)
+    return OffSite(person=r["person"], start=r["start"], end=r["end"], case_id=r["case_id"], source=r["source"])
 
 
 def deadline_values(d: Deadline) -> dict[str, Any]:
