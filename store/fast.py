@@ -27,15 +27,18 @@ _dumps = json_dumps
 _loads = json_loads
 
 
-_last_utc: tuple[datetime | None, str | None] = (None, None)
+_recent_utc: list[tuple[datetime | None, str | None]] = [(None, None), (None, None)]
 
 
 def _utc_to_sqlite(value: datetime | None) -> str | None:
     """UTCDateTime → SQLite text in one step, the exact format SQLAlchemy's SQLite DATETIME writes."""
-    global _last_utc
-    last = _last_utc  # a step binds the same instant ("now") to several columns: converted once
+    # A step binds the same instants ("now", a due date) to several columns and rows: the last two are
+    # remembered, by identity (a datetime never changes). Each pair is read once: threads may replace it.
+    last, before = _recent_utc
     if value is last[0]:
         return last[1]
+    if value is before[0]:
+        return before[1]
     if value is None:
         return None
     utc = value
@@ -45,7 +48,7 @@ def _utc_to_sqlite(value: datetime | None) -> str | None:
         utc = value.astimezone(UTC)
     # isoformat with fixed microseconds, cut before the offset: 1.3 µs against strftime's 3.2 µs
     text = utc.isoformat(" ", "microseconds")[:26]
-    _last_utc = (value, text)
+    _recent_utc[:] = [(value, text), last]
     return text
 
 

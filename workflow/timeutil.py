@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import re
 from datetime import UTC, date, datetime, time, timedelta
+from functools import lru_cache
 from zoneinfo import ZoneInfo
 
 from workflow.errors import BadInput
@@ -49,11 +50,13 @@ def local_date(at: datetime) -> date:
     return at.astimezone(LOCAL_TZ).date()
 
 
+@lru_cache(maxsize=4096)  # a step's due dates fall on few days: made once each (an instant never changes)
 def local_midnight(day: date) -> datetime:
     """00:00 local on `day`, as a UTC instant."""
     return datetime.combine(day, time(0, 0), tzinfo=LOCAL_TZ).astimezone(UTC)
 
 
+@lru_cache(maxsize=4096)
 def end_of_day(day: date) -> datetime:
     """The last instant of a local day: "on or before 25 June" ends at 23:59:59.999999 +08:00 (R-0.3)."""
     return local_midnight(day + timedelta(days=1)) - timedelta(microseconds=1)
