@@ -179,7 +179,7 @@ def main() -> None:
     if os.path.exists(spy):
         with tempfile.TemporaryDirectory() as tmp:
             raw = Path(tmp) / "profile.raw"
-            subprocess.run([spy, "record", "-r", "250", "-f", "raw", "-o", str(raw), "--", sys.executable,
+            subprocess.run([spy, "record", "-r", os.environ.get("SPY_RATE", "250"), "-f", "raw", "-o", str(raw), "--", sys.executable,
                             __file__, args.target, "--n", str(n), "--inner"], check=True,
                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
             print(aggregate(raw, root, keep, args.top))

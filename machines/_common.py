@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 from datetime import date, datetime, timedelta
+from functools import lru_cache
 from typing import Any
 
 from workflow.context import Ctx
@@ -60,6 +61,7 @@ def end_of_workday_after(ctx: Ctx, day: date, n: int) -> tuple[datetime, date, s
 _WEEKDAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")  # strftime's %a in the C locale
 
 
+@lru_cache(maxsize=1024)  # each due date of a step is shown in its explanation; a few dates recur
 def show(at: datetime) -> str:
     """A due instant as people read it: local date, weekday, time ("2027-01-05 Tue 09:00")."""
     local = at.astimezone(LOCAL_TZ)
