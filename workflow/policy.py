@@ -5,6 +5,7 @@ from __future__ import annotations
 import builtins
 import datetime as dt
 import tomllib
+from collections.abc import Iterator
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -18,20 +19,28 @@ def _default_text() -> str:
     return resources.files("workflow").joinpath("policy_default.toml").read_text(encoding="utf-8")
 
 
+def _dotted(node: dict[str, Any], prefix: str = "") -> Iterator[tuple[str, Any]]:
+    for name, value in node.items():
+        key = f"{prefix}{name}"
+        yield key, value
+        if isinstance(value, dict):
+            yield from _dotted(value, key + ".")
+
+
 class Policy:
     """Read-only access by dotted key: `policy.int("leave.escalate_after_workdays")`."""
 
     def __init__(self, data: dict[str, Any], source: str = "shipped defaults") -> None:
         self._data = data
         self.source = source
+        # every node by its dotted key, sections included: a step asks a dozen keys
+        self._by_key: dict[str, Any] = dict(_dotted(data))
 
     def get(self, key: str) -> Any:
-        node: Any = self._data
-        for part in key.split("."):
-            if not isinstance(node, dict) or part not in node:
-                raise KeyError(f"policy key {key!r} is not defined")
-            node = node[part]
-        return node
+        try:
+            return self._by_key[key]
+        except KeyError:
+            raise KeyError(f"policy key {key!r} is not defined") from None
 
     def int(self, key: str) -> int:
         value = self.get(key)
