@@ -266,3 +266,41 @@ def test_sqlite_values_are_written_as_sqlalchemy_writes_them(app: App) -> None:
         assert _date_to_sqlite(value) == sa_date(value), value
     with app.store.transaction(write=False) as tx:
         assert tx.cases_of("leave", "zhao", ()) == []
+
+
+def test_a_prepared_statement_fills_its_literals_and_converts_each_column() -> None:
+    """store/fast.py writes a function per statement for its parameters and one for its rows: a literal of
+    the statement that is not written into its text is filled in (positional on SQLite, by name on
+    PostgreSQL), a value given overrides nothing else, and each column of a row goes through its own
+    converter."""
+    from sqlalchemy import bindparam, select
+    from sqlalchemy.dialects import postgresql, sqlite
+
+    from store.fast import Prepared
+    from store.schema import cases_t, meta_t
+
+    stmt = select(meta_t.c.value).where(meta_t.c.key == "two words", meta_t.c.value != bindparam("v"))
+    lite = Prepared(stmt, sqlite.dialect())
+    assert lite.params({"v": {"a": 1}}) == ("two words", '{"a":1}')
+    pg = Prepared(stmt, postgresql.psycopg.dialect())
+    assert set(pg.params({"v": {"a": 1}}).values()) >= {"two words"}
+    with pytest.raises(KeyError):
+        lite.params({})  # a value the statement needs is never guessed
+    row = Prepared(select(cases_t.c.id, cases_t.c.data, cases_t.c.opened_at), sqlite.dialect()).row(
+        (7, '{"名": "赵", "n": [1, 2]}', "2027-01-04 01:00:00.000000"))
+    assert row == {"id": 7, "data": {"名": "赵", "n": [1, 2]},
+                   "opened_at": datetime.fromisoformat("2027-01-04T01:00:00+00:00")}
+
+
+def test_a_json_column_sqlalchemy_wrote_is_read_back_by_a_prepared_statement(app: App) -> None:
+    """A JSON column is written with orjson by the prepared statements and by SQLAlchemy alike: what
+    SQLAlchemy wrote, a prepared statement reads; keys that are not strings come back as strings (as
+    json.dumps wrote them); on SQLite, Chinese text is stored as it is, not as \\u escapes."""
+    data = {"理由": "探亲", 3: "three", "nested": {"list": [1, 2.5, None, True]}}
+    with app.store.transaction() as tx:
+        tx.set_meta("probe", data)  # SQLAlchemy Core's JSON type
+    with app.store.transaction(write=False) as tx:
+        assert tx.get_meta("probe") == {"理由": "探亲", "3": "three", "nested": {"list": [1, 2.5, None, True]}}
+        raw = tx.conn.exec_driver_sql("SELECT value FROM meta WHERE key = 'probe'").scalar_one()
+    if app.store.dialect == "sqlite":
+        assert "探亲" in raw and "\\u" not in raw
