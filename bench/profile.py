@@ -1,6 +1,6 @@
 """Where the time goes, for the figures of bench/run.py: a sampling profile aggregated per function.
 
-    python bench/profile.py engine|spiff|tick|mail|pg [--n N] [--top 40]
+    python bench/profile.py engine|spiff|tick|mail|pg [--n N] [--top 40] [--rate 250]
 
 Runs the workload under py-spy (`pip install py-spy`; sampling, so deep Python call chains are not
 inflated the way cProfile inflates them) and prints, for the samples inside the timed workload only,
@@ -165,6 +165,7 @@ def main() -> None:
     parser.add_argument("target", choices=[*TARGETS, "cli"])
     parser.add_argument("--n", type=int, default=None, help="cases / messages / due deadlines")
     parser.add_argument("--top", type=int, default=40)
+    parser.add_argument("--rate", type=int, default=250, help="py-spy samples per second (more: finer, slower)")
     parser.add_argument("--inner", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.target == "cli":
@@ -179,7 +180,7 @@ def main() -> None:
     if os.path.exists(spy):
         with tempfile.TemporaryDirectory() as tmp:
             raw = Path(tmp) / "profile.raw"
-            subprocess.run([spy, "record", "-r", os.environ.get("SPY_RATE", "250"), "-f", "raw", "-o", str(raw), "--", sys.executable,
+            subprocess.run([spy, "record", "-r", str(args.rate), "-f", "raw", "-o", str(raw), "--", sys.executable,
                             __file__, args.target, "--n", str(n), "--inner"], check=True,
                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
             print(aggregate(raw, root, keep, args.top))
