@@ -18,8 +18,8 @@ class MetaRepo(TxBase):
     """Meta values in one transaction (`workflow.ports.MetaTx`)."""
 
     def get_meta(self, key: str) -> dict[str, Any] | None:
-        row = self.fetch_row("get_meta", lambda: select(meta_t.c.value).where(meta_t.c.key == bindparam("key")),
-                             {"key": key})
+        row = self.run.fetch_one("get_meta", lambda: select(meta_t.c.value).where(meta_t.c.key == bindparam("key")),
+                                 {"key": key})
         return dict(row["value"]) if row is not None else None
 
     def set_meta(self, key: str, value: dict[str, Any]) -> None:

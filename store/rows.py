@@ -12,14 +12,8 @@ from sqlalchemy import bindparam, insert
 
 from workflow.model import Case, Deadline, HistoryEntry, Item, Mail, OffSite
 
-__all__ = ["Row", "by_name", "case_from", "deadline_from", "deadline_values", "history_from", "insert_all",
+__all__ = ["by_name", "case_from", "deadline_from", "deadline_values", "history_from", "insert_all",
            "item_from", "mail_from", "offsite_from"]
-
-
-class Row(dict[str, Any]):
-    """A fetched row with attribute access, like SQLAlchemy's Row."""
-
-    __getattr__ = dict.__getitem__
 
 
 def by_name(row: Any) -> Mapping[str, Any]:

@@ -8,14 +8,13 @@ store/mailbox.py (mail queued by a step).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager
 from typing import Any, Protocol
 
 from sqlalchemy import Connection
 
 from store.fast import Prepared, Runner
-from store.rows import Row
 from workflow.errors import TransactionLost
 from workflow.model import Org
 
@@ -61,11 +60,6 @@ class TxBase:
         if self._runner is None:
             self._runner = Runner(self.conn, self.store.prepared)
         return self._runner
-
-    def fetch_row(self, key: str, build: Callable[[], Any], values: dict[str, Any]) -> Row | None:
-        """The first row of a prepared statement (store/fast.py), or None."""
-        row = self.run.fetch_one(key, build, values)
-        return Row(row) if row is not None else None
 
     @contextmanager
     def savepoint(self, name: str = "outpost_step") -> Iterator[None]:

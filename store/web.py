@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import bindparam, delete, func, insert, select, update
 
-from store.rows import case_from, insert_all
+from store.rows import by_name, case_from, insert_all
 from store.schema import cases_t, deadline_t, mail_t, web_attempt_t, web_link_t, web_session_t
 from store.txbase import TxBase
 from workflow.model import Case
@@ -23,10 +23,11 @@ __all__ = ["LinkRepo", "Session", "SqlWeb"]
 TOUCH_EVERY = timedelta(minutes=1)  # how often a session's last use is written (SqlWeb.session)
 
 
-def _link(r: Any) -> Link:
-    return Link(nonce=r.nonce, purpose=r.purpose, person=r.person, created_at=r.created_at,
-                expires_at=r.expires_at, case_id=r.case_id, case_version=r.case_version, case_seq=r.case_seq,
-                actions=tuple(r.actions or ()), used_at=r.used_at, source=r.source)
+def _link(row: Any) -> Link:
+    r = by_name(row)
+    return Link(nonce=r["nonce"], purpose=r["purpose"], person=r["person"], created_at=r["created_at"],
+                expires_at=r["expires_at"], case_id=r["case_id"], case_version=r["case_version"],
+                case_seq=r["case_seq"], actions=tuple(r["actions"] or ()), used_at=r["used_at"], source=r["source"])
 
 
 class LinkRepo(TxBase):
@@ -42,15 +43,15 @@ class LinkRepo(TxBase):
             "used_at": None})
 
     def link_for_source(self, source: str) -> Link | None:
-        row = self.fetch_row("link_for_source", lambda: select(web_link_t)
-                             .where(web_link_t.c.source == bindparam("source"))
-                             .order_by(web_link_t.c.created_at.desc()).limit(1), {"source": source})
+        row = self.run.fetch_one("link_for_source", lambda: select(web_link_t)
+                                 .where(web_link_t.c.source == bindparam("source"))
+                                 .order_by(web_link_t.c.created_at.desc()).limit(1), {"source": source})
         return _link(row) if row is not None else None
 
     def get_link(self, nonce: str) -> Link | None:
         # a prepared statement (store/fast.py): every confirmation page and every POST reads its link
-        row = self.fetch_row("get_link", lambda: select(web_link_t).where(web_link_t.c.nonce == bindparam("nonce")),
-                             {"nonce": nonce})
+        row = self.run.fetch_one("get_link", lambda: select(web_link_t).where(web_link_t.c.nonce == bindparam("nonce")),
+                                 {"nonce": nonce})
         return _link(row) if row is not None else None
 
     def use_link(self, nonce: str, purpose: str, now: datetime) -> bool:

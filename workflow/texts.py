@@ -45,6 +45,7 @@ def _folder(process: str) -> Path | None:
     return Path(next(iter(spec.submodule_search_locations))) / process
 
 
+@lru_cache(maxsize=64)  # by name: a page asks for a dozen texts, and a Path is slow to join and to hash
 def texts_of(process: str) -> Texts:
     """{lang: {"labels"|"options"|"commands"|…: {key: text}}} of a process; {} when it has none."""
     folder = _folder(process)
