@@ -35,11 +35,15 @@ class UTCDateTime(TypeDecorator[datetime]):
         return value.astimezone(UTC)
 
 
+# Keys that are not strings become strings, as with json.dumps; a date, time or dataclass is refused
+# (TypeError), as json.dumps refused it, rather than silently written as text and read back as a string.
+_JSON_OPTIONS = orjson.OPT_NON_STR_KEYS | orjson.OPT_PASSTHROUGH_DATETIME | orjson.OPT_PASSTHROUGH_DATACLASS
+
+
 def json_dumps(value: Any) -> str:
     """A JSON column's text: orjson (a tenth of json.dumps's time; the case service writes a handful per
-    step). Keys that are not strings are written as strings, as json.dumps does. The history's hash does
-    not use this: it keeps its own canonical form (workflow/hashing.py)."""
-    return orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS).decode()
+    step). The history's hash does not use this: it keeps its own canonical form (workflow/hashing.py)."""
+    return orjson.dumps(value, option=_JSON_OPTIONS).decode()
 
 
 json_loads = orjson.loads  # the column's text back (any JSON, whichever encoder wrote it)

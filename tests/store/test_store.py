@@ -295,7 +295,8 @@ def test_a_prepared_statement_fills_its_literals_and_converts_each_column() -> N
 def test_a_json_column_sqlalchemy_wrote_is_read_back_by_a_prepared_statement(app: App) -> None:
     """A JSON column is written with orjson by the prepared statements and by SQLAlchemy alike: what
     SQLAlchemy wrote, a prepared statement reads; keys that are not strings come back as strings (as
-    json.dumps wrote them); on SQLite, Chinese text is stored as it is, not as \\u escapes."""
+    json.dumps wrote them), a datetime is refused as json.dumps refused it; on SQLite, Chinese text is
+    stored as it is, not as \\u escapes."""
     data = {"理由": "探亲", 3: "three", "nested": {"list": [1, 2.5, None, True]}}
     with app.store.transaction() as tx:
         tx.set_meta("probe", data)  # SQLAlchemy Core's JSON type
@@ -304,3 +305,7 @@ def test_a_json_column_sqlalchemy_wrote_is_read_back_by_a_prepared_statement(app
         raw = tx.conn.exec_driver_sql("SELECT value FROM meta WHERE key = 'probe'").scalar_one()
     if app.store.dialect == "sqlite":
         assert "探亲" in raw and "\\u" not in raw
+    from store.types import json_dumps
+
+    with pytest.raises(TypeError):  # as json.dumps: never written as text and read back as a string
+        json_dumps({"when": datetime(2027, 1, 4, 9, 0)})
