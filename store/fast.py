@@ -171,34 +171,29 @@ def _row_function(keys: list[str], procs: list[Any]) -> Callable[[Sequence[Any]]
 
 
 class Prepared:
-    __slots__ = ("binds", "columns", "defaults", "named", "params", "row", "sql")
+    """One statement compiled for a dialect: its SQL, and two functions written for it. `params(values)`:
+    the driver's parameters for `values` (by bind name; literals of the statement filled in); `row(raw)`:
+    a fetched row as {column: value}."""
+
+    __slots__ = ("params", "row", "sql")
 
     def __init__(self, stmt: ClauseElement, dialect: Dialect) -> None:
         compiled = cast(SQLCompiler, _literals_inline(stmt).compile(dialect=dialect))
         self.sql: str = compiled.string
-        self.named = not dialect.positional
         procs = compiled._bind_processors
         names = list(compiled.positiontup or []) if dialect.positional else list(compiled.bind_names.values())
         escaped: dict[str, str] = compiled.escaped_bind_names or {}
         # literals written into the statement (status = 'pending') are binds with a fixed value
-        self.defaults: dict[str, Any] = {name: bp.effective_value for bp, name in compiled.bind_names.items()
-                                         if not bp.required}
+        defaults = {name: bp.effective_value for bp, name in compiled.bind_names.items() if not bp.required}
         binds = compiled.binds
-        self.binds: list[tuple[str, str, Any]] = [
-            (n, escaped.get(n, n), _fast_bind(binds[n].type, dialect) or procs.get(n)) for n in names]
         cols = getattr(stmt, "selected_columns", None)
-        returning = getattr(stmt, "_returning", ())
-        source = list(cols) if cols is not None else list(returning)
-        self.columns: list[tuple[str, Any]] = [
-            (c.key, _fast_result(c.type, dialect) or c.type._cached_result_processor(dialect, None))
-            for c in source
-        ]
-        # params(values): the driver's parameters for `values` (by bind name; literals of the statement
-        # filled in); row(raw): a fetched row as {column: value}. Both written for this statement.
+        source = list(cols) if cols is not None else list(getattr(stmt, "_returning", ()))
         self.params: Callable[[Mapping[str, Any]], Any] = _params_function(
-            names, [k for _n, k, _p in self.binds], [p for _n, _k, p in self.binds], self.defaults, self.named)
+            names, [escaped.get(n, n) for n in names],
+            [_fast_bind(binds[n].type, dialect) or procs.get(n) for n in names], defaults, not dialect.positional)
         self.row: Callable[[Sequence[Any]], dict[str, Any]] = _row_function(
-            [k for k, _p in self.columns], [p for _k, p in self.columns])
+            [c.key for c in source],
+            [_fast_result(c.type, dialect) or c.type._cached_result_processor(dialect, None) for c in source])
 
 
 class Runner:
