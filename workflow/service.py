@@ -303,11 +303,6 @@ class CaseService:
         reason = str(info.reason or "")
         return sorted(o for o in spec.options if f"--{o.replace('_', '-')}" in reason)
 
-    @classmethod
-    def _wants_option(cls, spec: Transition, info: TriggerInfo) -> bool:
-        """A refusal that only asks for one of the trigger's options: the step is open, given that option."""
-        return bool(cls.options_wanted(spec, info))
-
     def may_act(self, case_id: int) -> list[dict[str, Any]]:
         """Who may fire which trigger of the case now, among every active person: what `triggers` with
         `--as` would say is allowed (permission and the rules; a rule passable with --override counts, and
@@ -328,7 +323,7 @@ class CaseService:
                 for spec in specs:
                     ctx.trigger, ctx.actor, ctx.delegate = spec.trigger, person, None  # as themselves again
                     info = self._judge(ctx, spec)
-                    if info.allowed or self._wants_option(spec, info):
+                    if info.allowed or self.options_wanted(spec, info):  # open, given the option it names
                         allowed.append(spec.trigger)
                 if allowed:
                     out.append({"person": person.id, "name": person.name, "triggers": allowed})
