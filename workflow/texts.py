@@ -24,7 +24,6 @@ from pathlib import Path
 Texts = dict[str, dict[str, dict[str, str]]]
 
 
-@lru_cache(maxsize=64)
 def read_texts(path: Path) -> Texts:
     """{lang: {part: {key: text}}} of one `texts.toml`; {} when there is none."""
     try:
@@ -35,7 +34,6 @@ def read_texts(path: Path) -> Texts:
             for lang, parts in data.items()}
 
 
-@lru_cache(maxsize=64)
 def _folder(process: str) -> Path | None:
     if not process.isidentifier():
         return None
@@ -45,7 +43,7 @@ def _folder(process: str) -> Path | None:
     return Path(next(iter(spec.submodule_search_locations))) / process
 
 
-@lru_cache(maxsize=64)  # by name: a page asks for a dozen texts, and a Path is slow to join and to hash
+@lru_cache(maxsize=64)  # the one cache, by name: a page asks for a dozen texts; a Path is slow to join and hash
 def texts_of(process: str) -> Texts:
     """{lang: {"labels"|"options"|"commands"|…: {key: text}}} of a process; {} when it has none."""
     folder = _folder(process)
