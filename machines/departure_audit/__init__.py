@@ -346,12 +346,6 @@ def _after(day: date, why: str, then: str) -> tuple[datetime, str]:
     return at, f"{why}; {then} {show(at)}, the day after"
 
 
-
-
-
-
-
-
 def reminders_before(stage: Callable[[Ctx], tuple[datetime, date, str]]) -> Callable[[Ctx], list[tuple[datetime, str]]]:
     """The reminders before a stage's due day (R-4.5, policy `remind_days_before`)."""
     def due(ctx: Ctx) -> list[tuple[datetime, str]]:
@@ -377,8 +371,6 @@ def due_rectification_start(ctx: Ctx) -> tuple[datetime, str] | None:
     if not open_findings(ctx):
         return None  # nothing to rectify: the auditor closes the audit
     return ctx.now, "final report issued with open findings: rectification starts at once (R-4.2)"
-
-
 
 
 def remind_notice(ctx: Ctx) -> None:
